@@ -1,0 +1,101 @@
+"""Plan and evaluate: which controls apply to a host, which facts that needs, and the verdicts.
+
+Pure functions of the catalogue, the inventory data and the captures: no host access. A certifier
+re-running :func:`evaluate` on the captures of a scan gets the same verdicts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hds_compliance.catalog import Catalog, Control
+from hds_compliance.check import Check, Context, FactUnavailable, HostInfo
+from hds_compliance.facts import Fact
+from hds_compliance.model import HostRecord, Status, Verdict
+
+
+def applies(control: Control, host: HostInfo) -> str | None:
+    """``None`` if the control applies to the host, else the reason it does not."""
+    if host.hds_activities is not None and not set(control.activities) & set(host.hds_activities):
+        return (
+            f"control covers HDS activities {control.activities}, "
+            f"host serves {sorted(host.hds_activities) or 'none'}"
+        )
+    if control.roles and not set(control.roles) & set(host.roles):
+        return f"control applies to roles {control.roles}, host has {sorted(host.roles) or 'none'}"
+    return None
+
+
+def plan_facts(catalog: Catalog, checks: dict[str, Check[Any]], host: HostInfo) -> list[Fact[Any]]:
+    """Facts needed on a host by every check of every applicable control (duplicates kept; the probe merges)."""
+    facts: list[Fact[Any]] = []
+    for control in catalog.controls:
+        if applies(control, host) is None:
+            for ref in control.checks:
+                spec = checks[ref.id]
+                facts.extend(spec.facts(spec.validate(ref.params)))
+    return facts
+
+
+def host_info(record: HostRecord) -> HostInfo:
+    """The inventory view of a host record."""
+    return HostInfo(
+        name=record.name,
+        connector=record.connector,
+        hds_activities=tuple(record.hds_activities) if record.hds_activities is not None else None,
+        roles=tuple(record.roles),
+        location_country=record.location_country,
+    )
+
+
+def evaluate(catalog: Catalog, checks: dict[str, Check[Any]], hosts: list[HostRecord]) -> list[Verdict]:
+    """Verdicts for every host × control × check, in inventory then catalogue order. Nothing is dropped."""
+    verdicts: list[Verdict] = []
+    for record in hosts:
+        info = host_info(record)
+        captures = record.capture_map()
+        host_error = None if record.probe.connected else f"host unreachable: {record.probe.error}"
+        for control in catalog.controls:
+            verdicts.extend(_control_verdicts(control, checks, info, captures, host_error))
+    return verdicts
+
+
+def _control_verdicts(
+    control: Control,
+    checks: dict[str, Check[Any]],
+    info: HostInfo,
+    captures: dict[str, Any],
+    host_error: str | None,
+) -> list[Verdict]:
+    base = {"host": info.name, "control": control.id, "severity": control.severity}
+    skip = applies(control, info)
+    if not control.checks:
+        if skip is not None:
+            return [Verdict(**base, check=None, index=0, status=Status.NOT_APPLICABLE, message=skip)]
+        need = (
+            f"needs an attestation ({control.attestation.evidence}, valid {control.attestation.validity_days} days)"
+            if control.attestation
+            else "no automated check: needs a manual review"
+        )
+        return [Verdict(**base, check=None, index=0, status=Status.NOT_REVIEWED, message=need)]
+    verdicts = []
+    for index, ref in enumerate(control.checks):
+        common = {**base, "check": ref.id, "index": index, "params": ref.params}
+        if skip is not None:
+            verdicts.append(Verdict(**common, status=Status.NOT_APPLICABLE, message=skip))
+            continue
+        if host_error is not None:
+            # Even checks that only read inventory data: a host we could not reach is never reported as passing.
+            verdicts.append(Verdict(**common, status=Status.ERROR, message=host_error))
+            continue
+        spec = checks[ref.id]
+        ctx = Context(host=info, captures=captures)
+        try:
+            outcome = spec.func(spec.validate(ref.params), ctx)
+            status, message = outcome.status, outcome.message
+        except FactUnavailable as exc:
+            status, message = Status.ERROR, str(exc)
+        except Exception as exc:  # a crashing check must surface as an error, never vanish
+            status, message = Status.ERROR, f"check {ref.id} crashed: {type(exc).__name__}: {exc}"
+        verdicts.append(Verdict(**common, status=status, message=message, facts=sorted(set(ctx.read))))
+    return verdicts

@@ -1,0 +1,503 @@
+"""Facts: the pieces of host state checks read, each a POSIX sh snippet and a pure parser.
+
+A fact is declared by a check (never fetched by it). The probe runs every fact's snippet once per host
+inside one script; the snippet's stdout and exit code come back as a :class:`~hds_compliance.model.Capture`
+and :meth:`Fact.parse` turns that into a value. Parsers run on the evaluating side, so they are unit-tested
+with recorded captures and re-run offline by certifiers.
+
+Conventions for snippets: exit ``ABSENT`` (100) when the thing does not exist (file, directory, daemon),
+``UNREADABLE`` (101) when it exists but cannot be read with the probe's privileges. ``command not found``
+is the shell's own 127. Any other non-zero exit code is a collection error, never a silent value.
+Where a raw read would carry a secret (``/etc/shadow``), the snippet derives the fact on the host.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar, Generic, TypeVar
+
+from hds_compliance.model import Capture
+
+ABSENT = 100
+UNREADABLE = 101
+NOT_FOUND = 127
+
+T = TypeVar("T")
+
+
+class FactError(Exception):
+    """A fact could not be established from its capture; the check gets an ``error`` verdict."""
+
+
+def _q(value: str) -> str:
+    return shlex.quote(value)
+
+
+_PATH_RE = re.compile(r"^/[A-Za-z0-9._+@/-]*$")
+_GLOB_RE = re.compile(r"^[A-Za-z0-9._*?+@-]+$")
+_SYSCTL_RE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_-]+)+$")
+
+
+def _check_path(path: str) -> str:
+    if not _PATH_RE.match(path) or "/../" in f"{path}/":
+        raise ValueError(f"not a plain absolute path: {path!r}")
+    return path
+
+
+@dataclass(frozen=True)
+class Fact(ABC, Generic[T]):
+    """A fact request. Equal requests (same kind and argument) are collected once per host."""
+
+    kind: ClassVar[str]
+    arg: str
+
+    @property
+    def key(self) -> str:
+        """Stable identifier of the fact in captures and evidence, e.g. ``file:/etc/login.defs``."""
+        return f"{self.kind}:{self.arg}" if self.arg else self.kind
+
+    @abstractmethod
+    def script(self) -> str:
+        """POSIX sh snippet printing the fact's raw data on stdout."""
+
+    @abstractmethod
+    def parse(self, capture: Capture) -> T:
+        """Value of the fact from its capture; raise :class:`FactError` when it cannot be known."""
+
+    def describe(self) -> str:
+        """Short human name used in messages."""
+        return self.key
+
+    def _fail(self, capture: Capture) -> FactError:
+        detail = capture.stderr_text().strip().splitlines()
+        reason = detail[-1] if detail else "no error output"
+        if capture.exit_code == UNREADABLE:
+            return FactError(f"{self.describe()}: not readable with the probe's privileges ({reason})")
+        return FactError(f"{self.describe()}: exit code {capture.exit_code} ({reason})")
+
+
+# ---------------------------------------------------------------------------------------------- files
+
+
+@dataclass(frozen=True)
+class FileContent(Fact[bytes | None]):
+    """Content of a file, ``None`` if it does not exist."""
+
+    kind: ClassVar[str] = "file"
+
+    def __post_init__(self) -> None:
+        _check_path(self.arg)
+
+    def script(self) -> str:
+        p = _q(self.arg)
+        return f"[ -e {p} ] || exit {ABSENT}; [ -r {p} ] || exit {UNREADABLE}; cat -- {p}"
+
+    def parse(self, capture: Capture) -> bytes | None:
+        if capture.exit_code == ABSENT:
+            return None
+        if capture.exit_code != 0:
+            raise self._fail(capture)
+        return capture.stdout_bytes()
+
+
+@dataclass(frozen=True)
+class Stat:
+    """File metadata as reported by ``stat``."""
+
+    mode: int
+    uid: int
+    gid: int
+    file_type: str
+
+
+@dataclass(frozen=True)
+class FileStat(Fact[Stat | None]):
+    """Permissions and ownership of a path, ``None`` if it does not exist."""
+
+    kind: ClassVar[str] = "stat"
+
+    def __post_init__(self) -> None:
+        _check_path(self.arg)
+
+    def script(self) -> str:
+        p = _q(self.arg)
+        return f"[ -e {p} ] || [ -L {p} ] || exit {ABSENT}; stat -c '%a %u %g %F' -- {p}"
+
+    def parse(self, capture: Capture) -> Stat | None:
+        if capture.exit_code == ABSENT:
+            return None
+        if capture.exit_code != 0:
+            raise self._fail(capture)
+        parts = capture.stdout_text().strip().split(" ", 3)
+        try:
+            return Stat(mode=int(parts[0], 8), uid=int(parts[1]), gid=int(parts[2]), file_type=parts[3])
+        except (IndexError, ValueError) as exc:
+            raise FactError(f"{self.describe()}: unexpected stat output {capture.stdout_text()!r}") from exc
+
+
+@dataclass(frozen=True)
+class FilesMatching(Fact[dict[str, bytes]]):
+    """Regular files of one directory matching a glob, e.g. ``/etc/sudoers.d/*``; empty if none.
+
+    The glob is expanded on the host, so drop-in directories cost no second round trip. Each file is
+    framed by its byte length, which file contents cannot forge.
+    """
+
+    kind: ClassVar[str] = "files"
+
+    def __post_init__(self) -> None:
+        directory, _, pattern = self.arg.rpartition("/")
+        _check_path(directory)
+        if not _GLOB_RE.match(pattern):
+            raise ValueError(f"unsupported glob: {pattern!r}")
+
+    def script(self) -> str:
+        directory, _, pattern = self.arg.rpartition("/")
+        return (
+            f"[ -d {_q(directory)} ] || exit 0; rc=0; for f in {_q(directory)}/{pattern}; do "
+            '[ -f "$f" ] || continue; [ -r "$f" ] || { rc=101; continue; }; '
+            's=$(wc -c < "$f"); printf \'%s %s %s\\n\' "$s" "${#f}" "$f"; head -c "$s" -- "$f"; '
+            'done; exit "$rc"'
+        )
+
+    def parse(self, capture: Capture) -> dict[str, bytes]:
+        if capture.exit_code != 0:
+            raise self._fail(capture)
+        data = capture.stdout_bytes()
+        files: dict[str, bytes] = {}
+        pos = 0
+        while pos < len(data):
+            end = data.find(b"\n", pos)
+            try:
+                size_s, name_len_s, rest = data[pos:end].split(b" ", 2)
+                size, name_len = int(size_s), int(name_len_s)
+            except ValueError as exc:
+                raise FactError(f"{self.describe()}: malformed listing at byte {pos}") from exc
+            name_end = pos + len(size_s) + len(name_len_s) + 2 + name_len
+            if end < 0 or len(rest) < name_len or data[name_end : name_end + 1] != b"\n":
+                raise FactError(f"{self.describe()}: malformed listing at byte {pos}")
+            name = data[pos + len(size_s) + len(name_len_s) + 2 : name_end].decode("utf-8", "replace")
+            body = data[name_end + 1 : name_end + 1 + size]
+            if len(body) != size:
+                raise FactError(f"{self.describe()}: {name} changed while it was read")
+            files[name] = body
+            pos = name_end + 1 + size
+        return dict(sorted(files.items()))
+
+
+# --------------------------------------------------------------------------------------------- kernel
+
+
+@dataclass(frozen=True)
+class Sysctl(Fact[str | None]):
+    """Live value of a kernel parameter read from ``/proc/sys``; ``None`` if the kernel has no such key."""
+
+    kind: ClassVar[str] = "sysctl"
+
+    def __post_init__(self) -> None:
+        if not _SYSCTL_RE.match(self.arg):
+            raise ValueError(f"not a sysctl name: {self.arg!r}")
+
+    def script(self) -> str:
+        path = "/proc/sys/" + self.arg.replace(".", "/")
+        return (
+            f"[ -d /proc/sys ] || {{ echo '/proc/sys is not mounted' >&2; exit 1; }}; "
+            f"[ -e {path} ] || exit {ABSENT}; cat {path}"
+        )
+
+    def parse(self, capture: Capture) -> str | None:
+        if capture.exit_code == ABSENT:
+            return None
+        if capture.exit_code != 0:
+            raise self._fail(capture)
+        return " ".join(capture.stdout_text().split())
+
+
+@dataclass(frozen=True)
+class Mount:
+    """One line of the live mount table."""
+
+    device: str
+    mountpoint: str
+    fstype: str
+    options: frozenset[str]
+
+
+def _unescape_mount(field: str) -> str:
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+@dataclass(frozen=True)
+class MountTable(Fact[list[Mount]]):
+    """The live mount table (``/proc/self/mounts``): what is mounted now, not what fstab says."""
+
+    kind: ClassVar[str] = "mounts"
+    arg: str = ""
+
+    def script(self) -> str:
+        return "[ -r /proc/self/mounts ] || { echo '/proc is not mounted' >&2; exit 1; }; cat /proc/self/mounts"
+
+    def parse(self, capture: Capture) -> list[Mount]:
+        if capture.exit_code != 0:
+            raise self._fail(capture)
+        mounts = []
+        for line in capture.stdout_text().splitlines():
+            fields = line.split()
+            if len(fields) >= 4:
+                mounts.append(
+                    Mount(
+                        device=_unescape_mount(fields[0]),
+                        mountpoint=_unescape_mount(fields[1]),
+                        fstype=fields[2],
+                        options=frozenset(fields[3].split(",")),
+                    )
+                )
+        return mounts
+
+
+@dataclass(frozen=True)
+class Processes(Fact[frozenset[str]]):
+    """Names (``comm``) of the processes running on the host, read from ``/proc``."""
+
+    kind: ClassVar[str] = "processes"
+    arg: str = ""
+
+    def script(self) -> str:
+        return (
+            "[ -r /proc/self/comm ] || { echo '/proc is not mounted' >&2; exit 1; }; "
+            'for p in /proc/[0-9]*; do cat "$p/comm" 2>/dev/null; done; exit 0'
+        )
+
+    def parse(self, capture: Capture) -> frozenset[str]:
+        if capture.exit_code != 0:
+            raise self._fail(capture)
+        return frozenset(line.strip() for line in capture.stdout_text().splitlines() if line.strip())
+
+
+# ------------------------------------------------------------------------------------------- services
+
+
+@dataclass(frozen=True)
+class SshdConfig:
+    """Effective configuration of the SSH daemon (``sshd -T``): lower-case keyword → values."""
+
+    source: str
+    options: dict[str, list[str]]
+
+    def get(self, name: str) -> str | None:
+        """First value of a keyword, ``None`` if sshd did not print it."""
+        values = self.options.get(name.lower())
+        return values[0] if values else None
+
+
+@dataclass(frozen=True)
+class SshdEffectiveConfig(Fact[SshdConfig | None]):
+    """What the running SSH daemon enforces, from ``sshd -T`` on the config file it was started with.
+
+    Reading ``sshd_config`` alone misses defaults, ``Include`` files and a daemon started with ``-f``;
+    ``sshd -T`` resolves all of them. ``None`` means sshd is not installed.
+    """
+
+    kind: ClassVar[str] = "sshd"
+    arg: str = ""
+
+    def script(self) -> str:
+        # The listener's title is "sshd: /usr/sbin/sshd -D -f FILE [listener] ..."; take its -f if any.
+        return (
+            "command -v sshd >/dev/null 2>&1 || exit 100; cfg=/etc/ssh/sshd_config; "
+            "for p in /proc/[0-9]*; do [ \"$(cat \"$p/comm\" 2>/dev/null)\" = sshd ] || continue; "
+            "t=$(tr '\\000' ' ' < \"$p/cmdline\" 2>/dev/null) || continue; "
+            'case "$t" in *sshd*listener*|*sshd*-D*) '
+            "f=$(printf '%s\\n' \"$t\" | sed -n 's/.* -f \\([^ ]*\\).*/\\1/p'); "
+            '[ -n "$f" ] && cfg=$f; break;; esac; done; '
+            'echo "# config $cfg"; sshd -T -f "$cfg"'
+        )
+
+    def parse(self, capture: Capture) -> SshdConfig | None:
+        if capture.exit_code == ABSENT:
+            return None
+        if capture.exit_code != 0:
+            raise self._fail(capture)
+        source = "/etc/ssh/sshd_config"
+        options: dict[str, list[str]] = {}
+        for line in capture.stdout_text().splitlines():
+            if line.startswith("# config "):
+                source = line[len("# config ") :].strip()
+                continue
+            key, _, value = line.strip().partition(" ")
+            if key:
+                options.setdefault(key.lower(), []).append(value.strip())
+        if not options:
+            raise FactError(f"{self.describe()}: sshd -T printed no configuration")
+        return SshdConfig(source=source, options=options)
+
+    def describe(self) -> str:
+        return "effective sshd configuration"
+
+
+@dataclass(frozen=True)
+class AuditRules(Fact[list[str] | None]):
+    """Audit rules loaded in the kernel (``auditctl -l``); ``None`` if auditctl is not installed."""
+
+    kind: ClassVar[str] = "auditctl"
+    arg: str = ""
+
+    def script(self) -> str:
+        return "command -v auditctl >/dev/null 2>&1 || exit 100; auditctl -l"
+
+    def parse(self, capture: Capture) -> list[str] | None:
+        if capture.exit_code == ABSENT:
+            return None
+        if capture.exit_code != 0:
+            raise self._fail(capture)
+        lines = [line.strip() for line in capture.stdout_text().splitlines() if line.strip()]
+        return [] if lines == ["No rules"] else lines
+
+    def describe(self) -> str:
+        return "loaded audit rules"
+
+
+@dataclass(frozen=True)
+class TimeSync:
+    """Clock synchronisation status as reported by the first tool found on the host."""
+
+    tool: str
+    synchronized: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class TimeSyncStatus(Fact[TimeSync | None]):
+    """Whether the clock is synchronised (timedatectl, chronyc or ntpq); ``None`` if no tool is present."""
+
+    kind: ClassVar[str] = "timesync"
+    arg: str = ""
+
+    def script(self) -> str:
+        return (
+            "if [ -d /run/systemd/system ] && command -v timedatectl >/dev/null 2>&1; then "
+            "echo timedatectl; timedatectl show -p NTPSynchronized --value; "
+            "elif command -v chronyc >/dev/null 2>&1; then echo chronyc; chronyc -n tracking; "
+            "elif command -v ntpq >/dev/null 2>&1; then echo ntpq; ntpq -pn; "
+            f"else exit {ABSENT}; fi"
+        )
+
+    def parse(self, capture: Capture) -> TimeSync | None:
+        if capture.exit_code == ABSENT:
+            return None
+        if capture.exit_code != 0:
+            raise self._fail(capture)
+        tool, _, rest = capture.stdout_text().partition("\n")
+        rest = rest.strip()
+        if tool == "timedatectl":
+            return TimeSync(tool, rest == "yes", f"NTPSynchronized={rest}")
+        if tool == "chronyc":
+            leap = re.search(r"^Leap status\s*:\s*(.+)$", rest, re.M)
+            status = leap.group(1).strip() if leap else "unknown"
+            return TimeSync(tool, status == "Normal", f"leap status {status}")
+        if tool == "ntpq":
+            # A selected peer is marked with '*' in the first column.
+            peer = any(line.startswith("*") for line in rest.splitlines())
+            return TimeSync(tool, peer, "a system peer is selected" if peer else "no system peer selected")
+        raise FactError(f"time synchronisation: unexpected output {capture.stdout_text()[:80]!r}")
+
+    def describe(self) -> str:
+        return "time synchronisation status"
+
+
+@dataclass(frozen=True)
+class Firewall:
+    """The host packet filter as dumped by nft or iptables-save."""
+
+    tool: str
+    rules: str
+
+
+@dataclass(frozen=True)
+class FirewallRules(Fact[Firewall | None]):
+    """Live packet-filter rules (nft first, iptables-save otherwise); ``None`` if neither is installed."""
+
+    kind: ClassVar[str] = "firewall"
+    arg: str = ""
+
+    def script(self) -> str:
+        return (
+            "if command -v nft >/dev/null 2>&1; then echo nft; nft list ruleset; "
+            "elif command -v iptables-save >/dev/null 2>&1; then echo iptables; iptables-save; "
+            f"else exit {ABSENT}; fi"
+        )
+
+    def parse(self, capture: Capture) -> Firewall | None:
+        if capture.exit_code == ABSENT:
+            return None
+        if capture.exit_code != 0:
+            raise self._fail(capture)
+        tool, _, rules = capture.stdout_text().partition("\n")
+        return Firewall(tool=tool.strip(), rules=rules)
+
+    def describe(self) -> str:
+        return "host firewall rules"
+
+
+# ------------------------------------------------------------------------------------------- accounts
+
+
+@dataclass(frozen=True)
+class ShadowEntry:
+    """An account's password state, without its hash: ``empty``, ``locked`` or ``hash:<id>``."""
+
+    user: str
+    state: str
+
+
+@dataclass(frozen=True)
+class ShadowSummary(Fact[list[ShadowEntry]]):
+    """Per-account password state derived ON the host, so no hash ever leaves it.
+
+    ``hash:6`` is SHA-512 crypt, ``hash:y`` yescrypt, ``hash:1`` MD5 crypt, ``des`` the legacy
+    13-character DES crypt.
+    """
+
+    kind: ClassVar[str] = "shadow"
+    arg: str = ""
+
+    def script(self) -> str:
+        return (
+            f"[ -e /etc/shadow ] || exit {ABSENT}; [ -r /etc/shadow ] || exit {UNREADABLE}; "
+            "awk -F: '{ h=$2; if (h == \"\") s=\"empty\"; else if (h ~ /^[!*]/) s=\"locked\"; "
+            'else if (substr(h,1,1) == "$") { split(h, a, "$"); s="hash:" a[2] } '
+            'else if (length(h) == 13) s="des"; else s="unknown"; print $1 ":" s }\' /etc/shadow'
+        )
+
+    def parse(self, capture: Capture) -> list[ShadowEntry]:
+        if capture.exit_code == ABSENT:
+            raise FactError("/etc/shadow does not exist")
+        if capture.exit_code != 0:
+            raise self._fail(capture)
+        entries = []
+        for line in capture.stdout_text().splitlines():
+            user, sep, state = line.partition(":")
+            if sep:
+                entries.append(ShadowEntry(user=user, state=state))
+        return entries
+
+    def describe(self) -> str:
+        return "password states from /etc/shadow"
+
+
+ALL_FACT_KINDS: tuple[type[Fact[object]], ...] = (
+    FileContent,
+    FileStat,
+    FilesMatching,
+    Sysctl,
+    MountTable,
+    Processes,
+    SshdEffectiveConfig,
+    AuditRules,
+    TimeSyncStatus,
+    FirewallRules,
+    ShadowSummary,
+)

@@ -1,0 +1,242 @@
+"""Inventories: pyinfra inventory files (Python) read without pyinfra, validated with pydantic.
+
+A module-level name not starting with ``_`` whose value is a list of hosts, or a ``(hosts, data)`` tuple,
+is a group (pyinfra's convention). A host is ``"name"`` or ``("name", {data})``. ``all`` holds global data.
+``group_data/<group>.py`` beside the file adds group data. Precedence: host > group > all.
+
+Host data read by checks: ``hds_activities`` (1-6), ``roles``, ``location_country`` (ISO 3166 alpha-2).
+Connectors that write to hosts (``@docker``, ``@podman``, ``@dockerssh``, ``@podmanssh``) are refused.
+"""
+
+from __future__ import annotations
+
+import ast
+import runpy
+import traceback
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from hds_compliance.errors import InputError, Problem
+
+READ_ONLY_CONNECTORS = ("local", "ssh", "chroot")
+REFUSED_CONNECTORS = {
+    "docker": "@docker starts or commits containers on disconnect",
+    "podman": "@podman starts or commits containers on disconnect",
+    "dockerssh": "@dockerssh runs a container and commits it on disconnect",
+    "podmanssh": "@podmanssh runs a container and commits it on disconnect",
+}
+
+# ISO 3166-1 alpha-2 codes (officially assigned), to catch typos such as "FX" or "UK".
+_ISO_3166 = set(
+    "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW "
+    "BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI "
+    "FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN "
+    "IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME "
+    "MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF "
+    "PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV "
+    "SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE "
+    "YT ZA ZM ZW".split()
+)
+
+
+class HostData(BaseModel):
+    """The host data hds-compliance reads; other keys (``ssh_*``...) pass through to pyinfra."""
+
+    model_config = ConfigDict(extra="allow")
+
+    hds_activities: list[int] | None = Field(default=None, description="HDS activities (1-6) the host serves")
+    roles: list[str] = Field(default_factory=list, description="bastion, log_collector, backup, database...")
+    location_country: str | None = Field(default=None, description="ISO 3166-1 alpha-2 country of the host")
+    ssh_strict_host_key_checking: str | None = None
+
+    @field_validator("hds_activities")
+    @classmethod
+    def _activities(cls, values: list[int] | None) -> list[int] | None:
+        if values is not None and any(v not in range(1, 7) for v in values):
+            raise ValueError(f"HDS activities are 1 to 6, got {values}")
+        return values
+
+    @field_validator("location_country")
+    @classmethod
+    def _country(cls, value: str | None) -> str | None:
+        if value is not None and value not in _ISO_3166:
+            raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code (e.g. 'FR', 'DE')")
+        return value
+
+    @field_validator("ssh_strict_host_key_checking")
+    @classmethod
+    def _strict(cls, value: str | None) -> str | None:
+        if value not in (None, "yes"):
+            raise ValueError("must be 'yes': hds-compliance never trusts an unknown host key")
+        return value
+
+
+@dataclass
+class Host:
+    """One target of the scan."""
+
+    name: str
+    connector: str
+    data: dict[str, Any]
+    groups: list[str] = field(default_factory=list)
+
+    @property
+    def info(self) -> HostData:
+        """Validated host data."""
+        return HostData.model_validate(self.data)
+
+
+@dataclass
+class Inventory:
+    """Hosts in file order."""
+
+    path: str
+    hosts: list[Host]
+
+
+def default_inventory() -> Path:
+    """The shipped ``inventories/local.py`` (scans this machine)."""
+    return Path(str(resources.files("hds_compliance.inventories") / "local.py"))
+
+
+def connector_of(name: str, where: str, line: int | None) -> str:
+    """Connector of a host name; raises InputError for connectors that write or are unknown."""
+    if not name.startswith("@"):
+        return "ssh"
+    kind = name[1:].split("/", 1)[0]
+    if kind in READ_ONLY_CONNECTORS:
+        if kind == "chroot" and not name[len("@chroot/") :]:
+            raise InputError([Problem(where, line, name, "@chroot needs a directory: @chroot/<path>")])
+        return kind
+    reason = REFUSED_CONNECTORS.get(kind)
+    message = (
+        f"connector @{kind} is refused: {reason}; hds-compliance never changes a host"
+        if reason
+        else f"unknown connector @{kind} (supported: @local, @ssh/<host>, @chroot/<dir>, or a plain SSH host name)"
+    )
+    raise InputError([Problem(where, line, name, message)])
+
+
+def _name_lines(path: Path) -> dict[str, int]:
+    """Line of the first string literal equal to each host name, for error messages."""
+    lines: dict[str, int] = {}
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (SyntaxError, OSError, UnicodeDecodeError):
+        return lines
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            lines.setdefault(node.value, node.lineno)
+    return lines
+
+
+def _run_file(path: Path, display: str) -> dict[str, Any]:
+    try:
+        return runpy.run_path(str(path), run_name="hds_inventory")
+    except SyntaxError as exc:
+        raise InputError([Problem(display, exc.lineno, "", f"invalid Python: {exc.msg}")]) from exc
+    except Exception as exc:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename) == path]
+        line = frames[-1].lineno if frames else None
+        raise InputError([Problem(display, line, "", f"{type(exc).__name__}: {exc}")]) from exc
+
+
+def _group_data(path: Path) -> dict[str, dict[str, Any]]:
+    folder = path.parent / "group_data"
+    data: dict[str, dict[str, Any]] = {}
+    if folder.is_dir():
+        for file in sorted(folder.glob("*.py")):
+            values = _run_file(file, str(file))
+            data[file.stem] = {k: v for k, v in values.items() if not k.startswith("_") and _plain(v)}
+    return data
+
+
+def _plain(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool | list | tuple | dict) or value is None
+
+
+def _split_group(value: Any) -> tuple[list[Any], dict[str, Any]] | None:
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], list | tuple) and isinstance(value[1], dict):
+        return list(value[0]), dict(value[1])
+    if isinstance(value, list):
+        return list(value), {}
+    return None
+
+
+def load_inventory(path: Path) -> Inventory:
+    """Read an inventory file; raise :class:`InputError` (file, line, field) if it is broken."""
+    display = str(path)
+    if not path.is_file():
+        raise InputError([Problem(display, None, "", "inventory file not found")])
+    namespace = _run_file(path, display)
+    lines = _name_lines(path)
+    extra_groups = _group_data(path)
+    global_data = dict(extra_groups.get("all", {}))
+    all_group = _split_group(namespace.get("all"))
+    if all_group is not None:
+        global_data.update(all_group[1])
+
+    problems: list[Problem] = []
+    order: list[str] = []
+    host_data: dict[str, dict[str, Any]] = {}
+    group_data: dict[str, dict[str, Any]] = {}
+    membership: dict[str, list[str]] = {}
+    for group, value in namespace.items():
+        if group.startswith("_") or group in ("all", "hds_inventory"):
+            continue
+        split = _split_group(value)
+        if split is None:
+            continue
+        hosts, data = split
+        group_data[group] = {**extra_groups.get(group, {}), **data}
+        for item in hosts:
+            if isinstance(item, str):
+                name, data_item = item, {}
+            elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) and isinstance(item[1], dict):
+                name, data_item = item
+            else:
+                problems.append(Problem(display, None, group, f"a host is 'name' or ('name', {{data}}), got {item!r}"))
+                continue
+            if name not in host_data:
+                order.append(name)
+                host_data[name] = {}
+            host_data[name].update(data_item)
+            membership.setdefault(name, []).append(group)
+    if all_group is not None:
+        for item in all_group[0]:
+            name = item if isinstance(item, str) else item[0]
+            if name not in host_data:
+                order.append(name)
+                host_data[name] = dict(item[1]) if isinstance(item, tuple) else {}
+                membership[name] = []
+    if not order and not problems:
+        problems.append(Problem(display, None, "", "no hosts: define a group, e.g. web = [\"web1\", (\"db1\", {...})]"))
+
+    hosts: list[Host] = []
+    for name in order:
+        merged = dict(global_data)
+        for group in membership[name]:
+            merged.update(group_data[group])
+        merged.update(host_data[name])
+        line = lines.get(name)
+        try:
+            connector = connector_of(name, display, line)
+            HostData.model_validate(merged)
+        except InputError as exc:
+            problems.extend(exc.problems)
+            continue
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = ".".join(str(p) for p in err["loc"])
+                problems.append(Problem(display, line, f"{name}.{loc}", err["msg"]))
+            continue
+        hosts.append(Host(name=name, connector=connector, data=merged, groups=membership[name]))
+    if sum(1 for h in hosts if h.connector == "local") > 1:
+        problems.append(Problem(display, None, "@local", "only one @local host per inventory"))
+    if problems:
+        raise InputError(problems)
+    return Inventory(path=display, hosts=hosts)

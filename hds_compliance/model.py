@@ -1,0 +1,158 @@
+"""Data that flows between the stages: captures (collect → evaluate), verdicts and results (→ report).
+
+Everything here is a pydantic model so results and evidence can be written and read back exactly.
+"""
+
+from __future__ import annotations
+
+import base64
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+
+class Status(str, Enum):
+    """Outcome of one check on one host."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    ERROR = "error"
+    NOT_APPLICABLE = "not_applicable"
+    NOT_REVIEWED = "not_reviewed"
+
+
+class Severity(str, Enum):
+    """Severity of a control; order matters for the gate."""
+
+    INFO = "info"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        """0 for info up to 4 for critical."""
+        return list(Severity).index(self)
+
+
+class Capture(BaseModel):
+    """Raw result of one probe section: the snippet, what it printed and its exit code.
+
+    ``stdout`` holds text when the output is valid UTF-8, base64 otherwise (``stdout_encoding``), so
+    any bytes a host returns survive the round trip to JSON and back.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    fact: str
+    command: str
+    exit_code: int | None = None
+    stdout: str = ""
+    stdout_encoding: Literal["text", "base64"] = "text"
+    stderr: str = ""
+    truncated: bool = False
+    complete: bool = True
+    problem: str | None = Field(default=None, description="why the section is unusable, if it is")
+    redactions: list[str] = Field(default_factory=list, description="kinds of secrets removed")
+
+    @classmethod
+    def from_bytes(cls, fact: str, command: str, stdout: bytes, **kwargs: Any) -> Capture:
+        """Build a capture from raw bytes, choosing the text or base64 form."""
+        try:
+            return cls(fact=fact, command=command, stdout=stdout.decode("utf-8"), **kwargs)
+        except UnicodeDecodeError:
+            encoded = base64.b64encode(stdout).decode("ascii")
+            return cls(
+                fact=fact, command=command, stdout=encoded, stdout_encoding="base64", **kwargs
+            )
+
+    def stdout_bytes(self) -> bytes:
+        """The section's stdout exactly as the host printed it (after redaction)."""
+        if self.stdout_encoding == "base64":
+            return base64.b64decode(self.stdout)
+        return self.stdout.encode("utf-8")
+
+    def stdout_text(self) -> str:
+        """The stdout as text; bytes that are not UTF-8 become U+FFFD."""
+        return self.stdout_bytes().decode("utf-8", "replace")
+
+    def stderr_text(self) -> str:
+        """The section's stderr (already text)."""
+        return self.stderr
+
+
+class ProbeRun(BaseModel):
+    """How the probe went on one host: connection, round trips, timing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    connected: bool
+    complete: bool = False
+    error: str | None = None
+    commands: int = 0
+    started_at: str | None = None
+    duration_s: float | None = None
+    bytes_received: int = 0
+    noise_lines: int = Field(default=0, description="lines outside the probe frame (login banners, rc files)")
+
+
+class HostRecord(BaseModel):
+    """One host of the scan: its inventory facts and everything its probe captured."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    connector: str
+    groups: list[str] = Field(default_factory=list)
+    hds_activities: list[int] | None = None
+    roles: list[str] = Field(default_factory=list)
+    location_country: str | None = None
+    probe: ProbeRun
+    captures: list[Capture] = Field(default_factory=list)
+
+    def capture_map(self) -> dict[str, Capture]:
+        """Captures keyed by fact key."""
+        return {c.fact: c for c in self.captures}
+
+
+class Verdict(BaseModel):
+    """Outcome of one check of one control on one host."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str
+    control: str
+    check: str | None = Field(description="check id; None for a control without checks")
+    index: int = Field(description="position of the check in the control's list")
+    params: dict[str, Any] = Field(default_factory=dict)
+    status: Status
+    severity: Severity
+    message: str
+    facts: list[str] = Field(default_factory=list, description="keys of the facts the check read")
+
+
+class RunRecord(BaseModel):
+    """When and with what the scan ran; the only source of timestamps in every output."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tool_version: str
+    started_at: str
+    finished_at: str
+    inventory: str
+    catalog_digest: str
+
+
+class ScanResult(BaseModel):
+    """Everything a scan produced: run record, hosts with captures, verdicts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = SCHEMA_VERSION
+    run: RunRecord
+    hosts: list[HostRecord]
+    verdicts: list[Verdict]
