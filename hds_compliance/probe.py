@@ -89,8 +89,11 @@ def _decode(lines: list[str]) -> bytes:
     return base64.b64decode("".join(lines), validate=True)
 
 
-def parse(probe: Probe, output: str | bytes) -> ParsedProbe:
-    """Recover one capture per fact from the probe's stdout. Never raises on hostile output."""
+def parse(probe: Probe, output: str | bytes, transport_error: str | None = None) -> ParsedProbe:
+    """Recover one capture per fact from the probe's stdout. Never raises on hostile output.
+
+    ``transport_error`` (a timeout, a dropped connection) explains why sections are missing.
+    """
     if isinstance(output, bytes):
         output = output.decode("utf-8", "replace")
     marker = probe.nonce + " "
@@ -98,12 +101,12 @@ def parse(probe: Probe, output: str | bytes) -> ParsedProbe:
     done: int | None = None
     fatal: str | None = None
     anomalies: list[str] = []
-    noise = 0
+    noise: list[str] = []
     current: tuple[int, str] | None = None  # (section index, "out" | "status")
     for line in output.splitlines():
         if not line.startswith(marker):
             if current is None:
-                noise += 1  # login banners, rc files: outside every frame, ignored but counted
+                noise.append(line)  # login banners, rc files, sudo refusals: outside every frame
             else:
                 sections[current[0]][current[1]].append(line.strip())
             continue
@@ -134,9 +137,15 @@ def parse(probe: Probe, output: str | bytes) -> ParsedProbe:
             anomalies.append(f"marker {tag} {index} out of order")
             current = None
 
-    complete = done == len(probe.facts) and not anomalies and fatal is None
+    complete = done == len(probe.facts) and not anomalies and fatal is None and transport_error is None
     if fatal is not None:
         problem: str | None = f"probe could not run: {fatal}"
+    elif transport_error is not None:
+        problem = transport_error
+    elif done is None and not sections:
+        said = next((line.strip() for line in noise if line.strip()), "nothing")
+        said = scrub(said[:200].encode("utf-8", "replace"))[0].decode("utf-8", "replace")
+        problem = f"probe produced no framed output (the host said: {said})"
     elif done is None:
         problem = "probe output ended before its trailer (truncated or killed)"
     elif done != len(probe.facts):
@@ -147,7 +156,7 @@ def parse(probe: Probe, output: str | bytes) -> ParsedProbe:
         problem = None
 
     captures = [_capture(probe, i, fact, sections.get(i), problem) for i, fact in enumerate(probe.facts)]
-    return ParsedProbe(captures=captures, complete=complete, problem=problem, noise_lines=noise, fatal=fatal)
+    return ParsedProbe(captures=captures, complete=complete, problem=problem, noise_lines=len(noise), fatal=fatal)
 
 
 def _capture(
@@ -201,9 +210,8 @@ _SECRET_PATTERNS: tuple[tuple[str, re.Pattern[bytes]], ...] = (
 )
 
 
-def redact(capture: Capture) -> Capture:
-    """Remove anything that looks like key material, a password hash or a token; record what went."""
-    data = capture.stdout_bytes()
+def scrub(data: bytes) -> tuple[bytes, list[str]]:
+    """``data`` with anything that looks like key material, a password hash or a token replaced."""
     kinds: list[str] = []
     for kind, pattern in _SECRET_PATTERNS:
         replacement = f"[REDACTED {kind}]".encode()
@@ -213,10 +221,17 @@ def redact(capture: Capture) -> Capture:
             data, count = pattern.subn(replacement, data)
         if count:
             kinds.append(kind)
+    return data, kinds
+
+
+def redact(capture: Capture) -> Capture:
+    """The capture with secrets removed from stdout and stderr; ``redactions`` records what went."""
+    stdout, kinds = scrub(capture.stdout_bytes())
+    stderr, stderr_kinds = scrub(capture.stderr.encode("utf-8", "replace"))
+    kinds = sorted(set(kinds + stderr_kinds))
     if not kinds:
         return capture
-    rebuilt = Capture.from_bytes(capture.fact, capture.command, data, **capture.model_dump(
-        exclude={"fact", "command", "stdout", "stdout_encoding", "redactions"}
-    ))
+    fields = capture.model_dump(exclude={"fact", "command", "stdout", "stdout_encoding", "stderr", "redactions"})
+    rebuilt = Capture.from_bytes(capture.fact, capture.command, stdout, stderr=stderr.decode("utf-8", "replace"), **fields)
     rebuilt.redactions = kinds
     return rebuilt

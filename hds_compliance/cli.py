@@ -1,0 +1,152 @@
+"""Command line: ``hds-compliance scan | lint | catalog | checks | schema``. Thin: parse, call, print, exit."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from hds_compliance import __version__
+from hds_compliance.catalog import Catalog, load_catalog, schema_json
+from hds_compliance.check import registry
+from hds_compliance.errors import InputError
+from hds_compliance.gate import EXIT_INVALID_INPUT, gate
+from hds_compliance.model import Severity
+
+EXIT_CODES = """exit codes:
+  0  gate passed
+  1  gate failed: a 'fail' on a control at or above --fail-on (default: low), or any 'error'
+     (unreachable host, timeout, truncated or unreadable probe output, missing fact)
+  2  invalid input: arguments, catalogue (file:line: field: problem) or inventory
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_INVALID_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="hds-compliance",
+        description="HDS (Hébergeur de Données de Santé) compliance as code: YAML controls, one read-only "
+        "probe per host over pyinfra, JUnit and JSON results.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"hds-compliance {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    controls_help = "folder of control YAML files (default: the catalogue shipped with hds-compliance)"
+    scan = sub.add_parser(
+        "scan", help="scan the hosts of an inventory (default: this machine)", epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    scan.add_argument("-i", "--inventory", type=Path, help="pyinfra inventory file (default: this machine, @local)")
+    scan.add_argument("--controls", type=Path, help=controls_help)
+    scan.add_argument("--junit", type=Path, help="write JUnit XML here")
+    scan.add_argument("--json", type=Path, help="write JSON results (with captures) here")
+    scan.add_argument(
+        "--fail-on", default="low", choices=[s.value for s in Severity],
+        help="lowest severity whose failures fail the gate (default: low); errors always fail it",
+    )
+    scan.add_argument("--limit", action="append", metavar="HOST", help="only scan this host (repeatable)")
+    scan.add_argument("--connect-timeout", type=float, default=10.0, help="seconds to connect (default: 10)")
+    scan.add_argument("--timeout", type=float, default=120.0, help="seconds for the probe of one host (default: 120)")
+    scan.add_argument("--parallel", type=int, default=0, help="hosts probed at once (default: pyinfra's auto)")
+    scan.add_argument("-q", "--quiet", action="store_true", help="print only the final line")
+
+    lint = sub.add_parser("lint", help="validate a catalogue; exit 2 with file:line: field on error")
+    lint.add_argument("--controls", type=Path, help=controls_help)
+
+    catalog = sub.add_parser("catalog", help="print the controls with their references and checks")
+    catalog.add_argument("--controls", type=Path, help=controls_help)
+    catalog.add_argument("--format", choices=["json", "text"], default="text")
+
+    sub.add_parser("checks", help="list the registered checks and the facts they read")
+    sub.add_parser("schema", help="print the JSON Schema of a control file (for editors)")
+    return parser
+
+
+def _load(controls: Path | None) -> Catalog:
+    return load_catalog(controls)
+
+
+def _cmd_scan(args: argparse.Namespace) -> int:
+    from hds_compliance.collect import CollectOptions
+    from hds_compliance.inventory import default_inventory, load_inventory
+    from hds_compliance.junit import to_junit
+    from hds_compliance.report import console_summary, to_json, write_text
+    from hds_compliance.scan import scan
+
+    catalog = _load(args.controls)
+    inventory = load_inventory(args.inventory or default_inventory())
+    if args.limit:
+        unknown = sorted(set(args.limit) - {h.name for h in inventory.hosts})
+        if unknown:
+            print(f"hds-compliance: --limit names hosts not in {inventory.path}: {', '.join(unknown)}", file=sys.stderr)
+            return EXIT_INVALID_INPUT
+        inventory.hosts = [h for h in inventory.hosts if h.name in args.limit]
+    options = CollectOptions(connect_timeout=args.connect_timeout, command_timeout=args.timeout, parallel=args.parallel)
+    result = scan(catalog, registry(), inventory, options)
+    outcome = gate(result.verdicts, Severity(args.fail_on))
+    if args.junit:
+        write_text(args.junit, to_junit(result, catalog))
+    if args.json:
+        write_text(args.json, to_json(result))
+    summary = console_summary(result, catalog, outcome)
+    print(summary.splitlines()[-1] if args.quiet else summary, end="" if not args.quiet else "\n")
+    return outcome.exit_code
+
+
+def _cmd_lint(args: argparse.Namespace) -> int:
+    catalog = _load(args.controls)
+    checks = sum(len(c.checks) for c in catalog.controls)
+    manual = sum(1 for c in catalog.controls if not c.checks)
+    print(f"ok: {len(catalog.controls)} controls, {checks} check references, {manual} without checks")
+    return 0
+
+
+def _cmd_catalog(args: argparse.Namespace) -> int:
+    catalog = _load(args.controls)
+    if args.format == "json":
+        print(json.dumps(catalog.export(), indent=2, ensure_ascii=False))
+        return 0
+    for c in catalog.controls:
+        refs = "; ".join(f"{k} {', '.join(v)}" for k, v in c.references.model_dump().items() if v)
+        print(f"{c.id}  [{c.severity.value}] {c.title}")
+        print(f"        {c.automation}: {', '.join(r.id for r in c.checks) or 'attestation / manual review'}")
+        if refs:
+            print(f"        {refs}")
+    return 0
+
+
+def _cmd_checks(_args: argparse.Namespace) -> int:
+    for check_id, spec in registry().items():
+        print(f"{check_id:45s} {spec.summary}")
+    return 0
+
+
+def _cmd_schema(_args: argparse.Namespace) -> int:
+    sys.stdout.write(schema_json())
+    return 0
+
+
+_COMMANDS = {"scan": _cmd_scan, "lint": _cmd_lint, "catalog": _cmd_catalog, "checks": _cmd_checks, "schema": _cmd_schema}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``hds-compliance`` command."""
+    args = _build_parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except InputError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return EXIT_INVALID_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

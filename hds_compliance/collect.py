@@ -1,0 +1,235 @@
+"""Collect: the only stage that touches hosts, and the only module that imports pyinfra and gevent.
+
+The scanning process never imports pyinfra: :func:`collect` starts a worker process
+(``python -m hds_compliance.collect``) that patches gevent first, connects to every host through pyinfra
+and runs ONE command per host, the rendered probe, then answers with the raw outputs as JSON on stdout.
+Probe rendering and parsing are pure (``hds_compliance.probe``); the worker does no interpretation.
+
+Safety, whatever the inventory says: SSH host keys are checked strictly against the known_hosts file the
+inventory names, no pyinfra operation is ever run, pyinfra's sudo/su machinery is never used (privilege
+comes from ``hds_sudo: True``, which wraps the probe in ``sudo -n``: never a prompt), pyinfra's logger is
+kept from printing host output, and the interactive prompts pyinfra could fall back on are disabled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+# Scripts above this size go through stdin (``sh -s``): a ``sh -c`` argument is capped at 128 KiB.
+STDIN_THRESHOLD = 96 * 1024
+
+
+@dataclass
+class HostJob:
+    """One host to probe: its inventory name, pyinfra host data and the probe script."""
+
+    name: str
+    data: dict[str, Any]
+    script: str
+    sudo: bool = False
+
+
+@dataclass
+class RawProbe:
+    """What the worker got back from one host."""
+
+    name: str
+    connected: bool
+    error: str | None = None
+    stdout: str = ""
+    stderr: str = ""
+    exit_code: int | None = None
+    commands: int = 0
+    started_at: str | None = None
+    duration_s: float | None = None
+
+
+@dataclass
+class CollectOptions:
+    """Timeouts and parallelism of one collection."""
+
+    connect_timeout: float = 10.0
+    command_timeout: float = 120.0
+    parallel: int = 0  # 0: pyinfra's default (auto)
+    stdin_threshold: int = STDIN_THRESHOLD
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def collect(jobs: list[HostJob], options: CollectOptions) -> dict[str, RawProbe]:
+    """Probe every host through the worker; a worker failure turns every host into an error, never a pass."""
+    if not jobs:
+        return {}
+    request = {"jobs": [asdict(j) for j in jobs], "options": asdict(options)}
+    waves = 1 + (len(jobs) - 1) // max(options.parallel or len(jobs), 1)
+    budget = 30 + waves * (options.connect_timeout * 3 + options.command_timeout)
+    env = {**os.environ, "PYINFRA_PROGRESS": "off"}
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "hds_compliance.collect"],
+            input=json.dumps(request),
+            capture_output=True,
+            text=True,
+            timeout=budget,
+            env=env,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return {j.name: RawProbe(j.name, False, f"collector exceeded its {budget:.0f} s budget") for j in jobs}
+    try:
+        answer = json.loads(proc.stdout)
+        results = {r["name"]: RawProbe(**r) for r in answer["results"]}
+    except (ValueError, KeyError, TypeError):
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1][:300]
+        results = {}
+        error = f"collector failed (exit {proc.returncode}): {tail}"
+        return {j.name: RawProbe(j.name, False, error) for j in jobs}
+    # A host the worker forgot is an error, never silently dropped.
+    return {j.name: results.get(j.name) or RawProbe(j.name, False, "no result from the collector") for j in jobs}
+
+
+# --------------------------------------------------------------------------------------------- worker
+
+
+def _no_prompt(*_args: Any, **_kwargs: Any) -> str:
+    raise RuntimeError("hds-compliance never prompts for a password (use keys, root, or NOPASSWD sudo)")
+
+
+def _wrap(job: HostJob) -> str:
+    """The probe command; with sudo, ``sudo -n`` so a missing rule fails at once instead of prompting."""
+    if not job.sudo:
+        return job.script
+    # exit 0 whatever sudo says: pyinfra retries non-zero commands that print a sudo prompt line
+    # through getpass(); the missing probe trailer reports the failure instead.
+    return f"sudo -n -- sh -c {shlex.quote(job.script)} 2>&1; exit 0"
+
+
+def _worker(request: dict[str, Any]) -> dict[str, Any]:
+    from gevent import monkey
+
+    monkey.patch_all()
+
+    import logging
+    import socket
+
+    import gevent
+    import gevent.pool
+    import pyinfra.connectors.ssh_util as ssh_util
+    import pyinfra.connectors.util as connector_util
+    from pyinfra.api import Config, Inventory, State
+    from pyinfra.api.command import StringCommand
+    from pyinfra.api.connect import connect_all, disconnect_all
+    from pyinfra.api.exceptions import PyinfraError
+    from pyinfra.api.state import BaseStateCallback, StateStage
+
+    # pyinfra logs command output (file contents) at ERROR when a command fails: keep it off.
+    logging.getLogger("pyinfra").setLevel(logging.CRITICAL + 1)
+    logging.getLogger("paramiko").setLevel(logging.CRITICAL + 1)
+    connector_util.getpass = _no_prompt  # type: ignore[attr-defined]
+    ssh_util.getpass = _no_prompt  # type: ignore[attr-defined]
+
+    options = CollectOptions(**request["options"])
+    jobs = [HostJob(**j) for j in request["jobs"]]
+    by_name = {j.name: j for j in jobs}
+    results: dict[str, RawProbe] = {}
+
+    host_entries = []
+    for job in jobs:
+        data = dict(job.data)
+        if not job.name.startswith("@"):
+            data["ssh_strict_host_key_checking"] = "yes"
+            connect_kwargs = dict(data.get("ssh_paramiko_connect_kwargs") or {})
+            for key in ("banner_timeout", "auth_timeout", "channel_timeout"):
+                connect_kwargs.setdefault(key, options.connect_timeout)
+            data["ssh_paramiko_connect_kwargs"] = connect_kwargs
+        host_entries.append((job.name, data))
+    inventory = Inventory((host_entries, {}))
+    state = State(inventory=inventory, config=Config(CONNECT_TIMEOUT=int(options.connect_timeout),
+                                                      PARALLEL=options.parallel, FAIL_PERCENT=None))
+    connect_errors: dict[str, str] = {}
+
+    class Events(BaseStateCallback):
+        def host_connect_error(self, state: Any, host: Any, error: Any) -> None:
+            connect_errors[host.name] = str(error) or type(error).__name__
+
+        def host_connect(self, state: Any, host: Any) -> None:
+            # paramiko sets no TCP_NODELAY; without it every command stalls ~40 ms (Nagle + delayed ACK).
+            client = getattr(host.connector, "client", None)
+            transport = client.get_transport() if client is not None and hasattr(client, "get_transport") else None
+            if transport is not None:
+                transport.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    state.add_callback_handler(Events())
+    state.set_stage(StateStage.Connect)
+    with gevent.Timeout(options.connect_timeout * 3 + 5, False):
+        try:
+            connect_all(state)
+        except PyinfraError:
+            pass  # every host failed: reasons are in connect_errors
+        except Exception as exc:  # noqa: BLE001 - a connector bug must not lose the other hosts
+            connect_errors.setdefault("*", f"{type(exc).__name__}: {exc}")
+    state.set_stage(StateStage.Prepare)
+    active = {host.name for host in state.active_hosts}
+
+    def probe(host: Any) -> None:
+        job = by_name[host.name]
+        script = _wrap(job)
+        started = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        t0 = time.monotonic()
+        raw = RawProbe(name=host.name, connected=True, started_at=started, commands=1)
+        try:
+            if len(script) > options.stdin_threshold:
+                ok, output = host.run_shell_command(
+                    StringCommand("sh", "-s"), _stdin=script, _timeout=options.command_timeout
+                )
+            else:
+                ok, output = host.run_shell_command(StringCommand(script), _timeout=options.command_timeout)
+            raw.stdout = "\n".join(output.stdout_lines)
+            raw.stderr = "\n".join(output.stderr_lines)[-4000:]
+            raw.exit_code = 0 if ok else 1
+        except TimeoutError:
+            raw.error = f"probe timed out after {options.command_timeout:g} s"
+        except Exception as exc:  # noqa: BLE001 - reported as an error verdict, never dropped
+            raw.error = f"probe failed: {type(exc).__name__}: {exc}"
+        raw.duration_s = round(time.monotonic() - t0, 3)
+        results[host.name] = raw
+
+    pool = gevent.pool.Pool(options.parallel or 50)
+    for host in inventory:
+        if host.name in active:
+            pool.spawn(probe, host)
+        else:
+            reason = connect_errors.get(host.name) or connect_errors.get("*") or "could not connect"
+            results[host.name] = RawProbe(name=host.name, connected=False, error=reason)
+    pool.join()
+    try:
+        disconnect_all(state)
+    except Exception:  # noqa: BLE001, S110 - results are in; a failing disconnect changes nothing
+        pass
+    for host in inventory:
+        client = getattr(host.connector, "client", None)
+        if client is not None and hasattr(client, "close"):
+            client.close()
+    return {"results": [asdict(results[j.name]) for j in jobs if j.name in results]}
+
+
+def main() -> None:
+    """Worker entry point: JSON request on stdin, JSON results on stdout (stdout kept for JSON only)."""
+    request = json.load(sys.stdin)
+    out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)  # anything printed by libraries goes to stderr, not into our JSON
+    sys.stdout = sys.stderr
+    answer = _worker(request)
+    json.dump(answer, out)
+    out.flush()
+
+
+if __name__ == "__main__":
+    main()
