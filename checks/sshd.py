@@ -32,7 +32,9 @@ def sshd_option(p: OptionParams, ctx: Context) -> Outcome:
     if value is None:
         return failed(f"{p.name} is not reported by sshd -T for {config.source} (expected {p.expect})")
     if value.lower() != p.expect.lower():
-        return failed(f"{p.name} is {value} in the effective configuration of {config.source} (expected {p.expect})")
+        return failed(
+            f"{p.name} is {value} in the effective configuration of {config.source} (expected {p.expect})"
+        )
     return passed(f"{p.name} is {value} in the effective configuration of {config.source}")
 
 
@@ -85,9 +87,20 @@ def sshd_password_authentication_disabled(p: NoParams, ctx: Context) -> Outcome:
 
 class AlgorithmParams(Params):
     forbidden: list[str] = Field(
-        default_factory=lambda: ["cbc", "3des", "arcfour", "blowfish", "cast128", "hmac-md5", "hmac-sha1",
-                                 "umac-64", "diffie-hellman-group1", "diffie-hellman-group14-sha1",
-                                 "diffie-hellman-group-exchange-sha1", "ssh-dss"],
+        default_factory=lambda: [
+            "cbc",
+            "3des",
+            "arcfour",
+            "blowfish",
+            "cast128",
+            "hmac-md5",
+            "hmac-sha1",
+            "umac-64",
+            "diffie-hellman-group1",
+            "diffie-hellman-group14-sha1",
+            "diffie-hellman-group-exchange-sha1",
+            "ssh-dss",
+        ],
         description="substrings that disqualify an algorithm",
     )
 

@@ -30,7 +30,9 @@ class References(BaseModel):
     hds: list[str] = Field(default_factory=list, description="HDS v2 (2024) requirements, 'EXI 01'..'EXI 31'")
     iso27001_2022: list[str] = Field(default_factory=list, description="ISO/IEC 27001:2022 Annex A, 'A.8.15'")
     anssi_bp028: list[str] = Field(default_factory=list, description="ANSSI-BP-028 v2.0, 'R1'..'R80'")
-    anssi_pa022: list[str] = Field(default_factory=list, description="ANSSI-PA-022 v3.0, 'R1'..'R71', '+'/'-'")
+    anssi_pa022: list[str] = Field(
+        default_factory=list, description="ANSSI-PA-022 v3.0, 'R1'..'R71', '+'/'-'"
+    )
     anssi_ssh: list[str] = Field(default_factory=list, description="ANSSI OpenSSH note v1.3, 'R1'..'R31'")
     pgssi_s: list[str] = Field(default_factory=list, description="PGSSI-S canevas de PSSI rule, '7.2.2.3'")
     cnil: list[str] = Field(default_factory=list, description="CNIL deliberation, '2021-122'")
@@ -43,7 +45,9 @@ class References(BaseModel):
     @field_validator("iso27001_2022")
     @classmethod
     def _iso(cls, values: list[str]) -> list[str]:
-        return _match(values, r"A\.[5-8]\.[0-9]{1,2}|[4-9]|10|[4-9]\.[0-9]+(\.[0-9]+)?", "'A.5.1'..'A.8.34' or a clause")
+        return _match(
+            values, r"A\.[5-8]\.[0-9]{1,2}|[4-9]|10|[4-9]\.[0-9]+(\.[0-9]+)?", "'A.5.1'..'A.8.34' or a clause"
+        )
 
     @field_validator("anssi_bp028", "anssi_ssh")
     @classmethod
@@ -89,7 +93,7 @@ class CheckRef(BaseModel):
         if isinstance(raw, str):
             return {"id": raw, "params": {}}
         if isinstance(raw, dict) and len(raw) == 1 and "id" not in raw:
-            (check_id, params), = raw.items()
+            ((check_id, params),) = raw.items()
             return {"id": check_id, "params": {} if params is None else params}
         raise ValueError("a check is written '- <check.id>: {<params>}' (a single-key mapping)")
 
@@ -115,7 +119,9 @@ class Control(BaseModel):
     activities: list[int] = Field(
         default_factory=lambda: list(ALL_ACTIVITIES), description="HDS activities (1-6) it applies to"
     )
-    roles: list[str] = Field(default_factory=list, description="if set, applies only to hosts with one of these roles")
+    roles: list[str] = Field(
+        default_factory=list, description="if set, applies only to hosts with one of these roles"
+    )
     references: References = Field(default_factory=References)
     checks: list[CheckRef] = Field(default_factory=list)
     attestation: Attestation | None = None
@@ -182,7 +188,7 @@ def _display(path: Path) -> str:
 
 
 def load_catalog(directory: Path | None = None, checks: dict[str, Check[Any]] | None = None) -> Catalog:
-    """Load and validate every ``*.yaml`` under ``directory``; raise :class:`InputError` listing all problems."""
+    """Load and validate every ``*.yaml`` under ``directory``; raise :class:`InputError` with all problems."""
     directory = directory or default_controls_dir()
     checks = registry() if checks is None else checks
     if not directory.is_dir():
@@ -205,7 +211,9 @@ def load_catalog(directory: Path | None = None, checks: dict[str, Check[Any]] | 
         if data is None:
             continue
         if not isinstance(data, LineList):
-            problems.append(Problem(name, getattr(data, "line", 1), "", "a control file is a YAML list of controls"))
+            problems.append(
+                Problem(name, getattr(data, "line", 1), "", "a control file is a YAML list of controls")
+            )
             continue
         for index, raw in enumerate(data):
             control = _load_control(raw, index, data, name, checks, problems)
@@ -213,7 +221,12 @@ def load_catalog(directory: Path | None = None, checks: dict[str, Check[Any]] | 
                 continue
             if control.id in seen:
                 problems.append(
-                    Problem(name, line_of(raw, ["id"]), f"{control.id}.id", f"duplicate control id (first in {seen[control.id]})")
+                    Problem(
+                        name,
+                        line_of(raw, ["id"]),
+                        f"{control.id}.id",
+                        f"duplicate control id (first in {seen[control.id]})",
+                    )
                 )
                 continue
             seen[control.id] = control.source
@@ -226,7 +239,7 @@ def load_catalog(directory: Path | None = None, checks: dict[str, Check[Any]] | 
 def _load_control(
     raw: Any, index: int, data: LineList, name: str, checks: dict[str, Check[Any]], problems: list[Problem]
 ) -> Control | None:
-    label = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else f"[{index}]"
+    label = str(raw["id"]) if isinstance(raw, dict) and isinstance(raw.get("id"), str) else f"[{index}]"
     if not isinstance(raw, LineDict):
         problems.append(Problem(name, data.item_lines[index], label, "a control is a mapping"))
         return None
@@ -242,15 +255,22 @@ def _load_control(
     for i, ref in enumerate(control.checks):
         spec = checks.get(ref.id)
         if spec is None:
-            problems.append(Problem(name, line_of(raw, ["checks", i]), _field(label, ["checks", i]), f"unknown check id {ref.id!r}"))
+            problems.append(
+                Problem(
+                    name,
+                    line_of(raw, ["checks", i]),
+                    _field(label, ["checks", i]),
+                    f"unknown check id {ref.id!r}",
+                )
+            )
             ok = False
             continue
         try:
             ref.params = spec.validate(ref.params).model_dump(mode="json")
         except ValidationError as exc:
             for err in exc.errors():
-                loc: list[int | str] = ["checks", i, ref.id, *err["loc"]]
-                problems.append(Problem(name, line_of(raw, loc), _field(label, loc), err["msg"]))
+                where: list[int | str] = ["checks", i, ref.id, *err["loc"]]
+                problems.append(Problem(name, line_of(raw, where), _field(label, where), err["msg"]))
             ok = False
     return control if ok else None
 

@@ -1,4 +1,4 @@
-"""Command line: ``hds-compliance scan | lint | catalog | checks | schema``. Thin: parse, call, print, exit."""
+"""Command line: ``hds-compliance scan | lint | catalog | checks | schema``. Thin: parse, call, print."""
 
 from __future__ import annotations
 
@@ -41,21 +41,31 @@ def _build_parser() -> argparse.ArgumentParser:
 
     controls_help = "folder of control YAML files (default: the catalogue shipped with hds-compliance)"
     scan = sub.add_parser(
-        "scan", help="scan the hosts of an inventory (default: this machine)", epilog=EXIT_CODES,
+        "scan",
+        help="scan the hosts of an inventory (default: this machine)",
+        epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    scan.add_argument("-i", "--inventory", type=Path, help="pyinfra inventory file (default: this machine, @local)")
+    scan.add_argument(
+        "-i", "--inventory", type=Path, help="pyinfra inventory file (default: this machine, @local)"
+    )
     scan.add_argument("--controls", type=Path, help=controls_help)
     scan.add_argument("--junit", type=Path, help="write JUnit XML here")
     scan.add_argument("--json", type=Path, help="write JSON results (with captures) here")
     scan.add_argument(
-        "--fail-on", default="low", choices=[s.value for s in Severity],
+        "--fail-on",
+        default="low",
+        choices=[s.value for s in Severity],
         help="lowest severity whose failures fail the gate (default: low); errors always fail it",
     )
     scan.add_argument("--limit", action="append", metavar="HOST", help="only scan this host (repeatable)")
     scan.add_argument("--connect-timeout", type=float, default=10.0, help="seconds to connect (default: 10)")
-    scan.add_argument("--timeout", type=float, default=120.0, help="seconds for the probe of one host (default: 120)")
-    scan.add_argument("--parallel", type=int, default=0, help="hosts probed at once (default: pyinfra's auto)")
+    scan.add_argument(
+        "--timeout", type=float, default=120.0, help="seconds for the probe of one host (default: 120)"
+    )
+    scan.add_argument(
+        "--parallel", type=int, default=0, help="hosts probed at once (default: pyinfra's auto)"
+    )
     scan.add_argument("-q", "--quiet", action="store_true", help="print only the final line")
 
     lint = sub.add_parser("lint", help="validate a catalogue; exit 2 with file:line: field on error")
@@ -86,10 +96,15 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     if args.limit:
         unknown = sorted(set(args.limit) - {h.name for h in inventory.hosts})
         if unknown:
-            print(f"hds-compliance: --limit names hosts not in {inventory.path}: {', '.join(unknown)}", file=sys.stderr)
+            print(
+                f"hds-compliance: --limit names hosts not in {inventory.path}: {', '.join(unknown)}",
+                file=sys.stderr,
+            )
             return EXIT_INVALID_INPUT
         inventory.hosts = [h for h in inventory.hosts if h.name in args.limit]
-    options = CollectOptions(connect_timeout=args.connect_timeout, command_timeout=args.timeout, parallel=args.parallel)
+    options = CollectOptions(
+        connect_timeout=args.connect_timeout, command_timeout=args.timeout, parallel=args.parallel
+    )
     result = scan(catalog, registry(), inventory, options)
     outcome = gate(result.verdicts, Severity(args.fail_on))
     if args.junit:
@@ -134,7 +149,13 @@ def _cmd_schema(_args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"scan": _cmd_scan, "lint": _cmd_lint, "catalog": _cmd_catalog, "checks": _cmd_checks, "schema": _cmd_schema}
+_COMMANDS = {
+    "scan": _cmd_scan,
+    "lint": _cmd_lint,
+    "catalog": _cmd_catalog,
+    "checks": _cmd_checks,
+    "schema": _cmd_schema,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,7 +27,7 @@ def applies(control: Control, host: HostInfo) -> str | None:
 
 
 def plan_facts(catalog: Catalog, checks: dict[str, Check[Any]], host: HostInfo) -> list[Fact[Any]]:
-    """Facts needed on a host by every check of every applicable control (duplicates kept; the probe merges)."""
+    """Facts needed on a host by the checks of its applicable controls (the probe de-duplicates them)."""
     facts: list[Fact[Any]] = []
     for control in catalog.controls:
         if applies(control, host) is None:
@@ -73,7 +73,8 @@ def _control_verdicts(
         if skip is not None:
             return [Verdict(**base, check=None, index=0, status=Status.NOT_APPLICABLE, message=skip)]
         need = (
-            f"needs an attestation ({control.attestation.evidence}, valid {control.attestation.validity_days} days)"
+            f"needs an attestation ({control.attestation.evidence}, "
+            f"valid {control.attestation.validity_days} days)"
             if control.attestation
             else "no automated check: needs a manual review"
         )
@@ -85,7 +86,7 @@ def _control_verdicts(
             verdicts.append(Verdict(**common, status=Status.NOT_APPLICABLE, message=skip))
             continue
         if host_error is not None:
-            # Even checks that only read inventory data: a host we could not reach is never reported as passing.
+            # Inventory-only checks too: a host we could not reach is never reported as passing.
             verdicts.append(Verdict(**common, status=Status.ERROR, message=host_error))
             continue
         spec = checks[ref.id]

@@ -17,7 +17,7 @@ import re
 import shlex
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from hds_compliance.model import Capture
 
@@ -238,7 +238,9 @@ class MountTable(Fact[list[Mount]]):
     arg: str = ""
 
     def script(self) -> str:
-        return "[ -r /proc/self/mounts ] || { echo '/proc is not mounted' >&2; exit 1; }; cat /proc/self/mounts"
+        return (
+            "[ -r /proc/self/mounts ] || { echo '/proc is not mounted' >&2; exit 1; }; cat /proc/self/mounts"
+        )
 
     def parse(self, capture: Capture) -> list[Mount]:
         if capture.exit_code != 0:
@@ -308,7 +310,7 @@ class SshdEffectiveConfig(Fact[SshdConfig | None]):
         # The listener's title is "sshd: /usr/sbin/sshd -D -f FILE [listener] ..."; take its -f if any.
         return (
             "command -v sshd >/dev/null 2>&1 || exit 100; cfg=/etc/ssh/sshd_config; "
-            "for p in /proc/[0-9]*; do [ \"$(cat \"$p/comm\" 2>/dev/null)\" = sshd ] || continue; "
+            'for p in /proc/[0-9]*; do [ "$(cat "$p/comm" 2>/dev/null)" = sshd ] || continue; '
             "t=$(tr '\\000' ' ' < \"$p/cmdline\" 2>/dev/null) || continue; "
             'case "$t" in *sshd*listener*|*sshd*-D*) '
             "f=$(printf '%s\\n' \"$t\" | sed -n 's/.* -f \\([^ ]*\\).*/\\1/p'); "
@@ -467,7 +469,7 @@ class ShadowSummary(Fact[list[ShadowEntry]]):
     def script(self) -> str:
         return (
             f"[ -e /etc/shadow ] || exit {ABSENT}; [ -r /etc/shadow ] || exit {UNREADABLE}; "
-            "awk -F: '{ h=$2; if (h == \"\") s=\"empty\"; else if (h ~ /^[!*]/) s=\"locked\"; "
+            'awk -F: \'{ h=$2; if (h == "") s="empty"; else if (h ~ /^[!*]/) s="locked"; '
             'else if (substr(h,1,1) == "$") { split(h, a, "$"); s="hash:" a[2] } '
             'else if (length(h) == 13) s="des"; else s="unknown"; print $1 ":" s }\' /etc/shadow'
         )
@@ -488,7 +490,7 @@ class ShadowSummary(Fact[list[ShadowEntry]]):
         return "password states from /etc/shadow"
 
 
-ALL_FACT_KINDS: tuple[type[Fact[object]], ...] = (
+ALL_FACT_KINDS: tuple[type[Fact[Any]], ...] = (
     FileContent,
     FileStat,
     FilesMatching,

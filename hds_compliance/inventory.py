@@ -31,15 +31,18 @@ REFUSED_CONNECTORS = {
 }
 
 # ISO 3166-1 alpha-2 codes (officially assigned), to catch typos such as "FX" or "UK".
-_ISO_3166 = set(
-    "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW "
-    "BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI "
-    "FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN "
-    "IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME "
-    "MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF "
-    "PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV "
-    "SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE "
-    "YT ZA ZM ZW".split()
+_ISO_3166 = frozenset(
+    (
+        "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ "
+        "BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM "
+        "DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS "
+        "GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN "
+        "KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ "
+        "MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM "
+        "PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV "
+        "SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI "
+        "VN VU WF WS YE YT ZA ZM ZW"
+    ).split()
 )
 
 
@@ -116,7 +119,7 @@ def connector_of(name: str, where: str, line: int | None) -> str:
     message = (
         f"connector @{kind} is refused: {reason}; hds-compliance never changes a host"
         if reason
-        else f"unknown connector @{kind} (supported: @local, @ssh/<host>, @chroot/<dir>, or a plain SSH host name)"
+        else f"unknown connector @{kind} (supported: @local, @ssh/<host>, @chroot/<dir>, a plain SSH host)"
     )
     raise InputError([Problem(where, line, name, message)])
 
@@ -160,7 +163,12 @@ def _plain(value: Any) -> bool:
 
 
 def _split_group(value: Any) -> tuple[list[Any], dict[str, Any]] | None:
-    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], list | tuple) and isinstance(value[1], dict):
+    if (
+        isinstance(value, tuple)
+        and len(value) == 2
+        and isinstance(value[0], list | tuple)
+        and isinstance(value[1], dict)
+    ):
         return list(value[0]), dict(value[1])
     if isinstance(value, list):
         return list(value), {}
@@ -191,15 +199,23 @@ def load_inventory(path: Path) -> Inventory:
         split = _split_group(value)
         if split is None:
             continue
-        hosts, data = split
+        members, data = split
         group_data[group] = {**extra_groups.get(group, {}), **data}
-        for item in hosts:
+        for item in members:
+            data_item: dict[str, Any]
             if isinstance(item, str):
                 name, data_item = item, {}
-            elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) and isinstance(item[1], dict):
+            elif (
+                isinstance(item, tuple)
+                and len(item) == 2
+                and isinstance(item[0], str)
+                and isinstance(item[1], dict)
+            ):
                 name, data_item = item
             else:
-                problems.append(Problem(display, None, group, f"a host is 'name' or ('name', {{data}}), got {item!r}"))
+                problems.append(
+                    Problem(display, None, group, f"a host is 'name' or ('name', {{data}}), got {item!r}")
+                )
                 continue
             if name not in host_data:
                 order.append(name)
@@ -214,7 +230,9 @@ def load_inventory(path: Path) -> Inventory:
                 host_data[name] = dict(item[1]) if isinstance(item, tuple) else {}
                 membership[name] = []
     if not order and not problems:
-        problems.append(Problem(display, None, "", "no hosts: define a group, e.g. web = [\"web1\", (\"db1\", {...})]"))
+        problems.append(
+            Problem(display, None, "", 'no hosts: define a group, e.g. web = ["web1", ("db1", {...})]')
+        )
 
     hosts: list[Host] = []
     for name in order:

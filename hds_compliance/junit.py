@@ -16,7 +16,9 @@ from junit_xml import TestCase, TestSuite
 from hds_compliance.catalog import Catalog, Control
 from hds_compliance.model import HostRecord, ScanResult, Status, Verdict
 
-_ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufdd0-\ufddf\ufffe\uffff]")
+_ILLEGAL_XML = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufdd0-\ufddf\ufffe\uffff]"
+)
 
 
 def xml_safe(text: str) -> str:
@@ -51,7 +53,9 @@ def _case(v: Verdict, control: Control | None) -> TestCase:
     return case
 
 
-def _suite(host: HostRecord, verdicts: list[Verdict], controls: dict[str, Control], result: ScanResult) -> TestSuite:
+def _suite(
+    host: HostRecord, verdicts: list[Verdict], controls: dict[str, Control], result: ScanResult
+) -> TestSuite:
     properties = {
         "host": host.name,
         "connector": host.connector,

@@ -6,7 +6,7 @@ Everything here is a pydantic model so results and evidence can be written and r
 from __future__ import annotations
 
 import base64
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 SCHEMA_VERSION = 1
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """Outcome of one check on one host."""
 
     PASS = "pass"
@@ -24,7 +24,7 @@ class Status(str, Enum):
     NOT_REVIEWED = "not_reviewed"
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     """Severity of a control; order matters for the gate."""
 
     INFO = "info"
@@ -66,9 +66,7 @@ class Capture(BaseModel):
             return cls(fact=fact, command=command, stdout=stdout.decode("utf-8"), **kwargs)
         except UnicodeDecodeError:
             encoded = base64.b64encode(stdout).decode("ascii")
-            return cls(
-                fact=fact, command=command, stdout=encoded, stdout_encoding="base64", **kwargs
-            )
+            return cls(fact=fact, command=command, stdout=encoded, stdout_encoding="base64", **kwargs)
 
     def stdout_bytes(self) -> bytes:
         """The section's stdout exactly as the host printed it (after redaction)."""

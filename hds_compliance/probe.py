@@ -56,15 +56,15 @@ def render(facts: list[Fact[object]], nonce: str, section_cap: int = DEFAULT_SEC
         "LC_ALL=C; LANG=C; export LC_ALL LANG",
         "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH; export PATH",
         f"M='{nonce}'",
-        "command -v base64 >/dev/null 2>&1 || { printf '%s FATAL base64 is not installed\\n' \"$M\"; exit 0; }",
+        "command -v base64 >/dev/null 2>&1 || { printf '%s FATAL no base64 command\\n' \"$M\"; exit 0; }",
         "exec 4>&1",
         # stdout -> capped base64 on the real stdout (fd 4); stderr and exit code -> the $( ) capture.
-        "run() { printf '%s B %s\\n' \"$M\" \"$1\"; "
-        f"r=$( {{ {{ ( \"$2\" ) </dev/null 2>&3; printf '\\n%s\\n' \"$?\" >&3; }} "
+        'run() { printf \'%s B %s\\n\' "$M" "$1"; '
+        f'r=$( {{ {{ ( "$2" ) </dev/null 2>&3; printf \'\\n%s\\n\' "$?" >&3; }} '
         f"| head -c {section_cap + 1} | base64 >&4; }} 3>&1 ); "
-        "printf '%s E %s\\n' \"$M\" \"$1\"; "
+        'printf \'%s E %s\\n\' "$M" "$1"; '
         f"printf '%s' \"$r\" | tail -c {STDERR_TAIL} | base64; "
-        "printf '%s X %s\\n' \"$M\" \"$1\"; }",
+        'printf \'%s X %s\\n\' "$M" "$1"; }',
     ]
     for i, fact in enumerate(ordered):
         lines.append(f"f{i}() {{\n{fact.script()}\n}}")
@@ -156,7 +156,9 @@ def parse(probe: Probe, output: str | bytes, transport_error: str | None = None)
         problem = None
 
     captures = [_capture(probe, i, fact, sections.get(i), problem) for i, fact in enumerate(probe.facts)]
-    return ParsedProbe(captures=captures, complete=complete, problem=problem, noise_lines=len(noise), fatal=fatal)
+    return ParsedProbe(
+        captures=captures, complete=complete, problem=problem, noise_lines=len(noise), fatal=fatal
+    )
 
 
 def _capture(
@@ -165,12 +167,14 @@ def _capture(
     command = fact.script()
     if section is None or not section["closed"]:
         why = "section missing from the probe output" if section is None else "section not terminated"
-        return Capture(fact=fact.key, command=command, complete=False, problem=f"{why}; {problem or ''}".strip("; "))
+        return Capture(fact=fact.key, command=command, complete=False, problem=problem or why)
     try:
         stdout = _decode(section["out"])
         status = _decode(section["status"]).decode("utf-8", "replace")
     except (binascii.Error, ValueError):
-        return Capture(fact=fact.key, command=command, complete=False, problem="section payload is not valid base64")
+        return Capture(
+            fact=fact.key, command=command, complete=False, problem="section payload is not valid base64"
+        )
     stderr, _, code = status.rstrip("\n").rpartition("\n")
     if not code.strip().lstrip("-").isdigit():
         return Capture(fact=fact.key, command=command, complete=False, problem="section has no exit code")
@@ -194,7 +198,9 @@ def _capture(
 _SECRET_PATTERNS: tuple[tuple[str, re.Pattern[bytes]], ...] = (
     (
         "private-key",
-        re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----.*?(?:-----END [A-Z0-9 ]+-----|\Z)", re.S),
+        re.compile(
+            rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----.*?(?:-----END [A-Z0-9 ]+-----|\Z)", re.S
+        ),
     ),
     (
         "password-hash",
@@ -203,7 +209,7 @@ _SECRET_PATTERNS: tuple[tuple[str, re.Pattern[bytes]], ...] = (
     (
         "token",
         re.compile(
-            rb"(?i)\b((?:api[_-]?key|access[_-]?key|secret|token|password|passwd)\s*[=:]\s*)"
+            rb"(?i)\b([\w.-]*(?:api[_-]?key|access[_-]?key|secret|token|passw(?:or)?d)\s*[=:]\s*)"
             rb"(?!\[REDACTED)[^\s\"']{6,}"
         ),
     ),
@@ -215,10 +221,9 @@ def scrub(data: bytes) -> tuple[bytes, list[str]]:
     kinds: list[str] = []
     for kind, pattern in _SECRET_PATTERNS:
         replacement = f"[REDACTED {kind}]".encode()
-        if kind == "token":
-            data, count = pattern.subn(lambda m, r=replacement: m.group(1) + r, data)
-        else:
-            data, count = pattern.subn(replacement, data)
+        if kind == "token":  # keep the key name, drop the value
+            replacement = rb"\1" + replacement
+        data, count = pattern.subn(replacement, data)
         if count:
             kinds.append(kind)
     return data, kinds
@@ -231,7 +236,11 @@ def redact(capture: Capture) -> Capture:
     kinds = sorted(set(kinds + stderr_kinds))
     if not kinds:
         return capture
-    fields = capture.model_dump(exclude={"fact", "command", "stdout", "stdout_encoding", "stderr", "redactions"})
-    rebuilt = Capture.from_bytes(capture.fact, capture.command, stdout, stderr=stderr.decode("utf-8", "replace"), **fields)
+    fields = capture.model_dump(
+        exclude={"fact", "command", "stdout", "stdout_encoding", "stderr", "redactions"}
+    )
+    rebuilt = Capture.from_bytes(
+        capture.fact, capture.command, stdout, stderr=stderr.decode("utf-8", "replace"), **fields
+    )
     rebuilt.redactions = kinds
     return rebuilt

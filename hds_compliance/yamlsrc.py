@@ -47,9 +47,7 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
             )
         key = str(key)
         if key in result:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         result[key] = loader.construct_object(value_node, deep=True)
         result.key_lines[key] = key_node.start_mark.line + 1
     return result
@@ -74,11 +72,13 @@ def load_yaml(path: Path, display: str | None = None) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError([Problem(name, None, "", f"cannot read: {exc}")]) from exc
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+        return yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
-        message = " ".join(str(part) for part in (exc.context, exc.problem) if part)
+        message = str(exc.problem or exc.context or "syntax error")
+        if exc.context and exc.context_mark is not None and exc.context_mark is not mark:
+            message += f" ({exc.context} started on line {exc.context_mark.line + 1})"
         raise InputError([Problem(name, line, "", f"invalid YAML: {message}")]) from exc
     except yaml.YAMLError as exc:
         raise InputError([Problem(name, None, "", f"invalid YAML: {exc}")]) from exc

@@ -44,7 +44,8 @@ def run_case(case: dict[str, Any]) -> tuple[Status, str]:
     spec = REGISTRY[case["check"]]
     params = spec.validate(case.get("params") or {})
     captures = {
-        key: Capture(fact=key, command="(recorded)", **fields) for key, fields in (case.get("captures") or {}).items()
+        key: Capture(fact=key, command="(recorded)", **fields)
+        for key, fields in (case.get("captures") or {}).items()
     }
     host = HostInfo(name="recorded", connector="ssh", **_host(case.get("host") or {}))
     try:

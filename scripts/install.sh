@@ -1,0 +1,32 @@
+#!/bin/sh
+# Set up hds-compliance in ./.venv on a fresh Debian machine (idempotent).
+#   sh scripts/install.sh          runtime only (non-editable install, as users get it)
+#   sh scripts/install.sh dev      plus what the tests need: openssh-server, sudo, test tools
+set -eu
+cd "$(dirname "$0")/.."
+want_dev=${1:-}
+
+packages=""
+python3 -c 'import venv, ensurepip' 2>/dev/null || packages="$packages python3-venv python3-pip"
+if [ "$want_dev" = dev ]; then
+    [ -x /usr/sbin/sshd ] || packages="$packages openssh-server"
+    command -v sudo >/dev/null 2>&1 || packages="$packages sudo"
+    command -v unshare >/dev/null 2>&1 || packages="$packages util-linux"
+fi
+if [ -n "$packages" ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "install.sh: needs root to install:$packages" >&2
+        exit 1
+    fi
+    apt-get update -qq
+    # shellcheck disable=SC2086 # word splitting of the package list is intended
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $packages >/dev/null
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+if [ "$want_dev" = dev ]; then
+    .venv/bin/python -m pip install -q --force-reinstall --no-deps . && .venv/bin/python -m pip install -q ".[dev]"
+else
+    .venv/bin/python -m pip install -q --force-reinstall --no-deps . && .venv/bin/python -m pip install -q .
+fi

@@ -1,0 +1,120 @@
+"""Shared fixtures: the SSH lab (real sshd hosts on 127.0.0.x, each seeing its own system)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from lab.sshlab import SSHLab, make_lab_root
+
+SCANNER = "hdsscan"  # unprivileged login that elevates with `sudo -n`, as a real fleet would
+
+
+def needs_lab() -> None:
+    """Skip unless this machine can run the lab (root, openssh-server, sudo)."""
+    if os.geteuid() != 0 or not Path("/usr/sbin/sshd").exists() or shutil.which("sudo") is None:
+        pytest.skip("needs root, openssh-server and sudo (the README's test command installs them)")
+
+
+def _passwd(extra: str = "") -> str:
+    real = Path("/etc/passwd").read_text()
+    return real + f"{SCANNER}:x:990:990:hds-compliance scanner:/nonexistent:/bin/sh\n" + extra
+
+
+def _shadow(passwd: str, overrides: dict[str, str]) -> str:
+    """A synthetic shadow for the lab (never a copy of the machine's): every account locked."""
+    users = [line.split(":", 1)[0] for line in passwd.splitlines() if line]
+    return "".join(f"{u}:{overrides.get(u, '*')}:19000:0:99999:7:::\n" for u in users)
+
+
+SUDOERS_HARDENED = (
+    "Defaults env_reset\nDefaults use_pty\nDefaults logfile=/var/log/sudo.log\n"
+    f"root ALL=(ALL:ALL) ALL\n{SCANNER} ALL=(root) NOPASSWD: ALL\n"
+)
+SUDOERS_NO_RULE = "Defaults env_reset\nroot ALL=(ALL:ALL) ALL\n"
+
+HARDENED_SSHD = {
+    "PermitRootLogin": "no",
+    "PasswordAuthentication": "no",
+    "KbdInteractiveAuthentication": "no",
+    "X11Forwarding": "no",
+    "AllowTcpForwarding": "no",
+    "AllowAgentForwarding": "no",
+    "MaxAuthTries": "3",
+    "Ciphers": "chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@openssh.com",
+    "MACs": "hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com",
+    "KexAlgorithms": "curve25519-sha256,curve25519-sha256@libssh.org",
+    "LogLevel": "DEBUG1",  # so the tests can count the commands each host received
+}
+
+
+@pytest.fixture(scope="session")
+def ssh_lab() -> Iterator[SSHLab]:
+    """Three hosts: hardened; weak (root login, MD5, empty password); one whose sudo refuses."""
+    needs_lab()
+    lab = SSHLab(make_lab_root())
+    # sshd reads authorized_keys as the logging-in user: let the unprivileged scanner account read it.
+    lab.root.chmod(0o755)
+    lab.authorized_keys.chmod(0o644)
+    passwd = _passwd()
+    weak_passwd = _passwd("guest:x:991:991::/nonexistent:/bin/sh\n")
+    lab.add_host(
+        "hardened",
+        "127.0.0.2",
+        login_user=SCANNER,
+        sshd_options=HARDENED_SSHD,
+        tmp_mount_options="nosuid,nodev,noexec",
+        processes=("auditd", "chronyd"),
+        files={
+            "/etc/passwd": passwd,
+            "/etc/shadow": _shadow(passwd, {}),
+            "/etc/sudoers": SUDOERS_HARDENED,
+            "/etc/login.defs": "ENCRYPT_METHOD YESCRYPT\nUMASK 027\n",
+        },
+        file_modes={"/etc/sudoers": 0o440, "/etc/shadow": 0o640},
+    )
+    lab.add_host(
+        "weak",
+        "127.0.0.3",
+        sshd_options={
+            "PermitRootLogin": "yes",
+            "PasswordAuthentication": "yes",
+            "X11Forwarding": "yes",
+            "LogLevel": "DEBUG1",
+        },
+        files={
+            "/etc/passwd": weak_passwd,
+            "/etc/shadow": _shadow(weak_passwd, {"guest": ""}),
+            "/etc/login.defs": "ENCRYPT_METHOD MD5\nUMASK 022\n",
+        },
+        file_modes={"/etc/shadow": 0o644},
+    )
+    lab.add_host(
+        "nosudo",
+        "127.0.0.4",
+        login_user=SCANNER,
+        sshd_options={"LogLevel": "DEBUG1"},
+        files={"/etc/passwd": passwd, "/etc/shadow": _shadow(passwd, {}), "/etc/sudoers": SUDOERS_NO_RULE},
+        file_modes={"/etc/sudoers": 0o440, "/etc/shadow": 0o640},
+    )
+    lab.start()
+    try:
+        yield lab
+    finally:
+        lab.stop()
+        shutil.rmtree(lab.root, ignore_errors=True)
+
+
+LAB_HOST_DATA: dict[str, dict[str, object]] = {
+    "hardened": {
+        "hds_sudo": True,
+        "hds_activities": [3, 4, 5],
+        "roles": ["database"],
+        "location_country": "FR",
+    },
+    "weak": {"hds_activities": [3, 4, 5], "roles": ["web"], "location_country": "US"},
+    "nosudo": {"hds_sudo": True, "hds_activities": [5], "location_country": "DE"},
+}

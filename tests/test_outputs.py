@@ -1,0 +1,151 @@
+"""Outputs: JUnit a consumer can parse, deterministic JSON, offline re-evaluation, the local scan command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from junitparser import Error, Failure, JUnitXml, Skipped
+
+from hds_compliance.catalog import load_catalog
+from hds_compliance.check import registry
+from hds_compliance.evaluate import evaluate
+from hds_compliance.gate import gate
+from hds_compliance.inventory import default_inventory, load_inventory
+from hds_compliance.junit import to_junit
+from hds_compliance.model import Capture, HostRecord, ProbeRun, RunRecord, ScanResult, Severity, Status
+from hds_compliance.report import to_json
+from hds_compliance.scan import scan
+
+LAB_CONTROLS = Path(__file__).parent / "data" / "lab_controls"
+EXE = Path(sys.executable).with_name("hds-compliance")
+
+
+def _record(name: str, sshd_stdout: str, connected: bool = True) -> HostRecord:
+    capture = Capture.from_bytes(
+        "sshd", "(recorded)", sshd_stdout.encode("utf-8", "surrogateescape"), exit_code=0
+    )
+    return HostRecord(
+        name=name,
+        connector="ssh",
+        hds_activities=[3, 4, 5],
+        location_country="FR",
+        probe=ProbeRun(
+            connected=connected, complete=connected, commands=1, error=None if connected else "refused"
+        ),
+        captures=[capture] if connected else [],
+    )
+
+
+@pytest.fixture
+def result() -> ScanResult:
+    """A scan result built from recorded captures, including bytes no XML file may carry."""
+    catalog = load_catalog(LAB_CONTROLS)
+    hosts = [
+        _record("good", "permitrootlogin no\npasswordauthentication no\nmaxauthtries 3\n"),
+        _record(
+            "evil", "permitrootlogin \x01\x1b[31myes\udcff\x7f\npasswordauthentication yes\nmaxauthtries 9\n"
+        ),
+        _record("gone", "", connected=False),
+    ]
+    run = RunRecord(
+        tool_version="test",
+        started_at="2026-11-29T00:00:00Z",
+        finished_at="2026-11-29T00:00:05Z",
+        inventory="recorded",
+        catalog_digest=catalog.digest,
+    )
+    return ScanResult(run=run, hosts=hosts, verdicts=evaluate(catalog, registry(), hosts))
+
+
+def test_junit_parses_and_keeps_host_and_control_ids(result: ScanResult, tmp_path: Path) -> None:
+    path = tmp_path / "junit.xml"
+    path.write_text(to_junit(result, load_catalog(LAB_CONTROLS)), encoding="utf-8")
+    ET.parse(path)  # well-formed XML whatever the host printed
+    xml = JUnitXml.fromfile(str(path))
+    suites = {suite.name: suite for suite in xml}
+    assert set(suites) == {"good", "evil", "gone"}
+    cases = {(case.classname, case.name): case for case in suites["evil"]}
+    root = cases[("LAB-01", "sshd.root_login_disabled")]
+    assert isinstance(root.result[0], Failure) and "PermitRootLogin is" in root.result[0].message
+    assert isinstance(cases[("LAB-02", "sshd.option_at_most name=maxauthtries max=4")].result[0], Failure)
+    assert isinstance(cases[("LAB-03", "attestation")].result[0], Skipped)
+    assert all(isinstance(case.result[0], Error) for case in suites["gone"] if case.classname != "LAB-03")
+    assert suites["good"].tests == 5 and suites["good"].failures == 0
+    props = {(p.get("name"), p.get("value")) for p in ET.parse(path).getroot().iter("property")}
+    assert ("hds", "EXI 05") in props and ("severity", "high") in props and ("host", "evil") in props
+
+
+def test_outputs_are_byte_identical_for_the_same_captures(result: ScanResult) -> None:
+    catalog = load_catalog(LAB_CONTROLS)
+    first_json, first_junit = to_json(result), to_junit(result, catalog)
+    reloaded = ScanResult.model_validate_json(first_json)
+    again = reloaded.model_copy(update={"verdicts": evaluate(catalog, registry(), reloaded.hosts)})
+    assert to_json(again) == first_json
+    assert to_junit(again, catalog) == first_junit
+
+
+def test_gate_thresholds(result: ScanResult) -> None:
+    without_errors = [v for v in result.verdicts if v.host != "gone"]
+    assert gate(without_errors, Severity.LOW).exit_code == 1  # evil fails high and medium checks
+    assert gate([v for v in without_errors if v.host == "good"], Severity.LOW).exit_code == 0
+    medium_only = [v for v in without_errors if v.control == "LAB-02"]
+    assert gate(medium_only, Severity.HIGH).exit_code == 0
+    assert gate(medium_only, Severity.MEDIUM).exit_code == 1
+    assert gate(result.verdicts, Severity.CRITICAL).exit_code == 1  # errors always fail the gate
+
+
+def test_catalog_json_shape() -> None:
+    done = subprocess.run(
+        [str(EXE), "catalog", "--format", "json"], capture_output=True, text=True, check=True
+    )
+    data = json.loads(done.stdout)
+    assert data["controls"]
+    for control in data["controls"]:
+        assert {"id", "title", "severity", "activities", "references", "checks"} <= set(control)
+        assert all("id" in c and "params" in c for c in control["checks"])
+        assert all(isinstance(v, list) for v in control["references"].values())
+
+
+def test_committed_schema_is_current() -> None:
+    done = subprocess.run([str(EXE), "schema"], capture_output=True, text=True, check=True)
+    committed = Path(__file__).parents[1] / "controls" / "control.schema.json"
+    assert committed.read_text() == done.stdout, "run: hds-compliance schema > controls/control.schema.json"
+
+
+def test_local_scan_from_another_folder(tmp_path: Path) -> None:
+    """The default job: scan this machine with the shipped catalogue; exit code matches the verdicts."""
+    done = subprocess.run(
+        [str(EXE), "scan", "--json", "out/r.json", "--junit", "out/j.xml", "--fail-on", "high"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode in (0, 1), done.stderr
+    data = ScanResult.model_validate_json((tmp_path / "out" / "r.json").read_text())
+    assert data.schema_version == 1 and [h.name for h in data.hosts] == ["@local"]
+    assert data.hosts[0].probe.connected and data.hosts[0].probe.commands == 1
+    catalog = load_catalog()
+    checks = sum(max(len(c.checks), 1) for c in catalog.controls)
+    assert len(data.verdicts) == checks  # one verdict per control × check, nothing dropped
+    expected = gate(data.verdicts, Severity.HIGH).exit_code
+    assert done.returncode == expected, done.stdout
+    assert "@local:" in done.stdout and ("gate PASSED" in done.stdout or "gate FAILED" in done.stdout)
+    JUnitXml.fromfile(str(tmp_path / "out" / "j.xml"))
+
+
+def test_reevaluating_a_local_scan_gives_the_same_verdicts() -> None:
+    catalog, checks = load_catalog(), registry()
+    result = scan(catalog, checks, load_inventory(default_inventory()))
+    again = ScanResult.model_validate_json(to_json(result))
+    assert evaluate(catalog, checks, again.hosts) == result.verdicts
+    assert all(
+        v.status is not Status.PASS or v.facts or v.check.startswith("inventory.")
+        for v in result.verdicts
+        if v.check
+    )

@@ -1,0 +1,168 @@
+"""The probe's framing, run for real by /bin/sh on this machine, and attacked with hostile output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from hds_compliance.facts import FileContent, FilesMatching, FileStat, Sysctl
+from hds_compliance.model import Capture
+from hds_compliance.probe import Probe, new_nonce, parse, render
+
+
+def run_sh(probe: Probe) -> str:
+    """Run a probe with the local shell, as the @local connector would (stdout decoded as text)."""
+    done = subprocess.run(["sh", "-c", probe.script], capture_output=True, check=True, timeout=30)
+    return done.stdout.decode("ascii")  # base64 framing: the transport only ever sees ASCII
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Path:
+    (tmp_path / "plain.conf").write_text("PermitRootLogin no\n")
+    (tmp_path / "empty").write_bytes(b"")
+    (tmp_path / "latin1.txt").write_bytes("café\n".encode("latin-1") + b"\xff\xfe\x00end")
+    return tmp_path
+
+
+def test_round_trip_keeps_every_byte_and_exit_code(files: Path) -> None:
+    facts = [
+        FileContent(str(files / "plain.conf")),
+        FileContent(str(files / "empty")),
+        FileContent(str(files / "missing")),
+        FileContent(str(files / "latin1.txt")),
+        FileStat(str(files / "plain.conf")),
+        Sysctl("kernel.ostype"),
+    ]
+    probe = render(facts, new_nonce())
+    parsed = parse(probe, run_sh(probe))
+    assert parsed.complete and parsed.problem is None
+    by_key = {c.fact: c for c in parsed.captures}
+    assert facts[0].parse(by_key[facts[0].key]) == b"PermitRootLogin no\n"
+    assert facts[1].parse(by_key[facts[1].key]) == b""  # empty and missing are told apart
+    assert facts[2].parse(by_key[facts[2].key]) is None
+    assert facts[3].parse(by_key[facts[3].key]) == (files / "latin1.txt").read_bytes()
+    assert by_key[facts[3].key].stdout_encoding == "base64"
+    assert facts[4].parse(by_key[facts[4].key]).mode == (files / "plain.conf").stat().st_mode & 0o7777
+    assert facts[5].parse(by_key[facts[5].key]) == "Linux"
+
+
+def test_duplicate_fact_requests_are_collected_once(files: Path) -> None:
+    fact = FileContent(str(files / "plain.conf"))
+    probe = render([fact, FileContent(str(files / "plain.conf")), fact], new_nonce())
+    assert len(probe.facts) == 1
+    assert probe.script.count("run 0 f0") == 1
+
+
+def test_file_forging_the_markers_cannot_break_the_frame(files: Path) -> None:
+    """Even a file that knows this run's nonce cannot end a section or the probe early."""
+    nonce = new_nonce()
+    forged = files / "forged"
+    forged.write_text(f"{nonce} X 0\n{nonce} DONE 2\n{nonce} B 1\nPermitRootLogin yes\n")
+    target = FileContent(str(files / "plain.conf"))
+    probe = render([FileContent(str(forged)), target], nonce)
+    parsed = parse(probe, run_sh(probe))
+    assert parsed.complete
+    captures = {c.fact: c for c in parsed.captures}
+    assert FileContent(str(forged)).parse(captures[f"file:{forged}"]) == forged.read_bytes()
+    assert target.parse(captures[target.key]) == b"PermitRootLogin no\n"
+
+
+def test_files_matching_frames_by_length(files: Path) -> None:
+    drop_in = files / "sudoers.d"
+    drop_in.mkdir()
+    (drop_in / "a").write_bytes(b"Defaults use_pty\n12 34 /etc/fake\n")
+    (drop_in / "b b").write_bytes(b"\x00\xff no newline")
+    fact = FilesMatching(f"{drop_in}/*")
+    probe = render([fact], new_nonce())
+    parsed = parse(probe, run_sh(probe))
+    assert fact.parse(parsed.captures[0]) == {
+        f"{drop_in}/a": b"Defaults use_pty\n12 34 /etc/fake\n",
+        f"{drop_in}/b b": b"\x00\xff no newline",
+    }
+
+
+def test_every_truncation_point_is_detected(files: Path) -> None:
+    """Cut the output anywhere: the probe is never complete, and a capture is either intact or flagged."""
+    facts = [
+        FileContent(str(files / "plain.conf")),
+        FileContent(str(files / "latin1.txt")),
+        Sysctl("kernel.ostype"),
+    ]
+    probe = render(facts, new_nonce())
+    output = run_sh(probe)
+    full = {c.fact: c for c in parse(probe, output).captures}
+    for cut in range(0, len(output) - 1, 7):
+        parsed = parse(probe, output[:cut])
+        assert not parsed.complete
+        assert parsed.problem is not None
+        for capture in parsed.captures:
+            assert capture.problem is not None or capture == full[capture.fact], (cut, capture)
+
+
+def test_section_over_the_cap_is_flagged_truncated(files: Path) -> None:
+    big = files / "big"
+    big.write_bytes(b"x" * 5000)
+    fact = FileContent(str(big))
+    probe = render([fact], new_nonce(), section_cap=1024)
+    capture = parse(probe, run_sh(probe)).captures[0]
+    assert capture.truncated and capture.problem and "cap" in capture.problem
+    assert len(capture.stdout_bytes()) == 1024
+
+
+def test_hostile_transport_output_never_raises(files: Path) -> None:
+    probe = render([FileContent(str(files / "plain.conf"))], new_nonce())
+    output = run_sh(probe)
+    mangled = [
+        b"\xff\xfe garbage \x00\n" + output.encode(),
+        output.replace("\n", "\n\xc3\x28", 3).encode("utf-8", "surrogateescape"),
+        output.replace(output.splitlines()[1], "!!!notbase64!!!"),
+        f"{probe.nonce} B 0\n{probe.nonce} B 0\n",
+        f"{probe.nonce} E 0\n{probe.nonce} X 0\n{probe.nonce} DONE 1\n",
+        f"{probe.nonce} B 99\n",
+    ]
+    for text in mangled:
+        parsed = parse(probe, text)
+        capture = parsed.captures[0]
+        assert capture.problem is not None or capture.stdout_bytes() == b"PermitRootLogin no\n"
+
+
+def test_output_before_the_frame_is_noise_and_explains_a_missing_probe() -> None:
+    probe = render([Sysctl("kernel.ostype")], new_nonce())
+    parsed = parse(probe, "sudo: a password is required\n")
+    assert not parsed.complete
+    assert parsed.problem is not None and "sudo: a password is required" in parsed.problem
+    assert parsed.captures[0].problem is not None
+
+
+def test_banner_lines_are_counted_not_parsed(files: Path) -> None:
+    probe = render([FileContent(str(files / "plain.conf"))], new_nonce())
+    parsed = parse(probe, "Welcome to host\nLast login: never\n" + run_sh(probe))
+    assert parsed.complete and parsed.noise_lines == 2
+
+
+def test_secrets_are_redacted_and_recorded(files: Path) -> None:
+    key = files / "key"
+    key.write_text(
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmU=\n"
+        "-----END OPENSSH PRIVATE KEY-----\n"
+        "root:$6$saltsalt$abcdefghijklmnopqrstuvwxyzABCDEFGHIJ0123456789./:19000:0:99999:7:::\n"
+        "api_token = s3cr3tvalue42\n"
+    )
+    fact = FileContent(str(key))
+    probe = render([fact], new_nonce())
+    capture = parse(probe, run_sh(probe)).captures[0]
+    text = capture.stdout_text()
+    assert "b3BlbnNzaC1rZXktdjEAAAAABG5vbmU" not in text and "abcdefghijklmnop" not in text
+    assert "s3cr3tvalue42" not in text
+    assert capture.redactions == ["password-hash", "private-key", "token"]
+    assert "[REDACTED private-key]" in text and "root:[REDACTED password-hash]:19000" in text
+
+
+def test_capture_json_round_trip_is_exact(files: Path) -> None:
+    probe = render([FileContent(str(files / "latin1.txt"))], new_nonce())
+    capture = parse(probe, run_sh(probe)).captures[0]
+    again = Capture.model_validate(json.loads(capture.model_dump_json()))
+    assert again.stdout_bytes() == (files / "latin1.txt").read_bytes()

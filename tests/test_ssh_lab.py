@@ -1,0 +1,116 @@
+"""Scans over real SSH: per-host verdicts on a lab of sshd hosts that each see a different system."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import LAB_HOST_DATA
+from lab.netfail import HangingServer, closed_port
+from lab.sshlab import SSHLab
+
+from hds_compliance.catalog import load_catalog
+from hds_compliance.check import registry
+from hds_compliance.collect import CollectOptions
+from hds_compliance.inventory import load_inventory
+from hds_compliance.model import ScanResult, Status
+from hds_compliance.scan import scan
+
+LAB_CONTROLS = Path(__file__).parent / "data" / "lab_controls"
+
+
+def _scan(lab: SSHLab, tmp_path: Path, extra: str = "", **options: float) -> ScanResult:
+    inventory = lab.write_inventory(tmp_path / "lab_inventory.py", LAB_HOST_DATA)
+    if extra:
+        inventory.write_text(inventory.read_text() + extra)
+    collect = CollectOptions(**{"connect_timeout": 5.0, "command_timeout": 30.0, **options})
+    return scan(load_catalog(LAB_CONTROLS), registry(), load_inventory(inventory), collect)
+
+
+def _status(result: ScanResult, host: str, check: str) -> tuple[Status, str]:
+    [verdict] = [v for v in result.verdicts if v.host == host and v.check == check]
+    return verdict.status, verdict.message
+
+
+@pytest.fixture(scope="module")
+def lab_result(ssh_lab: SSHLab, tmp_path_factory: pytest.TempPathFactory) -> ScanResult:
+    for name in ssh_lab.hosts:  # count only this scan's commands
+        ssh_lab.log_path(name).write_text("")
+    return _scan(ssh_lab, tmp_path_factory.mktemp("scan"))
+
+
+def test_hardened_host_passes_over_ssh_with_sudo(lab_result: ScanResult) -> None:
+    for check in (
+        "sshd.root_login_disabled",
+        "sshd.password_authentication_disabled",
+        "sshd.forwarding_disabled",
+        "sshd.option_at_most",
+    ):
+        status, message = _status(lab_result, "hardened", check)
+        assert status is Status.PASS, message
+    assert "/hardened/sshd_config" in _status(lab_result, "hardened", "sshd.root_login_disabled")[1]
+
+
+def test_weak_host_fails_with_what_was_found(lab_result: ScanResult) -> None:
+    expected = {
+        "sshd.root_login_disabled": "PermitRootLogin is yes",
+        "sshd.option_at_most": "maxauthtries is 6",
+        "sshd.forwarding_disabled": "x11forwarding yes",
+        "sshd.password_authentication_disabled": "passwordauthentication yes",
+    }
+    for check, found in expected.items():
+        status, message = _status(lab_result, "weak", check)
+        assert status is Status.FAIL and found in message, message
+
+
+def test_missing_sudo_rule_is_an_error_not_a_prompt(lab_result: ScanResult) -> None:
+    verdicts = [v for v in lab_result.verdicts if v.host == "nosudo" and v.check is not None]
+    assert verdicts and all(v.status is Status.ERROR for v in verdicts)
+    assert all("a password is required" in v.message for v in verdicts)
+
+
+def test_each_host_received_one_command(lab_result: ScanResult, ssh_lab: SSHLab) -> None:
+    for host in lab_result.hosts:
+        assert host.probe.connected and host.probe.commands == 1
+        # The daemon's own log (LogLevel DEBUG1) is the independent witness of what the host executed.
+        execs = ssh_lab.log_path(host.name).read_text().count("request exec")
+        assert 1 <= execs <= 2, (host.name, execs)
+
+
+def test_controls_without_checks_are_reported_not_reviewed(lab_result: ScanResult) -> None:
+    manual = [v for v in lab_result.verdicts if v.control == "LAB-03"]
+    assert [v.status for v in manual] == [Status.NOT_REVIEWED] * 3
+
+
+def test_unreachable_and_hanging_hosts_are_errors_and_others_complete(
+    ssh_lab: SSHLab, tmp_path: Path
+) -> None:
+    port = closed_port("127.0.0.5")
+    with HangingServer("127.0.0.6") as hanging:
+        extra = (
+            f"down = [('closed', {{'ssh_hostname': '127.0.0.5', 'ssh_port': {port}}}),\n"
+            f"        ('hanging', {{'ssh_hostname': '127.0.0.6', 'ssh_port': {hanging.port}}})]\n"
+        )
+        result = _scan(ssh_lab, tmp_path, extra, connect_timeout=2.0)
+        assert hanging.accepted >= 1
+    for name in ("closed", "hanging"):
+        verdicts = [v for v in result.verdicts if v.host == name and v.check is not None]
+        assert verdicts and all(v.status is Status.ERROR for v in verdicts), name
+        assert all("unreachable" in v.message for v in verdicts)
+    assert _status(result, "hardened", "sshd.root_login_disabled")[0] is Status.PASS
+    assert _status(result, "weak", "sshd.root_login_disabled")[0] is Status.FAIL
+
+
+def test_unknown_host_key_is_refused(ssh_lab: SSHLab, tmp_path: Path) -> None:
+    """Strict host-key checking: an empty known_hosts file means no connection, never accept-new."""
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    inventory = ssh_lab.write_inventory(
+        tmp_path / "inv.py",
+        {name: {**data, "ssh_known_hosts_file": str(empty)} for name, data in LAB_HOST_DATA.items()},
+    )
+    result = scan(
+        load_catalog(LAB_CONTROLS), registry(), load_inventory(inventory), CollectOptions(connect_timeout=5)
+    )
+    assert all(not h.probe.connected for h in result.hosts)
+    assert empty.read_text() == ""  # nothing was appended
