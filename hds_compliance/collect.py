@@ -51,6 +51,7 @@ class RawProbe:
     commands: int = 0
     started_at: str | None = None
     duration_s: float | None = None
+    tcp_nodelay: bool | None = None  # SSH only: Nagle disabled on the connection
 
 
 @dataclass
@@ -107,13 +108,20 @@ def _no_prompt(*_args: Any, **_kwargs: Any) -> str:
     raise RuntimeError("hds-compliance never prompts for a password (use keys, root, or NOPASSWD sudo)")
 
 
-def _wrap(job: HostJob) -> str:
-    """The probe command; with sudo, ``sudo -n`` so a missing rule fails at once instead of prompting."""
-    if not job.sudo:
-        return job.script
-    # exit 0 whatever sudo says: pyinfra retries non-zero commands that print a sudo prompt line
-    # through getpass(); the missing probe trailer reports the failure instead.
-    return f"sudo -n -- sh -c {shlex.quote(job.script)} 2>&1; exit 0"
+def probe_command(job: HostJob, stdin_threshold: int) -> tuple[str, str | None]:
+    """The command to run and what to feed its stdin.
+
+    Large scripts go through stdin (``sh -s``). With sudo, ``sudo -n``: a missing rule fails at once
+    instead of prompting, and the command exits 0 whatever sudo says, because pyinfra answers a
+    non-zero command that printed a sudo prompt line with getpass(); the missing trailer reports it.
+    """
+    via_stdin = len(job.script) > stdin_threshold
+    shell = "sh -s" if via_stdin else f"sh -c {shlex.quote(job.script)}"
+    if job.sudo:
+        command = f"sudo -n -- {shell} 2>&1; exit 0"
+    else:
+        command = shell if via_stdin else job.script
+    return command, job.script if via_stdin else None
 
 
 def _worker(request: dict[str, Any]) -> dict[str, Any]:
@@ -164,6 +172,7 @@ def _worker(request: dict[str, Any]) -> dict[str, Any]:
         ),
     )
     connect_errors: dict[str, str] = {}
+    nodelay: dict[str, bool] = {}
 
     class Events(BaseStateCallback):
         @staticmethod
@@ -179,6 +188,7 @@ def _worker(request: dict[str, Any]) -> dict[str, Any]:
             )
             if transport is not None:
                 transport.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                nodelay[host.name] = bool(transport.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
 
     state.add_callback_handler(Events())
     state.set_stage(StateStage.Connect)
@@ -193,18 +203,16 @@ def _worker(request: dict[str, Any]) -> dict[str, Any]:
     active = {host.name for host in state.active_hosts}
 
     def probe(host: Any) -> None:
-        job = by_name[host.name]
-        script = _wrap(job)
+        command, stdin = probe_command(by_name[host.name], options.stdin_threshold)
         started = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         t0 = time.monotonic()
-        raw = RawProbe(name=host.name, connected=True, started_at=started, commands=1)
+        raw = RawProbe(
+            name=host.name, connected=True, started_at=started, commands=1, tcp_nodelay=nodelay.get(host.name)
+        )
         try:
-            if len(script) > options.stdin_threshold:
-                ok, output = host.run_shell_command(
-                    StringCommand("sh", "-s"), _stdin=script, _timeout=options.command_timeout
-                )
-            else:
-                ok, output = host.run_shell_command(StringCommand(script), _timeout=options.command_timeout)
+            ok, output = host.run_shell_command(
+                StringCommand(command), _stdin=stdin, _timeout=options.command_timeout
+            )
             raw.stdout = "\n".join(output.stdout_lines)
             raw.stderr = "\n".join(output.stderr_lines)[-4000:]
             raw.exit_code = 0 if ok else 1

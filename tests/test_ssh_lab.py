@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import LAB_HOST_DATA
@@ -11,7 +12,7 @@ from lab.sshlab import SSHLab
 
 from hds_compliance.catalog import load_catalog
 from hds_compliance.check import registry
-from hds_compliance.collect import CollectOptions
+from hds_compliance.collect import CollectOptions, HostJob, collect
 from hds_compliance.inventory import load_inventory
 from hds_compliance.model import ScanResult, Status
 from hds_compliance.scan import scan
@@ -19,7 +20,7 @@ from hds_compliance.scan import scan
 LAB_CONTROLS = Path(__file__).parent / "data" / "lab_controls"
 
 
-def _scan(lab: SSHLab, tmp_path: Path, extra: str = "", **options: float) -> ScanResult:
+def _scan(lab: SSHLab, tmp_path: Path, extra: str = "", **options: Any) -> ScanResult:
     inventory = lab.write_inventory(tmp_path / "lab_inventory.py", LAB_HOST_DATA)
     if extra:
         inventory.write_text(inventory.read_text() + extra)
@@ -114,3 +115,22 @@ def test_unknown_host_key_is_refused(ssh_lab: SSHLab, tmp_path: Path) -> None:
     )
     assert all(not h.probe.connected for h in result.hosts)
     assert empty.read_text() == ""  # nothing was appended
+
+
+def test_large_probe_goes_through_stdin_and_sudo(
+    ssh_lab: SSHLab, tmp_path: Path, lab_result: ScanResult
+) -> None:
+    """`sudo -n -- sh -s` with the script on stdin gives the same verdicts as `sh -c`."""
+    piped = _scan(ssh_lab, tmp_path, stdin_threshold=64)
+    hardened = next(h for h in piped.hosts if h.name == "hardened")
+    assert hardened.probe.complete, hardened.probe.error
+    assert [(v.host, v.check, v.status) for v in piped.verdicts] == [
+        (v.host, v.check, v.status) for v in lab_result.verdicts
+    ]
+
+
+def test_ssh_connections_disable_nagle(ssh_lab: SSHLab, tmp_path: Path) -> None:
+    inventory = load_inventory(ssh_lab.write_inventory(tmp_path / "inv.py", LAB_HOST_DATA))
+    jobs = [HostJob(name=h.name, data=h.data, script="echo ok") for h in inventory.hosts]
+    results = collect(jobs, CollectOptions(connect_timeout=5))
+    assert all(r.connected and r.tcp_nodelay for r in results.values()), results

@@ -1,0 +1,94 @@
+"""The collector on real targets: a @chroot tree (read-only proof), @local through stdin, a quiet worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hds_compliance.catalog import load_catalog
+from hds_compliance.check import registry
+from hds_compliance.collect import CollectOptions, HostJob, collect
+from hds_compliance.inventory import default_inventory, load_inventory
+from hds_compliance.model import Status
+from hds_compliance.scan import scan
+from lab.chroot_tree import build_chroot, tree_digest
+
+TREE_FILES = {
+    "/etc/os-release": 'ID=debian\nVERSION_ID="12"\n',
+    "/etc/login.defs": "ENCRYPT_METHOD SHA512\nUMASK 027\n",
+    "/etc/passwd": "root:x:0:0:root:/root:/bin/sh\ntoor:x:0:0:second root:/root:/bin/sh\n",
+    "/etc/shadow": "root:*:19000:0:99999:7:::\ntoor::19000:0:99999:7:::\n",
+    "/etc/sudoers": "Defaults use_pty\nroot ALL=(ALL:ALL) ALL\n",
+}
+
+
+@pytest.fixture
+def chroot_tree(tmp_path: Path) -> Path:
+    if os.geteuid() != 0:
+        pytest.skip("chroot needs root")
+    return build_chroot(tmp_path / "rootfs", TREE_FILES)
+
+
+def test_chroot_scan_reads_the_tree_and_leaves_it_unchanged(chroot_tree: Path, tmp_path: Path) -> None:
+    inventory = tmp_path / "inventory.py"
+    inventory.write_text(f"images = [('@chroot/{chroot_tree}', {{'location_country': 'FR'}})]\n")
+    before = tree_digest(chroot_tree)
+    result = scan(load_catalog(), registry(), load_inventory(inventory))
+    assert tree_digest(chroot_tree) == before  # byte for byte, modes, owners, mtimes
+    [host] = result.hosts
+    assert host.probe.connected and host.probe.complete and host.probe.commands == 1
+    by_check = {(v.check, v.params.get("name") or v.params.get("path")): v for v in result.verdicts}
+    # No sshd in the image: nothing to harden, said so.
+    assert by_check[("sshd.root_login_disabled", None)].status is Status.NOT_APPLICABLE
+    # /proc is not mounted in the tree: live kernel and process facts cannot be known there.
+    live = [
+        v
+        for v in result.verdicts
+        if any(f in ("mounts", "processes") or f.startswith("sysctl:") for f in v.facts)
+    ]
+    assert live and all(v.status is Status.ERROR for v in live), [(v.check, v.status) for v in live]
+    # What the tree's files say is judged from the tree, not from the machine running the scan.
+    empty = [v for v in result.verdicts if v.check == "accounts.no_empty_password"]
+    assert empty and all(v.status is Status.FAIL and "toor" in v.message for v in empty)
+
+
+def test_large_probe_goes_through_stdin(tmp_path: Path) -> None:
+    """A script over the threshold is sent to `sh -s` (a `sh -c` argument is capped at 128 KiB)."""
+    catalog, checks = load_catalog(), registry()
+    inventory = load_inventory(default_inventory())
+    normal = scan(catalog, checks, inventory)
+    piped = scan(catalog, checks, inventory, CollectOptions(stdin_threshold=64))
+    assert piped.hosts[0].probe.complete, piped.hosts[0].probe.error
+    assert [v.status for v in piped.verdicts] == [v.status for v in normal.verdicts]
+
+
+def test_worker_never_prints_host_output() -> None:
+    """pyinfra logs a failing command's output at ERROR; the worker keeps it (file contents) quiet."""
+    job = HostJob(name="@local", data={}, script="echo TOPSECRET-CONTENT; echo TOPSECRET-ERR >&2; exit 3")
+    request = json.dumps({"jobs": [job.__dict__], "options": CollectOptions().__dict__})
+    done = subprocess.run(
+        [sys.executable, "-P", "-m", "hds_compliance.collect"],
+        input=request,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0
+    assert "TOPSECRET" not in done.stderr
+    [raw] = json.loads(done.stdout)["results"]
+    assert raw["stdout"] == "TOPSECRET-CONTENT" and raw["exit_code"] == 1
+
+
+def test_worker_crash_is_an_error_for_every_host() -> None:
+    jobs = [
+        HostJob(name="@local", data={}, script="echo hi"),
+        HostJob(name="other", data={"ssh_port": "x"}, script=""),
+    ]
+    results = collect(jobs, CollectOptions(connect_timeout=1))
+    assert set(results) == {"@local", "other"}
+    assert not results["other"].connected and results["other"].error
