@@ -117,11 +117,10 @@ def probe_command(job: HostJob, stdin_threshold: int) -> tuple[str, str | None]:
     """
     via_stdin = len(job.script) > stdin_threshold
     shell = "sh -s" if via_stdin else f"sh -c {shlex.quote(job.script)}"
+    stdin = job.script if via_stdin else None
     if job.sudo:
-        command = f"sudo -n -- {shell} 2>&1; exit 0"
-    else:
-        command = shell if via_stdin else job.script
-    return command, job.script if via_stdin else None
+        return f"sudo -n -- {shell} 2>&1; exit 0", stdin
+    return (shell if via_stdin else job.script), stdin
 
 
 def _worker(request: dict[str, Any]) -> dict[str, Any]:
