@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from lab.chroot_tree import build_chroot, tree_digest
 
 from hds_compliance.catalog import load_catalog
 from hds_compliance.check import registry
@@ -16,7 +17,6 @@ from hds_compliance.collect import CollectOptions, HostJob, collect
 from hds_compliance.inventory import default_inventory, load_inventory
 from hds_compliance.model import Status
 from hds_compliance.scan import scan
-from lab.chroot_tree import build_chroot, tree_digest
 
 TREE_FILES = {
     "/etc/os-release": 'ID=debian\nVERSION_ID="12"\n',
