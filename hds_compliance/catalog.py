@@ -92,6 +92,8 @@ class CheckRef(BaseModel):
     def _from_yaml(cls, raw: Any) -> Any:
         if isinstance(raw, str):
             return {"id": raw, "params": {}}
+        if isinstance(raw, dict) and "id" in raw:  # the long form, as exported: {id: ..., params: ...}
+            return raw
         if isinstance(raw, dict) and len(raw) == 1 and "id" not in raw:
             ((check_id, params),) = raw.items()
             return {"id": check_id, "params": {} if params is None else params}

@@ -64,7 +64,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=120.0, help="seconds for the probe of one host (default: 120)"
     )
     scan.add_argument(
-        "--parallel", type=int, default=0, help="hosts probed at once (default: pyinfra's auto)"
+        "--parallel", type=int, default=50, help="hosts connected and probed at once (default: 50)"
     )
     scan.add_argument("-q", "--quiet", action="store_true", help="print only the final line")
 

@@ -16,16 +16,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shlex
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
-
-# Scripts above this size go through stdin (``sh -s``): a ``sh -c`` argument is capped at 128 KiB.
-STDIN_THRESHOLD = 96 * 1024
 
 
 @dataclass
@@ -47,7 +43,7 @@ class RawProbe:
     error: str | None = None
     stdout: str = ""
     stderr: str = ""
-    exit_code: int | None = None
+    command_ok: bool | None = None  # pyinfra's verdict on the command (the probe itself always exits 0)
     commands: int = 0
     started_at: str | None = None
     duration_s: float | None = None
@@ -60,9 +56,11 @@ class CollectOptions:
 
     connect_timeout: float = 10.0
     command_timeout: float = 120.0
-    parallel: int = 0  # 0: pyinfra's default (auto)
-    stdin_threshold: int = STDIN_THRESHOLD
-    extra: dict[str, Any] = field(default_factory=dict)
+    parallel: int = 50  # hosts connected and probed at once
+
+    def host_budget(self) -> float:
+        """Longest one host may take: connect (TCP, banner, auth) plus the probe."""
+        return self.connect_timeout * 3 + 2 + self.command_timeout
 
 
 def collect(jobs: list[HostJob], options: CollectOptions) -> dict[str, RawProbe]:
@@ -70,8 +68,8 @@ def collect(jobs: list[HostJob], options: CollectOptions) -> dict[str, RawProbe]
     if not jobs:
         return {}
     request = {"jobs": [asdict(j) for j in jobs], "options": asdict(options)}
-    waves = 1 + (len(jobs) - 1) // max(options.parallel or len(jobs), 1)
-    budget = 30 + waves * (options.connect_timeout * 3 + options.command_timeout)
+    waves = 1 + (len(jobs) - 1) // max(options.parallel, 1)
+    budget = 30 + waves * options.host_budget()
     env = {**os.environ, "PYINFRA_PROGRESS": "off"}
     try:
         proc = subprocess.run(
@@ -108,19 +106,15 @@ def _no_prompt(*_args: Any, **_kwargs: Any) -> str:
     raise RuntimeError("hds-compliance never prompts for a password (use keys, root, or NOPASSWD sudo)")
 
 
-def probe_command(job: HostJob, stdin_threshold: int) -> tuple[str, str | None]:
-    """The command to run and what to feed its stdin.
+def probe_command(job: HostJob) -> str:
+    """The command that runs the probe, which it reads from stdin.
 
-    Large scripts go through stdin (``sh -s``). With sudo, ``sudo -n``: a missing rule fails at once
-    instead of prompting, and the command exits 0 whatever sudo says, because pyinfra answers a
-    non-zero command that printed a sudo prompt line with getpass(); the missing trailer reports it.
+    Through stdin (``sh -s``) the script never shows in a process list on the host, so the run's nonce
+    stays secret, and its size is not limited by the 128 KiB cap on a ``sh -c`` argument. With sudo,
+    ``sudo -n``: a missing rule fails at once instead of prompting, and the command exits 0 whatever
+    sudo says, because pyinfra answers a failed command that printed a sudo prompt line with getpass().
     """
-    via_stdin = len(job.script) > stdin_threshold
-    shell = "sh -s" if via_stdin else f"sh -c {shlex.quote(job.script)}"
-    stdin = job.script if via_stdin else None
-    if job.sudo:
-        return f"sudo -n -- {shell} 2>&1; exit 0", stdin
-    return (shell if via_stdin else job.script), stdin
+    return "sudo -n -- sh -s 2>&1; exit 0" if job.sudo else "sh -s"
 
 
 def _worker(request: dict[str, Any]) -> dict[str, Any]:
@@ -137,8 +131,6 @@ def _worker(request: dict[str, Any]) -> dict[str, Any]:
     import pyinfra.connectors.util as connector_util
     from pyinfra.api.command import StringCommand
     from pyinfra.api.config import Config
-    from pyinfra.api.connect import connect_all, disconnect_all
-    from pyinfra.api.exceptions import PyinfraError
     from pyinfra.api.inventory import Inventory
     from pyinfra.api.state import BaseStateCallback, State, StateStage
 
@@ -164,20 +156,12 @@ def _worker(request: dict[str, Any]) -> dict[str, Any]:
             data["ssh_paramiko_connect_kwargs"] = connect_kwargs
         host_entries.append((job.name, data))
     inventory = Inventory((host_entries, {}))
-    state = State(
-        inventory=inventory,
-        config=Config(
-            CONNECT_TIMEOUT=int(options.connect_timeout), PARALLEL=options.parallel, FAIL_PERCENT=None
-        ),
-    )
-    connect_errors: dict[str, str] = {}
+    # CONNECT_TIMEOUT is the TCP connect timeout; paramiko's banner/auth/channel waits get the same value.
+    config = Config(CONNECT_TIMEOUT=options.connect_timeout, PARALLEL=options.parallel, FAIL_PERCENT=None)
+    state = State(inventory=inventory, config=config)
     nodelay: dict[str, bool] = {}
 
     class Events(BaseStateCallback):
-        @staticmethod
-        def host_connect_error(state: Any, host: Any, error: Any) -> None:
-            connect_errors[host.name] = str(error) or type(error).__name__
-
         @staticmethod
         def host_connect(state: Any, host: Any) -> None:
             # paramiko sets no TCP_NODELAY; without it every command stalls ~40 ms (Nagle + delayed ACK).
@@ -191,51 +175,41 @@ def _worker(request: dict[str, Any]) -> dict[str, Any]:
 
     state.add_callback_handler(Events())
     state.set_stage(StateStage.Connect)
-    with gevent.Timeout(options.connect_timeout * 3 + 5, False):
-        try:
-            connect_all(state)
-        except PyinfraError:
-            pass  # every host failed: reasons are in connect_errors
-        except Exception as exc:
-            connect_errors.setdefault("*", f"{type(exc).__name__}: {exc}")
-    state.set_stage(StateStage.Prepare)
-    active = {host.name for host in state.active_hosts}
 
-    def probe(host: Any) -> None:
-        command, stdin = probe_command(by_name[host.name], options.stdin_threshold)
+    def connect_and_probe(host: Any) -> RawProbe:
+        # Each host connects and probes on its own: a slow or dead host delays nobody else.
+        try:
+            with gevent.Timeout(options.connect_timeout * 3 + 2, TimeoutError("connection timed out")):
+                host.connect(show_errors=False, raise_exceptions=True)
+        except Exception as exc:
+            return RawProbe(name=host.name, connected=False, error=str(exc) or type(exc).__name__)
+        job = by_name[host.name]
         started = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         t0 = time.monotonic()
-        raw = RawProbe(
-            name=host.name, connected=True, started_at=started, commands=1, tcp_nodelay=nodelay.get(host.name)
-        )
+        raw = RawProbe(name=host.name, connected=True, started_at=started, commands=1)
+        raw.tcp_nodelay = nodelay.get(host.name)
         try:
             ok, output = host.run_shell_command(
-                StringCommand(command), _stdin=stdin, _timeout=options.command_timeout
+                StringCommand(probe_command(job)), _stdin=job.script, _timeout=options.command_timeout
             )
             raw.stdout = "\n".join(output.stdout_lines)
             raw.stderr = "\n".join(output.stderr_lines)[-4000:]
-            raw.exit_code = 0 if ok else 1
+            raw.command_ok = bool(ok)
         except TimeoutError:
             raw.error = f"probe timed out after {options.command_timeout:g} s"
         except Exception as exc:
             raw.error = f"probe failed: {type(exc).__name__}: {exc}"
         raw.duration_s = round(time.monotonic() - t0, 3)
-        results[host.name] = raw
+        with contextlib.suppress(Exception):  # results are in; a failing disconnect changes nothing
+            host.disconnect()
+            client = getattr(host.connector, "client", None)
+            if client is not None and hasattr(client, "close"):
+                client.close()
+        return raw
 
-    pool = gevent.pool.Pool(options.parallel or 50)
-    for host in inventory:
-        if host.name in active:
-            pool.spawn(probe, host)
-        else:
-            reason = connect_errors.get(host.name) or connect_errors.get("*") or "could not connect"
-            results[host.name] = RawProbe(name=host.name, connected=False, error=reason)
-    pool.join()
-    with contextlib.suppress(Exception):  # results are in; a failing disconnect changes nothing
-        disconnect_all(state)
-    for host in inventory:
-        client = getattr(host.connector, "client", None)
-        if client is not None and hasattr(client, "close"):
-            client.close()
+    pool = gevent.pool.Pool(max(options.parallel, 1))
+    for raw in pool.imap_unordered(connect_and_probe, list(inventory)):
+        results[raw.name] = raw
     return {"results": [asdict(results[j.name]) for j in jobs if j.name in results]}
 
 

@@ -72,7 +72,8 @@ class Fact(ABC, Generic[T]):
         return self.key
 
     def _fail(self, capture: Capture) -> FactError:
-        detail = capture.stderr_text().strip().splitlines()
+        # Some tools report errors on stdout (chronyc: "506 Cannot talk to daemon").
+        detail = (capture.stderr_text().strip() or capture.stdout_text().strip()).splitlines()
         reason = detail[-1] if detail else "no error output"
         if capture.exit_code == UNREADABLE:
             return FactError(f"{self.describe()}: not readable with the probe's privileges ({reason})")
@@ -93,7 +94,7 @@ class FileContent(Fact[bytes | None]):
 
     def script(self) -> str:
         p = _q(self.arg)
-        return f"[ -e {p} ] || exit {ABSENT}; [ -r {p} ] || exit {UNREADABLE}; cat -- {p}"
+        return f'[ -e {p} ] || exit {ABSENT}; [ -r {p} ] || exit {UNREADABLE}; head -c "$C" -- {p}'
 
     def parse(self, capture: Capture) -> bytes | None:
         if capture.exit_code == ABSENT:
@@ -159,7 +160,8 @@ class FilesMatching(Fact[dict[str, bytes]]):
         return (
             f"[ -d {_q(directory)} ] || exit 0; rc=0; for f in {_q(directory)}/{pattern}; do "
             '[ -f "$f" ] || continue; [ -r "$f" ] || { rc=101; continue; }; '
-            's=$(wc -c < "$f"); printf \'%s %s %s\\n\' "$s" "${#f}" "$f"; head -c "$s" -- "$f"; '
+            's=$(wc -c < "$f"); [ "$s" -le "$C" ] || s=$C; '
+            'printf \'%s %s %s\\n\' "$s" "${#f}" "$f"; head -c "$s" -- "$f"; '
             'done; exit "$rc"'
         )
 
@@ -205,7 +207,8 @@ class Sysctl(Fact[str | None]):
         path = "/proc/sys/" + self.arg.replace(".", "/")
         return (
             f"[ -d /proc/sys ] || {{ echo '/proc/sys is not mounted' >&2; exit 1; }}; "
-            f"[ -e {path} ] || exit {ABSENT}; cat {path}"
+            f"[ -e {path} ] || exit {ABSENT}; "
+            f'while IFS= read -r v || [ -n "$v" ]; do printf \'%s\\n\' "$v"; done < {path}'
         )
 
     def parse(self, capture: Capture) -> str | None:
@@ -270,7 +273,9 @@ class Processes(Fact[frozenset[str]]):
     def script(self) -> str:
         return (
             "[ -r /proc/self/comm ] || { echo '/proc is not mounted' >&2; exit 1; }; "
-            'for p in /proc/[0-9]*; do cat "$p/comm" 2>/dev/null; done; exit 0'
+            # Shell builtins only: one process per /proc entry would cost more than the rest of the probe.
+            'for p in /proc/[0-9]*; do read -r c < "$p/comm" && printf \'%s\\n\' "$c"; done 2>/dev/null; '
+            "exit 0"
         )
 
     def parse(self, capture: Capture) -> frozenset[str]:
@@ -310,7 +315,7 @@ class SshdEffectiveConfig(Fact[SshdConfig | None]):
         # The listener's title is "sshd: /usr/sbin/sshd -D -f FILE [listener] ..."; take its -f if any.
         return (
             "command -v sshd >/dev/null 2>&1 || exit 100; cfg=/etc/ssh/sshd_config; "
-            'for p in /proc/[0-9]*; do [ "$(cat "$p/comm" 2>/dev/null)" = sshd ] || continue; '
+            'for p in /proc/[0-9]*; do read -r c < "$p/comm" 2>/dev/null && [ "$c" = sshd ] || continue; '
             "t=$(tr '\\000' ' ' < \"$p/cmdline\" 2>/dev/null) || continue; "
             'case "$t" in *sshd*listener*|*sshd*-D*) '
             "f=$(printf '%s\\n' \"$t\" | sed -n 's/.* -f \\([^ ]*\\).*/\\1/p'); "

@@ -1,17 +1,23 @@
 """The probe: all facts a host needs, rendered into ONE POSIX sh script, and its output parsed back.
 
-Output format (every line that is not payload starts with the per-run nonce ``M``)::
+What the host prints::
 
-    M B <i>            section i starts; base64 of the snippet's stdout follows (capped)
-    M E <i>            base64 of "<stderr tail>\\n<exit code>" follows
-    M X <i>            section i is complete
+    [anything a login shell prints first: banners, rc files, a sudo refusal]
+    M S                      plain line: the framed stream starts
+    <base64 of the stream>   one base64 for the whole stream: any byte a host returns survives transport
+
+and the decoded stream, where ``M`` is a per-run random nonce::
+
+    \nM B <i>\n <stdout of section i> \nM E <i> <exit code>\n <stderr of section i> \nM X <i>\n
     ...
-    M DONE <n>         trailer: all n sections were written
+    \nM DONE <n>\n          trailer: all n sections were written
 
-Base64 keeps any byte a host returns (invalid UTF-8, NUL, forged markers inside files) away from the
-transport and from the framing; the random nonce means no file content can predict a marker; the trailer
-proves the output was not cut. A section that is missing, unterminated or undecodable becomes a capture
-with a ``problem``, which evaluates to ``error``, never ``pass``.
+A section's bytes can only end at a marker carrying the nonce, which no file content can predict; the
+trailer proves the output was not cut. Each section costs one subshell on the host (its stdout goes
+straight to the stream, its stderr and exit code come back through ``$( )``); facts that read data of
+unbounded size cap it on the host (``$C``), and every section is capped again here. A section that is
+missing, unterminated or over the cap becomes a capture with a ``problem``, which evaluates to
+``error``, never ``pass``.
 
 This module is pure: no host access, no pyinfra. ``hds_compliance.collect`` runs the script.
 """
@@ -29,6 +35,7 @@ from hds_compliance.model import Capture
 
 DEFAULT_SECTION_CAP = 1 << 20  # bytes of stdout kept per section
 STDERR_TAIL = 2048
+_BASE64_LINE = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
 
 
 def new_nonce() -> str:
@@ -55,21 +62,19 @@ def render(facts: list[Fact[object]], nonce: str, section_cap: int = DEFAULT_SEC
     lines = [
         "LC_ALL=C; LANG=C; export LC_ALL LANG",
         "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH; export PATH",
-        f"M='{nonce}'",
+        f"M='{nonce}'; C={section_cap + 1}",
         "command -v base64 >/dev/null 2>&1 || { printf '%s FATAL no base64 command\\n' \"$M\"; exit 0; }",
-        "exec 4>&1",
-        # stdout -> capped base64 on the real stdout (fd 4); stderr and exit code -> the $( ) capture.
-        'run() { printf \'%s B %s\\n\' "$M" "$1"; '
-        f'r=$( {{ {{ ( "$2" ) </dev/null 2>&3; printf \'\\n%s\\n\' "$?" >&3; }} '
-        f"| head -c {section_cap + 1} | base64 >&4; }} 3>&1 ); "
-        'printf \'%s E %s\\n\' "$M" "$1"; '
-        f"printf '%s' \"$r\" | tail -c {STDERR_TAIL} | base64; "
-        'printf \'%s X %s\\n\' "$M" "$1"; }',
+        # stdout -> the stream (fd 4); stderr -> $e; exit code of the $( ) -> $r. One fork per section.
+        'run() { printf \'\\n%s B %s\\n\' "$M" "$1"; e=$("$2" </dev/null 2>&1 >&4); r=$?; '
+        'printf \'\\n%s E %s %s\\n%s\\n%s X %s\\n\' "$M" "$1" "$r" "$e" "$M" "$1"; }',
     ]
     for i, fact in enumerate(ordered):
         lines.append(f"f{i}() {{\n{fact.script()}\n}}")
-    lines.extend(f"run {i} f{i}" for i in range(len(ordered)))
-    lines.append(f"printf '%s DONE %s\\n' \"$M\" {len(ordered)}")
+    lines.append("printf '%s S\\n' \"$M\"")
+    body = "; ".join(f"run {i} f{i}" for i in range(len(ordered)))
+    lines.append(
+        f"{{ {body + '; ' if body else ''}printf '\\n%s DONE %s\\n' \"$M\" {len(ordered)}; }} 4>&1 | base64"
+    )
     lines.append("exit 0")
     return Probe(nonce=nonce, facts=ordered, script="\n".join(lines) + "\n", section_cap=section_cap)
 
@@ -85,8 +90,20 @@ class ParsedProbe:
     fatal: str | None = None
 
 
-def _decode(lines: list[str]) -> bytes:
-    return base64.b64decode("".join(lines), validate=True)
+def _stream(lines: list[str]) -> tuple[bytes, bool]:
+    """Decode the base64 lines; ``False`` if they stop being valid (cut or mangled)."""
+    chunks: list[bytes] = []
+    for line in lines:
+        line = line.strip()
+        if not line:
+            continue
+        if not _BASE64_LINE.match(line) or len(line) % 4:
+            return b"".join(chunks), False
+        try:
+            chunks.append(base64.b64decode(line, validate=True))
+        except (binascii.Error, ValueError):
+            return b"".join(chunks), False
+    return b"".join(chunks), True
 
 
 def parse(probe: Probe, output: str | bytes, transport_error: str | None = None) -> ParsedProbe:
@@ -96,58 +113,60 @@ def parse(probe: Probe, output: str | bytes, transport_error: str | None = None)
     """
     if isinstance(output, bytes):
         output = output.decode("utf-8", "replace")
-    marker = probe.nonce + " "
-    sections: dict[int, dict[str, list[str]]] = {}
-    done: int | None = None
-    fatal: str | None = None
+    lines = output.splitlines()
+    start = f"{probe.nonce} S"
+    fatal = next((ln.split(" FATAL ", 1)[1] for ln in lines if ln.startswith(f"{probe.nonce} FATAL ")), None)
+    if start in lines:
+        noise = lines[: lines.index(start)]
+        stream, clean = _stream(lines[lines.index(start) + 1 :])
+    else:
+        noise, stream, clean = lines, b"", False
+
+    marker = re.compile(
+        rb"\n" + re.escape(probe.nonce.encode()) + rb" (B|E|X|DONE) ([0-9]+)(?: (-?[0-9]+))?\n"
+    )
+    sections: dict[int, dict[str, bytes | int]] = {}
     anomalies: list[str] = []
-    noise: list[str] = []
-    current: tuple[int, str] | None = None  # (section index, "out" | "status")
-    for line in output.splitlines():
-        if not line.startswith(marker):
-            if current is None:
-                noise.append(line)  # login banners, rc files, sudo refusals: outside every frame
-            else:
-                sections[current[0]][current[1]].append(line.strip())
-            continue
-        tag, _, rest = line[len(marker) :].partition(" ")
-        if tag == "FATAL":
-            fatal = rest.strip()
-            continue
+    done: int | None = None
+    open_at: tuple[int, str, int] | None = None  # (section, "out" | "err", payload start)
+    for match in marker.finditer(stream):
+        tag, index = match.group(1).decode(), int(match.group(2))
         if tag == "DONE":
-            done = int(rest) if rest.strip().isdigit() else -1
-            current = None
+            done = index
+            open_at = None
             continue
-        if not rest.strip().isdigit() or int(rest) >= len(probe.facts):
-            anomalies.append(f"unexpected marker {tag} {rest!r}")
-            current = None
+        if index >= len(probe.facts):
+            anomalies.append(f"marker for unknown section {index}")
             continue
-        index = int(rest)
         if tag == "B":
             if index in sections:
                 anomalies.append(f"section {index} started twice")
-            sections[index] = {"out": [], "status": [], "closed": []}
-            current = (index, "out")
-        elif tag == "E" and current == (index, "out"):
-            current = (index, "status")
-        elif tag == "X" and current == (index, "status"):
-            sections[index]["closed"].append("yes")
-            current = None
+            sections[index] = {}
+            open_at = (index, "out", match.end())
+        elif tag == "E" and open_at is not None and open_at[:2] == (index, "out") and match.group(3):
+            sections[index]["out"] = stream[open_at[2] : match.start()]
+            sections[index]["rc"] = int(match.group(3))
+            open_at = (index, "err", match.end())
+        elif tag == "X" and open_at is not None and open_at[:2] == (index, "err"):
+            sections[index]["err"] = stream[open_at[2] : match.start()]
+            open_at = None
         else:
             anomalies.append(f"marker {tag} {index} out of order")
-            current = None
+            open_at = None
 
     complete = done == len(probe.facts) and not anomalies and fatal is None and transport_error is None
     if fatal is not None:
         problem: str | None = f"probe could not run: {fatal}"
     elif transport_error is not None:
         problem = transport_error
-    elif done is None and not sections:
+    elif start not in lines:
         said = next((line.strip() for line in noise if line.strip()), "nothing")
         said = scrub(said[:200].encode("utf-8", "replace"))[0].decode("utf-8", "replace")
         problem = f"probe produced no framed output (the host said: {said})"
     elif done is None:
         problem = "probe output ended before its trailer (truncated or killed)"
+        if not clean:
+            problem += "; its encoding broke off"
     elif done != len(probe.facts):
         problem = f"probe trailer announces {done} sections, expected {len(probe.facts)}"
     elif anomalies:
@@ -155,6 +174,8 @@ def parse(probe: Probe, output: str | bytes, transport_error: str | None = None)
     else:
         problem = None
 
+    if anomalies or fatal is not None:
+        sections = {}  # a frame that broke once cannot vouch for any section: nothing is used
     captures = [_capture(probe, i, fact, sections.get(i), problem) for i, fact in enumerate(probe.facts)]
     return ParsedProbe(
         captures=captures, complete=complete, problem=problem, noise_lines=len(noise), fatal=fatal
@@ -162,22 +183,14 @@ def parse(probe: Probe, output: str | bytes, transport_error: str | None = None)
 
 
 def _capture(
-    probe: Probe, index: int, fact: Fact[object], section: dict[str, list[str]] | None, problem: str | None
+    probe: Probe, index: int, fact: Fact[object], section: dict[str, bytes | int] | None, problem: str | None
 ) -> Capture:
     command = fact.script()
-    if section is None or not section["closed"]:
+    if section is None or "err" not in section:
         why = "section missing from the probe output" if section is None else "section not terminated"
         return Capture(fact=fact.key, command=command, complete=False, problem=problem or why)
-    try:
-        stdout = _decode(section["out"])
-        status = _decode(section["status"]).decode("utf-8", "replace")
-    except (binascii.Error, ValueError):
-        return Capture(
-            fact=fact.key, command=command, complete=False, problem="section payload is not valid base64"
-        )
-    stderr, _, code = status.rstrip("\n").rpartition("\n")
-    if not code.strip().lstrip("-").isdigit():
-        return Capture(fact=fact.key, command=command, complete=False, problem="section has no exit code")
+    stdout, stderr, code = section["out"], section["err"], section["rc"]
+    assert isinstance(stdout, bytes) and isinstance(stderr, bytes) and isinstance(code, int)
     truncated = len(stdout) > probe.section_cap
     if truncated:
         stdout = stdout[: probe.section_cap]
@@ -185,8 +198,8 @@ def _capture(
         fact.key,
         command,
         stdout,
-        exit_code=int(code),
-        stderr=stderr.strip("\n"),
+        exit_code=code,
+        stderr=stderr[-STDERR_TAIL:].decode("utf-8", "replace"),
         truncated=truncated,
         problem=f"output exceeded the {probe.section_cap}-byte cap" if truncated else None,
     )

@@ -53,21 +53,39 @@ def test_duplicate_fact_requests_are_collected_once(files: Path) -> None:
     fact = FileContent(str(files / "plain.conf"))
     probe = render([fact, FileContent(str(files / "plain.conf")), fact], new_nonce())
     assert len(probe.facts) == 1
-    assert probe.script.count("run 0 f0") == 1
+    assert probe.script.count("run 0 f0") == 1 and "run 1 " not in probe.script
 
 
-def test_file_forging_the_markers_cannot_break_the_frame(files: Path) -> None:
-    """Even a file that knows this run's nonce cannot end a section or the probe early."""
-    nonce = new_nonce()
+def forged_markers(nonce: str) -> str:
+    """File content imitating the end of section 0, a complete section 1 and the trailer."""
+    return (
+        f"\n{nonce} E 0 0\n\n{nonce} X 0\n\n{nonce} B 1\nPermitRootLogin yes"
+        f"\n{nonce} E 1 0\n\n{nonce} X 1\n\n{nonce} DONE 2\n"
+    )
+
+
+def test_a_file_cannot_forge_the_frame_of_another_run(files: Path) -> None:
+    """Markers of any other run are plain data: the file comes back byte for byte."""
     forged = files / "forged"
-    forged.write_text(f"{nonce} X 0\n{nonce} DONE 2\n{nonce} B 1\nPermitRootLogin yes\n")
+    forged.write_text(forged_markers(new_nonce()))
     target = FileContent(str(files / "plain.conf"))
-    probe = render([FileContent(str(forged)), target], nonce)
+    probe = render([FileContent(str(forged)), target], new_nonce())
     parsed = parse(probe, run_sh(probe))
     assert parsed.complete
     captures = {c.fact: c for c in parsed.captures}
     assert FileContent(str(forged)).parse(captures[f"file:{forged}"]) == forged.read_bytes()
     assert target.parse(captures[target.key]) == b"PermitRootLogin no\n"
+
+
+def test_a_leaked_nonce_breaks_the_frame_and_nothing_is_used(files: Path) -> None:
+    """If a file did contain this run's nonce, the duplicate markers are caught: every fact is an error."""
+    nonce = new_nonce()
+    forged = files / "forged"
+    forged.write_text(forged_markers(nonce))
+    probe = render([FileContent(str(forged)), FileContent(str(files / "plain.conf"))], nonce)
+    parsed = parse(probe, run_sh(probe))
+    assert not parsed.complete and parsed.problem and "framing broken" in parsed.problem
+    assert all(c.problem is not None for c in parsed.captures)
 
 
 def test_files_matching_frames_by_length(files: Path) -> None:
