@@ -102,6 +102,9 @@ def _cmd_scan(args: argparse.Namespace) -> int:
             )
             return EXIT_INVALID_INPUT
         inventory.hosts = [h for h in inventory.hosts if h.name in args.limit]
+    if args.parallel < 1 or args.timeout <= 0 or args.connect_timeout <= 0:
+        print("hds-compliance: --parallel must be at least 1, timeouts above 0", file=sys.stderr)
+        return EXIT_INVALID_INPUT
     options = CollectOptions(
         connect_timeout=args.connect_timeout, command_timeout=args.timeout, parallel=args.parallel
     )

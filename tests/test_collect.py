@@ -14,7 +14,7 @@ from lab.chroot_tree import build_chroot, tree_digest
 from hds_compliance.catalog import load_catalog
 from hds_compliance.check import registry
 from hds_compliance.collect import CollectOptions, HostJob, collect
-from hds_compliance.inventory import default_inventory, load_inventory
+from hds_compliance.inventory import load_inventory
 from hds_compliance.model import Status
 from hds_compliance.scan import scan
 
