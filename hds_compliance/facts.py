@@ -47,6 +47,21 @@ def _check_path(path: str) -> str:
     return path
 
 
+def _exists_or_exit(path: str) -> str:
+    """sh that exits ABSENT if ``path`` does not exist, UNREADABLE if a folder on the way cannot be searched.
+
+    ``[ -e ]`` is also false for a file below a folder the probe may not enter: that is "cannot know",
+    not "absent". The deepest folder on the way that the probe sees tells which.
+    """
+    p = _q(path)
+    parts = path.rstrip("/").split("/")[1:-1]
+    ancestors = " ".join(_q("/" + "/".join(parts[:i])) for i in range(len(parts), -1, -1))
+    return (
+        f'[ -e {p} ] || [ -L {p} ] || {{ for d in {ancestors}; do [ -d "$d" ] || continue; '
+        f'[ -x "$d" ] && exit {ABSENT}; exit {UNREADABLE}; done; exit {ABSENT}; }}'
+    )
+
+
 @dataclass(frozen=True)
 class Fact(ABC, Generic[T]):
     """A fact request. Equal requests (same kind and argument) are collected once per host."""
@@ -94,7 +109,7 @@ class FileContent(Fact[bytes | None]):
 
     def script(self) -> str:
         p = _q(self.arg)
-        return f'[ -e {p} ] || exit {ABSENT}; [ -r {p} ] || exit {UNREADABLE}; head -c "$C" -- {p}'
+        return f'{_exists_or_exit(self.arg)}; [ -r {p} ] || exit {UNREADABLE}; head -c "$C" -- {p}'
 
     def parse(self, capture: Capture) -> bytes | None:
         if capture.exit_code == ABSENT:
@@ -125,7 +140,7 @@ class FileStat(Fact[Stat | None]):
 
     def script(self) -> str:
         p = _q(self.arg)
-        return f"[ -e {p} ] || [ -L {p} ] || exit {ABSENT}; stat -c '%a %u %g %F' -- {p}"
+        return f"{_exists_or_exit(self.arg)}; stat -c '%a %u %g %F' -- {p}"
 
     def parse(self, capture: Capture) -> Stat | None:
         if capture.exit_code == ABSENT:
@@ -207,8 +222,9 @@ class Sysctl(Fact[str | None]):
         path = "/proc/sys/" + self.arg.replace(".", "/")
         return (
             f"[ -d /proc/sys ] || {{ echo '/proc/sys is not mounted' >&2; exit 1; }}; "
-            f"[ -e {path} ] || exit {ABSENT}; "
-            f'while IFS= read -r v || [ -n "$v" ]; do printf \'%s\\n\' "$v"; done < {path}'
+            # cat, not the shell's read: dash reads one byte at a time and /proc/sys answers a read at
+            # offset 1 with end of file, so `read` would see "3" for a pid_max of 32768.
+            f"[ -e {path} ] || exit {ABSENT}; cat {path}"
         )
 
     def parse(self, capture: Capture) -> str | None:
@@ -404,6 +420,12 @@ class TimeSyncStatus(Fact[TimeSync | None]):
         if tool == "chronyc":
             leap = re.search(r"^Leap status\s*:\s*(.+)$", rest, re.M)
             status = leap.group(1).strip() if leap else "unknown"
+            reference = re.search(r"^Reference ID\s*:\s*([0-9A-Fa-f]+)", rest, re.M)
+            if reference and reference.group(1).upper() == "7F7F0101":
+                # chronyd following its own clock ("local stratum N") also reports Normal.
+                return TimeSync(
+                    tool, False, f"leap status {status} but the reference is chronyd's local clock"
+                )
             return TimeSync(tool, status == "Normal", f"leap status {status}")
         if tool == "ntpq":
             # A selected peer is marked with '*' in the first column.

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from hds_compliance.facts import FileContent, FilesMatching, FileStat, Sysctl
+from hds_compliance.facts import FactError, FileContent, FilesMatching, FileStat, Sysctl
 from hds_compliance.model import Capture
 from hds_compliance.probe import Probe, new_nonce, parse, render
 
@@ -184,3 +185,32 @@ def test_capture_json_round_trip_is_exact(files: Path) -> None:
     capture = parse(probe, run_sh(probe)).captures[0]
     again = Capture.model_validate(json.loads(capture.model_dump_json()))
     assert again.stdout_bytes() == (files / "latin1.txt").read_bytes()
+
+
+def test_sysctl_values_are_read_whole() -> None:
+    """/proc/sys answers a read at offset 1 with end of file: the value must be read in one go."""
+    fact = Sysctl("kernel.pid_max")
+    probe = render([fact], new_nonce())
+    value = fact.parse(parse(probe, run_sh(probe)).captures[0])
+    assert value == Path("/proc/sys/kernel/pid_max").read_text().strip()
+
+
+def test_a_file_the_probe_cannot_reach_is_unreadable_not_absent(tmp_path: Path) -> None:
+    """As an unprivileged user, a file inside a folder it cannot enter is unknown, never "absent"."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to switch to an unprivileged user")
+    secret_dir = tmp_path / "private"
+    secret_dir.mkdir(mode=0o700)
+    (secret_dir / "conf").write_text("x\n")
+    tmp_path.chmod(0o755)
+    fact = FileContent(str(secret_dir / "conf"))
+    probe = render([fact], new_nonce())
+    done = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-s"],
+        input=probe.script.encode(),
+        capture_output=True,
+        check=True,
+    )
+    capture = parse(probe, done.stdout.decode("ascii")).captures[0]
+    with pytest.raises(FactError, match="not readable"):
+        fact.parse(capture)
