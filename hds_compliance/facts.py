@@ -423,9 +423,7 @@ class TimeSyncStatus(Fact[TimeSync | None]):
             reference = re.search(r"^Reference ID\s*:\s*([0-9A-Fa-f]+)", rest, re.M)
             if reference and reference.group(1).upper() == "7F7F0101":
                 # chronyd following its own clock ("local stratum N") also reports Normal.
-                return TimeSync(
-                    tool, False, f"leap status {status} but the reference is chronyd's local clock"
-                )
+                return TimeSync(tool, False, f"leap status {status}, but only from chronyd's local clock")
             return TimeSync(tool, status == "Normal", f"leap status {status}")
         if tool == "ntpq":
             # A selected peer is marked with '*' in the first column.
