@@ -54,10 +54,19 @@ def evaluate(catalog: Catalog, checks: dict[str, Check[Any]], hosts: list[HostRe
     for record in hosts:
         info = host_info(record)
         captures = record.capture_map()
-        host_error = None if record.probe.connected else f"host unreachable: {record.probe.error}"
+        host_error = _host_error(record)
         for control in catalog.controls:
             verdicts.extend(_control_verdicts(control, checks, info, captures, host_error))
     return verdicts
+
+
+def _host_error(record: HostRecord) -> str | None:
+    """Why nothing can be said of a host at all: unreachable, or a probe that returned nothing usable."""
+    if not record.probe.connected:
+        return f"host unreachable: {record.probe.error}"
+    if record.captures and all(c.problem is not None for c in record.captures):
+        return f"probe failed: {record.probe.error}"
+    return None
 
 
 def _control_verdicts(
@@ -86,7 +95,7 @@ def _control_verdicts(
             verdicts.append(Verdict(**common, status=Status.NOT_APPLICABLE, message=skip))
             continue
         if host_error is not None:
-            # Inventory-only checks too: a host we could not reach is never reported as passing.
+            # Inventory-only checks too: a host we could not reach or probe is never reported as passing.
             verdicts.append(Verdict(**common, status=Status.ERROR, message=host_error))
             continue
         spec = checks[ref.id]

@@ -34,6 +34,9 @@ SUDOERS_HARDENED = (
     "Defaults env_reset\nDefaults use_pty\nDefaults logfile=/var/log/sudo.log\n"
     f"root ALL=(ALL:ALL) ALL\n{SCANNER} ALL=(root) NOPASSWD: ALL\n"
 )
+PAM_PASSWORD = (
+    "password [success=1 default=ignore] pam_unix.so obscure {hash}\npassword requisite pam_deny.so\n"
+)
 SUDOERS_NO_RULE = "Defaults env_reset\nroot ALL=(ALL:ALL) ALL\n"
 
 HARDENED_SSHD = {
@@ -73,6 +76,7 @@ def ssh_lab() -> Iterator[SSHLab]:
             "/etc/shadow": _shadow(passwd, {}),
             "/etc/sudoers": SUDOERS_HARDENED,
             "/etc/login.defs": "ENCRYPT_METHOD YESCRYPT\nUMASK 027\n",
+            "/etc/pam.d/common-password": PAM_PASSWORD.format(hash="yescrypt"),
         },
         file_modes={"/etc/sudoers": 0o440, "/etc/shadow": 0o640},
     )
@@ -89,6 +93,7 @@ def ssh_lab() -> Iterator[SSHLab]:
             "/etc/passwd": weak_passwd,
             "/etc/shadow": _shadow(weak_passwd, {"guest": ""}),
             "/etc/login.defs": "ENCRYPT_METHOD MD5\nUMASK 022\n",
+            "/etc/pam.d/common-password": PAM_PASSWORD.format(hash="md5"),
         },
         file_modes={"/etc/shadow": 0o644},
     )
