@@ -81,6 +81,19 @@ class HostInfo:
     roles: tuple[str, ...] = ()
     location_country: str | None = None
 
+    @classmethod
+    def of(
+        cls,
+        name: str,
+        connector: str,
+        hds_activities: list[int] | None,
+        roles: list[str],
+        location_country: str | None,
+    ) -> HostInfo:
+        """From inventory data (lists) to the frozen view checks get."""
+        activities = tuple(hds_activities) if hds_activities is not None else None
+        return cls(name, connector, activities, tuple(roles), location_country)
+
 
 @dataclass
 class Context:

@@ -39,12 +39,8 @@ def plan_facts(catalog: Catalog, checks: dict[str, Check[Any]], host: HostInfo) 
 
 def host_info(record: HostRecord) -> HostInfo:
     """The inventory view of a host record."""
-    return HostInfo(
-        name=record.name,
-        connector=record.connector,
-        hds_activities=tuple(record.hds_activities) if record.hds_activities is not None else None,
-        roles=tuple(record.roles),
-        location_country=record.location_country,
+    return HostInfo.of(
+        record.name, record.connector, record.hds_activities, record.roles, record.location_country
     )
 
 

@@ -25,13 +25,7 @@ def _now() -> str:
 
 def _info(host: Host) -> HostInfo:
     data = host.info
-    return HostInfo(
-        name=host.name,
-        connector=host.connector,
-        hds_activities=tuple(data.hds_activities) if data.hds_activities is not None else None,
-        roles=tuple(data.roles),
-        location_country=data.location_country,
-    )
+    return HostInfo.of(host.name, host.connector, data.hds_activities, data.roles, data.location_country)
 
 
 def _job(host: Host, probe: Probe) -> HostJob:
@@ -42,14 +36,14 @@ def _job(host: Host, probe: Probe) -> HostJob:
 
 def host_record(host: Host, probe: Probe, raw: RawProbe) -> HostRecord:
     """Turn the worker's raw answer for one host into a record with parsed, redacted captures."""
-    info = _info(host)
+    data = host.info
     base: dict[str, Any] = {
         "name": host.name,
         "connector": host.connector,
         "groups": host.groups,
-        "hds_activities": list(info.hds_activities) if info.hds_activities is not None else None,
-        "roles": list(info.roles),
-        "location_country": info.location_country,
+        "hds_activities": data.hds_activities,
+        "roles": data.roles,
+        "location_country": data.location_country,
     }
     if not raw.connected:
         return HostRecord(**base, probe=ProbeRun(connected=False, error=raw.error or "could not connect"))
