@@ -281,16 +281,23 @@ class MountTable(Fact[list[Mount]]):
 
 @dataclass(frozen=True)
 class Processes(Fact[frozenset[str]]):
-    """Names (``comm``) of the processes running on the host, read from ``/proc``."""
+    """Names (``comm``) of the processes running on the host, read from ``/proc``.
+
+    The probe's own session (its shell, base64, and on @local the scanner itself) is left out: a fact
+    describes the host, not the tool looking at it.
+    """
 
     kind: ClassVar[str] = "processes"
     arg: str = ""
 
     def script(self) -> str:
+        # Shell builtins only: one process per /proc entry would cost more than the rest of the probe.
+        # Field 6 of /proc/PID/stat is the session id; the name in field 2 may hold spaces, so cut at ") ".
         return (
-            "[ -r /proc/self/comm ] || { echo '/proc is not mounted' >&2; exit 1; }; "
-            # Shell builtins only: one process per /proc entry would cost more than the rest of the probe.
-            'for p in /proc/[0-9]*; do read -r c < "$p/comm" && printf \'%s\\n\' "$c"; done 2>/dev/null; '
+            "[ -r /proc/self/stat ] || { echo '/proc is not mounted' >&2; exit 1; }; "
+            "read -r s < /proc/self/stat; s=${s##*) }; set -- $s; own=$4; "
+            'for p in /proc/[0-9]*; do read -r s < "$p/stat" || continue; s=${s##*) }; set -- $s; '
+            '[ "$4" = "$own" ] && continue; read -r c < "$p/comm" && printf \'%s\\n\' "$c"; done 2>/dev/null; '
             "exit 0"
         )
 
