@@ -297,8 +297,8 @@ class Processes(Fact[frozenset[str]]):
             "[ -r /proc/self/stat ] || { echo '/proc is not mounted' >&2; exit 1; }; "
             "read -r s < /proc/self/stat; s=${s##*) }; set -- $s; own=$4; "
             'for p in /proc/[0-9]*; do read -r s < "$p/stat" || continue; s=${s##*) }; set -- $s; '
-            '[ "$4" = "$own" ] && continue; read -r c < "$p/comm" && printf \'%s\\n\' "$c"; done 2>/dev/null; '
-            "exit 0"
+            '[ "$4" = "$own" ] && continue; read -r c < "$p/comm" && printf \'%s\\n\' "$c"; '
+            "done 2>/dev/null; exit 0"
         )
 
     def parse(self, capture: Capture) -> frozenset[str]:
