@@ -16,8 +16,9 @@ from __future__ import annotations
 import re
 import shlex
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
 from hds_compliance.model import Capture
 
@@ -26,6 +27,27 @@ UNREADABLE = 101
 NOT_FOUND = 127
 
 T = TypeVar("T")
+
+
+class Part(NamedTuple):
+    """What one fact of a batch printed: the same fields a section of its own would have."""
+
+    exit_code: int
+    stdout: bytes
+    stderr: str
+
+
+def _error_lines(stderr: str, path: str) -> str:
+    """Error lines a tool printed about ``path`` (quoted 'path' or followed by a colon)."""
+    return "\n".join(line for line in stderr.splitlines() if f"'{path}'" in line or f"{path}:" in line)
+
+
+def _part_from_error(message: str) -> Part:
+    if "No such file" in message:
+        return Part(ABSENT, b"", message)
+    if "Permission denied" in message:
+        return Part(UNREADABLE, b"", message)
+    return Part(1, b"", message or "no output for this item")
 
 
 class FactError(Exception):
@@ -86,6 +108,20 @@ class Fact(ABC, Generic[T]):
         """Short human name used in messages."""
         return self.key
 
+    # Facts of one kind whose snippets would each start the same program (cat, stat) can be batched:
+    # the probe runs ONE snippet for all of them and splits its output back into one capture per fact.
+    batchable: ClassVar[bool] = False
+
+    @classmethod
+    def batch_script(cls, facts: Sequence[Fact[Any]]) -> str:
+        """One snippet collecting every fact of ``facts`` (only for ``batchable`` kinds)."""
+        raise NotImplementedError(cls.kind)
+
+    @classmethod
+    def split_batch(cls, facts: Sequence[Fact[Any]], stdout: bytes, stderr: str) -> list[Part]:
+        """Per-fact (exit code, stdout, stderr) recovered from the batch snippet's output."""
+        raise NotImplementedError(cls.kind)
+
     def _fail(self, capture: Capture) -> FactError:
         # Some tools report errors on stdout (chronyc: "506 Cannot talk to daemon").
         detail = (capture.stderr_text().strip() or capture.stdout_text().strip()).splitlines()
@@ -141,6 +177,24 @@ class FileStat(Fact[Stat | None]):
     def script(self) -> str:
         p = _q(self.arg)
         return f"{_exists_or_exit(self.arg)}; stat -c '%a %u %g %F' -- {p}"
+
+    batchable: ClassVar[bool] = True
+
+    @classmethod
+    def batch_script(cls, facts: Sequence[Fact[Any]]) -> str:
+        # One stat for every path: "%n<TAB>..." names each line (paths are validated: no tab, no newline).
+        return "stat -c '%n\t%a %u %g %F' -- " + " ".join(_q(f.arg) for f in facts)
+
+    @classmethod
+    def split_batch(cls, facts: Sequence[Fact[Any]], stdout: bytes, stderr: str) -> list[Part]:
+        text = stdout.decode("utf-8", "replace")
+        lines = dict(line.split("\t", 1) for line in text.splitlines() if "\t" in line)
+        return [
+            Part(0, lines[f.arg].encode() + b"\n", "")
+            if f.arg in lines
+            else _part_from_error(_error_lines(stderr, f.arg))
+            for f in facts
+        ]
 
     def parse(self, capture: Capture) -> Stat | None:
         if capture.exit_code == ABSENT:
@@ -219,13 +273,47 @@ class Sysctl(Fact[str | None]):
             raise ValueError(f"not a sysctl name: {self.arg!r}")
 
     def script(self) -> str:
-        path = "/proc/sys/" + self.arg.replace(".", "/")
+        path = self.path
         return (
             f"[ -d /proc/sys ] || {{ echo '/proc/sys is not mounted' >&2; exit 1; }}; "
             # cat, not the shell's read: dash reads one byte at a time and /proc/sys answers a read at
             # offset 1 with end of file, so `read` would see "3" for a pid_max of 32768.
             f"[ -e {path} ] || exit {ABSENT}; cat {path}"
         )
+
+    batchable: ClassVar[bool] = True
+
+    @property
+    def path(self) -> str:
+        """Where the kernel exposes the parameter."""
+        return "/proc/sys/" + self.arg.replace(".", "/")
+
+    @classmethod
+    def batch_script(cls, facts: Sequence[Fact[Any]]) -> str:
+        # One grep for every key: each line comes back as "<path>:<line>" (procfs paths hold no colon).
+        paths = " ".join(_q(f.path) for f in facts if isinstance(f, Sysctl))
+        return (
+            f"[ -d /proc/sys ] || {{ echo '/proc/sys is not mounted' >&2; exit 1; }}; grep -H '' -- {paths}"
+        )
+
+    @classmethod
+    def split_batch(cls, facts: Sequence[Fact[Any]], stdout: bytes, stderr: str) -> list[Part]:
+        if "/proc/sys is not mounted" in stderr:
+            return [Part(1, b"", stderr.strip()) for _ in facts]
+        values: dict[str, list[str]] = {}
+        for line in stdout.decode("utf-8", "replace").splitlines():
+            path, sep, value = line.partition(":")
+            if sep:
+                values.setdefault(path, []).append(value)
+        parts = []
+        for fact in facts:
+            assert isinstance(fact, Sysctl)
+            errors = _error_lines(stderr, fact.path)
+            if errors:
+                parts.append(_part_from_error(errors))
+            else:  # an empty file gives no line and no error: its value is empty
+                parts.append(Part(0, "".join(v + "\n" for v in values.get(fact.path, [])).encode(), ""))
+        return parts
 
     def parse(self, capture: Capture) -> str | None:
         if capture.exit_code == ABSENT:
@@ -281,30 +369,37 @@ class MountTable(Fact[list[Mount]]):
 
 @dataclass(frozen=True)
 class Processes(Fact[frozenset[str]]):
-    """Names (``comm``) of the processes running on the host, read from ``/proc``.
+    """Names (``comm``) of the processes running on the host, from ``/proc/<pid>/stat``.
 
     The probe's own session (its shell, base64, and on @local the scanner itself) is left out: a fact
-    describes the host, not the tool looking at it.
+    describes the host, not the tool looking at it. One ``cat`` reads every stat line (a shell loop
+    with ``read`` costs one system call per byte); the first line is cat's own, which gives the
+    probe's session.
     """
 
     kind: ClassVar[str] = "processes"
     arg: str = ""
 
     def script(self) -> str:
-        # Shell builtins only: one process per /proc entry would cost more than the rest of the probe.
-        # Field 6 of /proc/PID/stat is the session id; the name in field 2 may hold spaces, so cut at ") ".
         return (
             "[ -r /proc/self/stat ] || { echo '/proc is not mounted' >&2; exit 1; }; "
-            "read -r s < /proc/self/stat; s=${s##*) }; set -- $s; own=$4; "
-            'for p in /proc/[0-9]*; do read -r s < "$p/stat" || continue; s=${s##*) }; set -- $s; '
-            '[ "$4" = "$own" ] && continue; read -r c < "$p/comm" && printf \'%s\\n\' "$c"; '
-            "done 2>/dev/null; exit 0"
+            "cat /proc/self/stat /proc/[0-9]*/stat 2>/dev/null; exit 0"  # processes may end meanwhile
         )
 
     def parse(self, capture: Capture) -> frozenset[str]:
         if capture.exit_code != 0:
             raise self._fail(capture)
-        return frozenset(line.strip() for line in capture.stdout_text().splitlines() if line.strip())
+        rows = []
+        for line in capture.stdout_text().splitlines():
+            # "pid (comm) state ppid pgrp session ...": comm may hold spaces and parentheses.
+            head, sep, tail = line.rpartition(") ")
+            fields = tail.split()
+            if sep and "(" in head and len(fields) >= 4:
+                rows.append((head.split("(", 1)[1], fields[3]))
+        if not rows:
+            raise FactError("process list: no /proc/<pid>/stat line could be read")
+        own_session = rows[0][1]
+        return frozenset(name for name, session in rows[1:] if session != own_session)
 
 
 # ------------------------------------------------------------------------------------------- services

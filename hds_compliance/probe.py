@@ -30,7 +30,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from hds_compliance.facts import Fact
+from hds_compliance.facts import Fact, Part
 from hds_compliance.model import Capture
 
 DEFAULT_SECTION_CAP = 1 << 20  # bytes of stdout kept per section
@@ -44,21 +44,52 @@ def new_nonce() -> str:
 
 
 @dataclass(frozen=True)
+class Section:
+    """One framed part of the probe: a fact's snippet, or one snippet for a batch of facts of a kind."""
+
+    script: str
+    facts: tuple[Fact[object], ...]
+
+    @property
+    def batched(self) -> bool:
+        """Whether several facts share this section's snippet."""
+        return len(self.facts) > 1
+
+
+@dataclass(frozen=True)
 class Probe:
-    """A rendered probe for one host: the script and the facts of its sections, in order."""
+    """A rendered probe for one host: the script and its sections, in order."""
 
     nonce: str
-    facts: tuple[Fact[object], ...]
+    sections: tuple[Section, ...]
     script: str
     section_cap: int
 
+    @property
+    def facts(self) -> tuple[Fact[object], ...]:
+        """Every de-duplicated fact of the probe."""
+        return tuple(f for section in self.sections for f in section.facts)
 
-def render(facts: list[Fact[object]], nonce: str, section_cap: int = DEFAULT_SECTION_CAP) -> Probe:
-    """Render de-duplicated facts (first occurrence wins, order kept) into one sh script."""
+
+def _sections(facts: list[Fact[object]]) -> tuple[Section, ...]:
     unique: dict[str, Fact[object]] = {}
     for fact in facts:
         unique.setdefault(fact.key, fact)
-    ordered = tuple(unique.values())
+    by_kind: dict[type[Fact[object]], list[Fact[object]]] = {}
+    for fact in unique.values():
+        by_kind.setdefault(type(fact), []).append(fact)
+    sections: list[Section] = []
+    for kind, members in by_kind.items():
+        if kind.batchable and len(members) > 1:
+            sections.append(Section(kind.batch_script(members), tuple(members)))
+        else:
+            sections.extend(Section(f.script(), (f,)) for f in members)
+    return tuple(sections)
+
+
+def render(facts: list[Fact[object]], nonce: str, section_cap: int = DEFAULT_SECTION_CAP) -> Probe:
+    """Render de-duplicated facts into one sh script; facts of a batchable kind share one section."""
+    sections = _sections(facts)
     lines = [
         "LC_ALL=C; LANG=C; export LC_ALL LANG",
         "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH; export PATH",
@@ -68,15 +99,15 @@ def render(facts: list[Fact[object]], nonce: str, section_cap: int = DEFAULT_SEC
         'run() { printf \'\\n%s B %s\\n\' "$M" "$1"; e=$("$2" </dev/null 2>&1 >&4); r=$?; '
         'printf \'\\n%s E %s %s\\n%s\\n%s X %s\\n\' "$M" "$1" "$r" "$e" "$M" "$1"; }',
     ]
-    for i, fact in enumerate(ordered):
-        lines.append(f"f{i}() {{\n{fact.script()}\n}}")
+    for i, section in enumerate(sections):
+        lines.append(f"f{i}() {{\n{section.script}\n}}")
     lines.append("printf '%s S\\n' \"$M\"")
-    body = "; ".join(f"run {i} f{i}" for i in range(len(ordered)))
+    body = "; ".join(f"run {i} f{i}" for i in range(len(sections)))
     lines.append(
-        f"{{ {body + '; ' if body else ''}printf '\\n%s DONE %s\\n' \"$M\" {len(ordered)}; }} 4>&1 | base64"
+        f"{{ {body + '; ' if body else ''}printf '\\n%s DONE %s\\n' \"$M\" {len(sections)}; }} 4>&1 | base64"
     )
     lines.append("exit 0")
-    return Probe(nonce=nonce, facts=ordered, script="\n".join(lines) + "\n", section_cap=section_cap)
+    return Probe(nonce=nonce, sections=sections, script="\n".join(lines) + "\n", section_cap=section_cap)
 
 
 @dataclass
@@ -135,7 +166,7 @@ def parse(probe: Probe, output: str | bytes, transport_error: str | None = None)
             done = index
             open_at = None
             continue
-        if index >= len(probe.facts):
+        if index >= len(probe.sections):
             anomalies.append(f"marker for unknown section {index}")
             continue
         if tag == "B":
@@ -154,7 +185,7 @@ def parse(probe: Probe, output: str | bytes, transport_error: str | None = None)
             anomalies.append(f"marker {tag} {index} out of order")
             open_at = None
 
-    complete = done == len(probe.facts) and not anomalies and fatal is None and transport_error is None
+    complete = done == len(probe.sections) and not anomalies and fatal is None and transport_error is None
     if fatal is not None:
         problem: str | None = f"probe could not run: {fatal}"
     elif transport_error is not None:
@@ -167,8 +198,8 @@ def parse(probe: Probe, output: str | bytes, transport_error: str | None = None)
         problem = "probe output ended before its trailer (truncated or killed)"
         if not clean:
             problem += "; its encoding broke off"
-    elif done != len(probe.facts):
-        problem = f"probe trailer announces {done} sections, expected {len(probe.facts)}"
+    elif done != len(probe.sections):
+        problem = f"probe trailer announces {done} sections, expected {len(probe.sections)}"
     elif anomalies:
         problem = "probe framing broken: " + "; ".join(anomalies[:3])
     else:
@@ -176,34 +207,55 @@ def parse(probe: Probe, output: str | bytes, transport_error: str | None = None)
 
     if anomalies or fatal is not None:
         sections = {}  # a frame that broke once cannot vouch for any section: nothing is used
-    captures = [_capture(probe, i, fact, sections.get(i), problem) for i, fact in enumerate(probe.facts)]
+    captures = [
+        capture
+        for i, section in enumerate(probe.sections)
+        for capture in _captures(probe, section, sections.get(i), problem)
+    ]
     return ParsedProbe(
         captures=captures, complete=complete, problem=problem, noise_lines=len(noise), fatal=fatal
     )
 
 
-def _capture(
-    probe: Probe, index: int, fact: Fact[object], section: dict[str, bytes | int] | None, problem: str | None
-) -> Capture:
-    command = fact.script()
-    if section is None or "err" not in section:
-        why = "section missing from the probe output" if section is None else "section not terminated"
-        return Capture(fact=fact.key, command=command, complete=False, problem=problem or why)
-    stdout, stderr, code = section["out"], section["err"], section["rc"]
+def _captures(
+    probe: Probe, section: Section, raw: dict[str, bytes | int] | None, problem: str | None
+) -> list[Capture]:
+    """One capture per fact of a section; a section that did not come back whole fails all its facts."""
+    if raw is None or "err" not in raw:
+        why = problem or (
+            "section missing from the probe output" if raw is None else "section not terminated"
+        )
+        return [
+            Capture(fact=f.key, command=section.script, complete=False, problem=why) for f in section.facts
+        ]
+    stdout, stderr, code = raw["out"], raw["err"], raw["rc"]
     assert isinstance(stdout, bytes) and isinstance(stderr, bytes) and isinstance(code, int)
-    truncated = len(stdout) > probe.section_cap
-    if truncated:
-        stdout = stdout[: probe.section_cap]
-    capture = Capture.from_bytes(
-        fact.key,
-        command,
-        stdout,
-        exit_code=code,
-        stderr=stderr[-STDERR_TAIL:].decode("utf-8", "replace"),
-        truncated=truncated,
-        problem=f"output exceeded the {probe.section_cap}-byte cap" if truncated else None,
-    )
-    return redact(capture)
+    if len(stdout) > probe.section_cap:
+        cut = f"output exceeded the {probe.section_cap}-byte cap"
+        kept = stdout[: probe.section_cap]
+        return [
+            redact(
+                Capture.from_bytes(f.key, section.script, kept, exit_code=code, truncated=True, problem=cut)
+            )
+            for f in section.facts
+        ]
+    text = stderr.decode("utf-8", "replace")
+    if section.batched:
+        parts = type(section.facts[0]).split_batch(section.facts, stdout, text)
+    else:
+        parts = [Part(code, stdout, text)]
+    return [
+        redact(
+            Capture.from_bytes(
+                f.key,
+                section.script,
+                part.stdout,
+                exit_code=part.exit_code,
+                stderr=part.stderr[-STDERR_TAIL:],
+            )
+        )
+        for f, part in zip(section.facts, parts, strict=True)
+    ]
 
 
 # ------------------------------------------------------------------------------------------ redaction

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hds_compliance.facts import FactError, FileContent, FilesMatching, FileStat, Sysctl
+from hds_compliance.facts import FactError, FileContent, FilesMatching, FileStat, Processes, Sysctl
 from hds_compliance.model import Capture
 from hds_compliance.probe import Probe, new_nonce, parse, render
 
@@ -214,3 +214,47 @@ def test_a_file_the_probe_cannot_reach_is_unreadable_not_absent(tmp_path: Path) 
     capture = parse(probe, done.stdout.decode("ascii")).captures[0]
     with pytest.raises(FactError, match="not readable"):
         fact.parse(capture)
+
+
+def test_process_list_shows_the_host_not_the_probe() -> None:
+    """A daemon in another session is listed; the probe's own shell, base64 and cat are not."""
+    daemon = subprocess.Popen(["setsid", "sleep", "30"])
+    try:
+        fact = Processes()
+        probe = render([fact], new_nonce())
+        names = fact.parse(parse(probe, run_sh(probe)).captures[0])
+    finally:
+        daemon.kill()
+        daemon.wait()
+    assert "sleep" in names
+    assert not {"base64", "cat"} & names
+
+
+def test_process_names_with_spaces_and_parentheses() -> None:
+    stat = (
+        "900 (cat) R 1 900 900 0 -1 0 0 0\n"
+        "1 (systemd) S 0 1 1 0 -1 0 0 0\n"
+        "77 (my (odd) daemon) S 1 77 77 0 -1 0 0 0\n"
+        "901 (sh) S 1 900 900 0 -1 0 0 0\n"
+    )
+    capture = Capture(fact="processes", command="(recorded)", exit_code=0, stdout=stat)
+    assert Processes().parse(capture) == {"systemd", "my (odd) daemon"}
+
+
+def test_batched_facts_come_back_one_capture_each(files: Path) -> None:
+    """Sysctls share one grep and stats one stat; each fact still gets its own value or absence."""
+    facts = [
+        Sysctl("kernel.pid_max"),
+        Sysctl("kernel.no_such_parameter"),
+        Sysctl("kernel.ostype"),
+        FileStat(str(files / "plain.conf")),
+        FileStat(str(files / "missing")),
+    ]
+    probe = render(facts, new_nonce())
+    assert len(probe.sections) == 2 and probe.script.count("grep -H") == 1
+    captures = {c.fact: c for c in parse(probe, run_sh(probe)).captures}
+    values = [f.parse(captures[f.key]) for f in facts]
+    assert values[0] == Path("/proc/sys/kernel/pid_max").read_text().strip()
+    assert values[1] is None and values[2] == "Linux"
+    assert values[3] is not None and values[3].mode == 0o644 and values[4] is None
+    assert captures[facts[0].key].command == captures[facts[2].key].command  # the evidence names the batch
