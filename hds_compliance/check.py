@@ -102,19 +102,29 @@ class Context:
     host: HostInfo
     captures: Mapping[str, Capture]
     read: list[str] = field(default_factory=list)
+    # Parsed values shared by every check of the host (each fact is parsed once); checks must not mutate them.
+    parsed: dict[str, Any] = field(default_factory=dict)
 
     def get(self, fact: Fact[T]) -> T:
         """Parsed value of a declared fact; raises :class:`FactUnavailable` when it cannot be known."""
         self.read.append(fact.key)
+        if fact.key not in self.parsed:
+            self.parsed[fact.key] = self._parse(fact)
+        value = self.parsed[fact.key]
+        if isinstance(value, FactUnavailable):
+            raise FactUnavailable(str(value))
+        return value  # type: ignore[no-any-return]
+
+    def _parse(self, fact: Fact[T]) -> T | FactUnavailable:
         capture = self.captures.get(fact.key)
         if capture is None:
-            raise FactUnavailable(f"{fact.describe()} was not collected")
+            return FactUnavailable(f"{fact.describe()} was not collected")
         if capture.problem is not None or not capture.complete:
-            raise FactUnavailable(f"{fact.describe()}: {capture.problem or 'incomplete capture'}")
+            return FactUnavailable(f"{fact.describe()}: {capture.problem or 'incomplete capture'}")
         try:
             return fact.parse(capture)
         except FactError as exc:
-            raise FactUnavailable(str(exc)) from exc
+            return FactUnavailable(str(exc))
 
 
 @dataclass(frozen=True)

@@ -51,8 +51,9 @@ def evaluate(catalog: Catalog, checks: dict[str, Check[Any]], hosts: list[HostRe
         info = host_info(record)
         captures = record.capture_map()
         host_error = _host_error(record)
+        parsed: dict[str, Any] = {}  # each fact parsed once per host, whatever the number of checks
         for control in catalog.controls:
-            verdicts.extend(_control_verdicts(control, checks, info, captures, host_error))
+            verdicts.extend(_control_verdicts(control, checks, info, captures, host_error, parsed))
     return verdicts
 
 
@@ -71,6 +72,7 @@ def _control_verdicts(
     info: HostInfo,
     captures: dict[str, Any],
     host_error: str | None,
+    parsed: dict[str, Any],
 ) -> list[Verdict]:
     base = {"host": info.name, "control": control.id, "severity": control.severity}
     skip = applies(control, info)
@@ -95,7 +97,7 @@ def _control_verdicts(
             verdicts.append(Verdict(**common, status=Status.ERROR, message=host_error))
             continue
         spec = checks[ref.id]
-        ctx = Context(host=info, captures=captures)
+        ctx = Context(host=info, captures=captures, parsed=parsed)
         try:
             outcome = spec.func(spec.validate(ref.params), ctx)
             status, message = outcome.status, outcome.message

@@ -123,6 +123,10 @@ class ParsedProbe:
 
 def _stream(lines: list[str]) -> tuple[bytes, bool]:
     """Decode the base64 lines; ``False`` if they stop being valid (cut or mangled)."""
+    try:  # the whole stream at once when it is intact, line by line to find where it broke otherwise
+        return base64.b64decode("".join(line.strip() for line in lines), validate=True), True
+    except (binascii.Error, ValueError):
+        pass
     chunks: list[bytes] = []
     for line in lines:
         line = line.strip()
@@ -281,10 +285,21 @@ _SECRET_PATTERNS: tuple[tuple[str, re.Pattern[bytes]], ...] = (
 )
 
 
+# A pattern can only match where one of its hints (lower-cased) occurs.
+_HINTS: dict[str, tuple[bytes, ...]] = {
+    "private-key": (b"private key",),
+    "password-hash": (b"$",),
+    "token": (b"key", b"secret", b"token", b"passw"),
+}
+
+
 def scrub(data: bytes) -> tuple[bytes, list[str]]:
     """``data`` with anything that looks like key material, a password hash or a token replaced."""
     kinds: list[str] = []
+    lowered = data.lower()
     for kind, pattern in _SECRET_PATTERNS:
+        if not any(hint in lowered for hint in _HINTS[kind]):
+            continue  # cheap substring test first: most captures hold no candidate at all
         replacement = f"[REDACTED {kind}]".encode()
         if kind == "token":  # keep the key name, drop the value
             replacement = rb"\1" + replacement
