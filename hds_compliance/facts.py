@@ -419,45 +419,69 @@ class SshdConfig:
 
 
 @dataclass(frozen=True)
-class SshdEffectiveConfig(Fact[SshdConfig | None]):
-    """What the running SSH daemon enforces, from ``sshd -T`` on the config file it was started with.
+class SshdEffectiveConfig(Fact[list[SshdConfig] | None]):
+    """What the running SSH daemons enforce: ``sshd -T`` on the config file each listener was started with.
 
     Reading ``sshd_config`` alone misses defaults, ``Include`` files and a daemon started with ``-f``;
-    ``sshd -T`` resolves all of them. ``None`` means sshd is not installed.
+    ``sshd -T`` resolves all of them. Every listening daemon counts (a host may run a second sshd for
+    SFTP); with none running, the default configuration is what the next start would enforce.
+    ``None`` means sshd is not installed.
     """
 
     kind: ClassVar[str] = "sshd"
     arg: str = ""
 
     def script(self) -> str:
-        # The listener's title is "sshd: /usr/sbin/sshd -D -f FILE [listener] ..."; take its -f if any.
+        # A listener's title is "sshd: /usr/sbin/sshd -D -f FILE [listener] ..." (OpenSSH >= 8.2) or its
+        # plain command line; session processes are "sshd: user@...". Configs are de-duplicated.
         return (
-            "command -v sshd >/dev/null 2>&1 || exit 100; cfg=/etc/ssh/sshd_config; "
+            "command -v sshd >/dev/null 2>&1 || exit 100; cfgs=; "
             'for p in /proc/[0-9]*; do read -r c < "$p/comm" 2>/dev/null && [ "$c" = sshd ] || continue; '
             "t=$(tr '\\000' ' ' < \"$p/cmdline\" 2>/dev/null) || continue; "
-            'case "$t" in *sshd*listener*|*sshd*-D*) '
+            'case "$t" in "sshd: "*"[listener]"*|/*sshd|/*sshd" "*|sshd|sshd" "*) ;; *) continue;; esac; '
             "f=$(printf '%s\\n' \"$t\" | sed -n 's/.* -f \\([^ ]*\\).*/\\1/p'); "
-            '[ -n "$f" ] && cfg=$f; break;; esac; done; '
-            'echo "# config $cfg"; sshd -T -f "$cfg"'
+            'f=${f:-/etc/ssh/sshd_config}; case " $cfgs " in *" $f "*) ;; *) cfgs="$cfgs $f";; esac; done; '
+            "for f in ${cfgs:-/etc/ssh/sshd_config}; do "
+            'echo "# config $f"; sshd -T -f "$f" 2>&1; echo "# exit $?"; done'
         )
 
-    def parse(self, capture: Capture) -> SshdConfig | None:
+    def parse(self, capture: Capture) -> list[SshdConfig] | None:
         if capture.exit_code == ABSENT:
             return None
         if capture.exit_code != 0:
             raise self._fail(capture)
-        source = "/etc/ssh/sshd_config"
-        options: dict[str, list[str]] = {}
+        configs: list[SshdConfig] = []
+        source, options, lines = "/etc/ssh/sshd_config", dict[str, list[str]](), list[str]()
+
+        def close(code: int) -> None:
+            if code != 0:
+                said = lines[-1] if lines else "no output"
+                raise FactError(
+                    f"{self.describe()}: sshd -T -f {source} failed with exit code {code} ({said})"
+                )
+            if not options:
+                raise FactError(f"{self.describe()}: sshd -T -f {source} printed no configuration")
+            configs.append(SshdConfig(source=source, options=dict(options)))
+
+        started = False
         for line in capture.stdout_text().splitlines():
             if line.startswith("# config "):
-                source = line[len("# config ") :].strip()
-                continue
-            key, _, value = line.strip().partition(" ")
-            if key:
-                options.setdefault(key.lower(), []).append(value.strip())
-        if not options:
+                if started:
+                    close(0)  # recordings made before "# exit" lines existed
+                source, options, lines, started = line[len("# config ") :].strip(), {}, [], True
+            elif line.startswith("# exit "):
+                close(int(line.split()[-1]) if line.split()[-1].lstrip("-").isdigit() else 1)
+                started = False
+            else:
+                lines.append(line.strip())
+                key, _, value = line.strip().partition(" ")
+                if key:
+                    options.setdefault(key.lower(), []).append(value.strip())
+        if started:
+            close(0)
+        if not configs:
             raise FactError(f"{self.describe()}: sshd -T printed no configuration")
-        return SshdConfig(source=source, options=options)
+        return configs
 
     def describe(self) -> str:
         return "effective sshd configuration"
