@@ -23,7 +23,8 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _info(host: Host) -> HostInfo:
+def host_view(host: Host) -> HostInfo:
+    """What checks see of an inventory host."""
     data = host.info
     return HostInfo.of(host.name, host.connector, data.hds_activities, data.roles, data.location_country)
 
@@ -74,7 +75,7 @@ def scan(
     nonce = new_nonce()
     probes: dict[str, Probe] = {}
     for host in inventory.hosts:
-        probes[host.name] = render(plan_facts(catalog, checks, _info(host)), nonce, section_cap)
+        probes[host.name] = render(plan_facts(catalog, checks, host_view(host)), nonce, section_cap)
     raws = collect([_job(h, probes[h.name]) for h in inventory.hosts], options)
     records = [host_record(h, probes[h.name], raws[h.name]) for h in inventory.hosts]
     verdicts = evaluate(catalog, checks, records)

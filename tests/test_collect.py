@@ -11,11 +11,14 @@ from pathlib import Path
 import pytest
 from lab.chroot_tree import build_chroot, tree_digest
 
+from hds_compliance import scan as scan_module
 from hds_compliance.catalog import load_catalog
 from hds_compliance.check import registry
 from hds_compliance.collect import CollectOptions, HostJob, collect
-from hds_compliance.inventory import load_inventory
+from hds_compliance.evaluate import evaluate, plan_facts
+from hds_compliance.inventory import default_inventory, load_inventory
 from hds_compliance.model import Status
+from hds_compliance.probe import new_nonce, render
 from hds_compliance.scan import scan
 
 TREE_FILES = {
@@ -92,3 +95,23 @@ def test_worker_crash_is_an_error_for_every_host() -> None:
     results = collect(jobs, CollectOptions(connect_timeout=1))
     assert set(results) == {"@local", "other"}
     assert not results["other"].connected and results["other"].error
+
+
+def test_probe_killed_by_the_timeout_gives_errors_only(tmp_path: Path) -> None:
+    """A host that stops answering in the middle of the probe: every verdict is an error, none passes."""
+    catalog, checks = load_catalog(), registry()
+    inventory = load_inventory(default_inventory())
+    [host] = inventory.hosts
+    facts = plan_facts(catalog, checks, scan_module.host_view(host))
+    probe = render(facts, new_nonce())
+    stalled = probe.script.replace("printf '\\n%s DONE", "sleep 30; printf '\\n%s DONE")
+    assert stalled != probe.script
+    raw = collect([HostJob(name=host.name, data={}, script=stalled)], CollectOptions(command_timeout=2))[
+        host.name
+    ]
+    assert raw.connected and raw.error and "timed out" in raw.error
+    record = scan_module.host_record(host, probe, raw)
+    verdicts = evaluate(catalog, checks, [record])
+    assert not record.probe.complete
+    assert all(v.status is not Status.PASS for v in verdicts)
+    assert any("timed out" in v.message for v in verdicts if v.status is Status.ERROR)
