@@ -141,10 +141,13 @@ def _stream(lines: list[str]) -> tuple[bytes, bool]:
     return b"".join(chunks), True
 
 
-def parse(probe: Probe, output: str | bytes, transport_error: str | None = None) -> ParsedProbe:
+def parse(
+    probe: Probe, output: str | bytes, transport_error: str | None = None, stderr: str = ""
+) -> ParsedProbe:
     """Recover one capture per fact from the probe's stdout. Never raises on hostile output.
 
-    ``transport_error`` (a timeout, a dropped connection) explains why sections are missing.
+    ``transport_error`` (a timeout, a dropped connection) explains why sections are missing; the
+    command's ``stderr`` says why a probe printed nothing at all (``sh: base64: not found``...).
     """
     if isinstance(output, bytes):
         output = output.decode("utf-8", "replace")
@@ -195,7 +198,9 @@ def parse(probe: Probe, output: str | bytes, transport_error: str | None = None)
     elif transport_error is not None:
         problem = transport_error
     elif start not in lines:
-        said = next((line.strip() for line in noise if line.strip()), "nothing")
+        said = next(
+            (line.strip() for line in [*noise, *reversed(stderr.splitlines())] if line.strip()), "nothing"
+        )
         said = scrub(said[:200].encode("utf-8", "replace"))[0].decode("utf-8", "replace")
         problem = f"probe produced no framed output (the host said: {said})"
     elif done is None:

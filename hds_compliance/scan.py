@@ -48,7 +48,7 @@ def host_record(host: Host, probe: Probe, raw: RawProbe) -> HostRecord:
     }
     if not raw.connected:
         return HostRecord(**base, probe=ProbeRun(connected=False, error=raw.error or "could not connect"))
-    parsed = parse(probe, raw.stdout, transport_error=raw.error)
+    parsed = parse(probe, raw.stdout, transport_error=raw.error, stderr=raw.stderr)
     run = ProbeRun(
         connected=True,
         complete=parsed.complete,

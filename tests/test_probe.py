@@ -258,3 +258,12 @@ def test_batched_facts_come_back_one_capture_each(files: Path) -> None:
     assert values[1] is None and values[2] == "Linux"
     assert values[3] is not None and values[3].mode == 0o644 and values[4] is None
     assert captures[facts[0].key].command == captures[facts[2].key].command  # the evidence names the batch
+
+
+def test_a_probe_that_printed_nothing_says_what_the_host_said() -> None:
+    probe = render([Sysctl("kernel.ostype")], new_nonce())
+    parsed = parse(probe, "", stderr="bash: line 1: sh: command not found\n")
+    assert (
+        parsed.problem
+        == "probe produced no framed output (the host said: bash: line 1: sh: command not found)"
+    )
