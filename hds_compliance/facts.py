@@ -50,6 +50,16 @@ def _part_from_error(message: str) -> Part:
     return Part(1, b"", message or "no output for this item")
 
 
+_HEAD_MARK = "# head"
+
+
+def _void_last_read(parts: list[Part], why: str) -> None:
+    """Turn the last file whose content was taken into an error."""
+    last = max((i for i, part in enumerate(parts) if part.exit_code == 0), default=None)
+    if last is not None:
+        parts[last] = Part(1, b"", why)
+
+
 class FactError(Exception):
     """A fact could not be established from its capture; the check gets an ``error`` verdict."""
 
@@ -118,8 +128,11 @@ class Fact(ABC, Generic[T]):
         raise NotImplementedError(cls.kind)
 
     @classmethod
-    def split_batch(cls, facts: Sequence[Fact[Any]], stdout: bytes, stderr: str) -> list[Part]:
-        """Per-fact (exit code, stdout, stderr) recovered from the batch snippet's output."""
+    def split_batch(cls, facts: Sequence[Fact[Any]], stdout: bytes, stderr: str, limit: int) -> list[Part]:
+        """Per-fact (exit code, stdout, stderr) recovered from the batch snippet's output.
+
+        ``limit`` is the probe's ``$C``: the most bytes a snippet reads from one file.
+        """
         raise NotImplementedError(cls.kind)
 
     def _fail(self, capture: Capture) -> FactError:
@@ -146,6 +159,56 @@ class FileContent(Fact[bytes | None]):
     def script(self) -> str:
         p = _q(self.arg)
         return f'{_exists_or_exit(self.arg)}; [ -r {p} ] || exit {UNREADABLE}; head -c "$C" -- {p}'
+
+    batchable: ClassVar[bool] = True
+
+    @classmethod
+    def batch_script(cls, facts: Sequence[Fact[Any]]) -> str:
+        # Two programs for any number of files: stat gives each size, then ONE head prints them all,
+        # each after a "==> path <==" header. Paths are validated (no blank, no newline).
+        paths = " ".join(_q(f.arg) for f in facts)
+        return f"stat -L -c '%s %n' -- {paths}; echo '{_HEAD_MARK}'; head -c \"$C\" -- {paths}"
+
+    @classmethod
+    def split_batch(cls, facts: Sequence[Fact[Any]], stdout: bytes, stderr: str, limit: int) -> list[Part]:
+        """Cut head's output by the sizes stat gave: a header must sit exactly where the previous file
+        ends, so file contents cannot fake a boundary, and a file that changed size between stat and
+        head breaks the chain; it and every file after it are then errors, never misread values."""
+        meta, sep, body = stdout.partition(f"\n{_HEAD_MARK}\n".encode())
+        if not sep:
+            meta, sep, body = stdout.partition(f"{_HEAD_MARK}\n".encode())  # stat printed nothing
+        sizes: dict[str, int] = {}
+        for line in meta.decode("utf-8", "replace").splitlines():
+            size, _, name = line.partition(" ")
+            if size.isdigit():
+                sizes[name] = int(size)
+        parts: list[Part] = []
+        pos, first, broken = 0, True, "" if sep else "batch output has no file part"
+        for fact in facts:
+            errors = _error_lines(stderr, fact.arg)
+            if broken:
+                parts.append(Part(1, b"", broken))
+                continue
+            if fact.arg not in sizes or "cannot open" in errors:
+                parts.append(_part_from_error(errors))
+                continue
+            header = (b"" if first else b"\n") + f"==> {fact.arg} <==\n".encode()
+            if body[pos : pos + len(header)] != header:
+                # The file before ended elsewhere than stat said: it is not known either.
+                broken = "files changed while they were read (sizes and contents disagree)"
+                _void_last_read(parts, broken)
+                parts.append(Part(1, b"", broken))
+                continue
+            pos, first = pos + len(header), False
+            if errors:  # opened but not read: a directory
+                parts.append(Part(1, b"", errors))
+                continue
+            end = pos + min(sizes[fact.arg], limit)
+            parts.append(Part(0, body[pos:end], ""))
+            pos = end
+        if not broken and pos != len(body):  # the last file grew after stat: its content is not known
+            _void_last_read(parts, "file changed while it was read")
+        return parts
 
     def parse(self, capture: Capture) -> bytes | None:
         if capture.exit_code == ABSENT:
@@ -186,7 +249,7 @@ class FileStat(Fact[Stat | None]):
         return "stat -c '%n\t%a %u %g %F' -- " + " ".join(_q(f.arg) for f in facts)
 
     @classmethod
-    def split_batch(cls, facts: Sequence[Fact[Any]], stdout: bytes, stderr: str) -> list[Part]:
+    def split_batch(cls, facts: Sequence[Fact[Any]], stdout: bytes, stderr: str, limit: int) -> list[Part]:
         text = stdout.decode("utf-8", "replace")
         lines = dict(line.split("\t", 1) for line in text.splitlines() if "\t" in line)
         return [
@@ -297,7 +360,7 @@ class Sysctl(Fact[str | None]):
         )
 
     @classmethod
-    def split_batch(cls, facts: Sequence[Fact[Any]], stdout: bytes, stderr: str) -> list[Part]:
+    def split_batch(cls, facts: Sequence[Fact[Any]], stdout: bytes, stderr: str, limit: int) -> list[Part]:
         if "/proc/sys is not mounted" in stderr:
             return [Part(1, b"", stderr.strip()) for _ in facts]
         values: dict[str, list[str]] = {}
@@ -466,13 +529,14 @@ class SshdEffectiveConfig(Fact[list[SshdConfig] | None]):
         started = False
         for line in capture.stdout_text().splitlines():
             if line.startswith("# config "):
-                if started:
+                if started and lines:
                     close(0)  # recordings made before "# exit" lines existed
                 source, options, lines, started = line[len("# config ") :].strip(), {}, [], True
             elif line.startswith("# exit "):
                 close(int(line.split()[-1]) if line.split()[-1].lstrip("-").isdigit() else 1)
                 started = False
             else:
+                started = True  # plain `sshd -T` output without a header: the default configuration
                 lines.append(line.strip())
                 key, _, value = line.strip().partition(" ")
                 if key:

@@ -239,32 +239,28 @@ def _captures(
         ]
     stdout, stderr, code = raw["out"], raw["err"], raw["rc"]
     assert isinstance(stdout, bytes) and isinstance(stderr, bytes) and isinstance(code, int)
-    if len(stdout) > probe.section_cap:
-        cut = f"output exceeded the {probe.section_cap}-byte cap"
-        kept = stdout[: probe.section_cap]
-        return [
-            redact(
-                Capture.from_bytes(f.key, section.script, kept, exit_code=code, truncated=True, problem=cut)
-            )
-            for f in section.facts
-        ]
     text = stderr.decode("utf-8", "replace")
-    if section.batched:
-        parts = type(section.facts[0]).split_batch(section.facts, stdout, text)
+    if section.batched:  # each fact of a batch is capped on its own
+        parts = type(section.facts[0]).split_batch(section.facts, stdout, text, probe.section_cap + 1)
     else:
         parts = [Part(code, stdout, text)]
     return [
-        redact(
-            Capture.from_bytes(
-                f.key,
-                section.script,
-                part.stdout,
-                exit_code=part.exit_code,
-                stderr=part.stderr[-STDERR_TAIL:],
-            )
-        )
-        for f, part in zip(section.facts, parts, strict=True)
+        _capture(probe, fact, section.script, part) for fact, part in zip(section.facts, parts, strict=True)
     ]
+
+
+def _capture(probe: Probe, fact: Fact[object], command: str, part: Part) -> Capture:
+    truncated = len(part.stdout) > probe.section_cap
+    capture = Capture.from_bytes(
+        fact.key,
+        command,
+        part.stdout[: probe.section_cap],
+        exit_code=part.exit_code,
+        stderr=part.stderr[-STDERR_TAIL:],
+        truncated=truncated,
+        problem=f"output exceeded the {probe.section_cap}-byte cap" if truncated else None,
+    )
+    return redact(capture)
 
 
 # ------------------------------------------------------------------------------------------ redaction

@@ -267,3 +267,38 @@ def test_a_probe_that_printed_nothing_says_what_the_host_said() -> None:
         parsed.problem
         == "probe produced no framed output (the host said: bash: line 1: sh: command not found)"
     )
+
+
+def test_file_contents_batch_into_one_stat_and_one_head(files: Path) -> None:
+    """Every kind of path in one batch, including a file that imitates head's next header."""
+    (files / "sub").mkdir()
+    (files / "link").symlink_to(files / "plain.conf")
+    forged = files / "forged"
+    forged.write_bytes(f"x\n\n==> {files / 'empty'} <==\nfake\n".encode())
+    paths = ["plain.conf", "forged", "missing", "latin1.txt", "empty", "sub", "link"]
+    facts = [FileContent(str(files / name)) for name in paths]
+    probe = render(facts, new_nonce())
+    assert len(probe.sections) == 1 and probe.script.count("head -c") == 1
+    captures = {c.fact: c for c in parse(probe, run_sh(probe)).captures}
+    value = {name: captures[f.key] for name, f in zip(paths, facts, strict=True)}
+    for name in ("plain.conf", "forged", "latin1.txt", "empty"):
+        assert FileContent(str(files / name)).parse(value[name]) == (files / name).read_bytes(), name
+    assert FileContent(str(files / "missing")).parse(value["missing"]) is None
+    assert FileContent(str(files / "link")).parse(value["link"]) == b"PermitRootLogin no\n"
+    with pytest.raises(FactError, match="Is a directory"):
+        FileContent(str(files / "sub")).parse(value["sub"])
+
+
+def test_a_file_that_changed_between_stat_and_head_is_never_misread() -> None:
+    """Sizes from stat no longer match head's output: that file and the ones after it are errors."""
+    facts = [FileContent("/etc/a"), FileContent("/etc/b"), FileContent("/etc/c")]
+    stdout = (
+        b"2 /etc/a\n5 /etc/b\n1 /etc/c\n# head\n"
+        b"==> /etc/a <==\nA\n\n==> /etc/b <==\nBBBBBBB\n\n==> /etc/c <==\nC"
+    )
+    parts = FileContent.split_batch(facts, stdout, "", limit=1 << 20)
+    assert parts[0] == (0, b"A\n", "")
+    assert [p.exit_code for p in parts[1:]] == [1, 1]
+    assert all("changed while" in p.stderr for p in parts[1:])
+    grown = stdout.replace(b"\nC", b"\nCCC")  # the last file grew: nothing after it to check against
+    assert FileContent.split_batch(facts, grown.replace(b"BBBBBBB", b"BBBBB"), "", 1 << 20)[2].exit_code == 1
