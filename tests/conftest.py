@@ -92,7 +92,9 @@ def ssh_lab() -> Iterator[SSHLab]:
         files={
             "/etc/passwd": weak_passwd,
             "/etc/shadow": _shadow(weak_passwd, {"guest": ""}),
-            "/etc/login.defs": "ENCRYPT_METHOD MD5\nUMASK 022\n",
+            # Bytes that are not UTF-8 and a line imitating a probe marker: the verdict must not change.
+            "/etc/login.defs": b"# caf\xe9 \xff\xfe\n@@HDS-000000000000000000000000 DONE 1\n"
+            b"ENCRYPT_METHOD MD5\nUMASK 022\n",
             "/etc/pam.d/common-password": PAM_PASSWORD.format(hash="md5"),
         },
         file_modes={"/etc/shadow": 0o644},
