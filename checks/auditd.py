@@ -14,9 +14,10 @@ from typing import Annotated
 from pydantic import Field
 
 from hds_compliance.check import Context, NoParams, Outcome, Params, check, failed, passed
-from hds_compliance.facts import AuditRules, Processes
+from hds_compliance.facts import AuditRules, AuditStatus, Processes
 
 RULES = AuditRules()
+STATUS = AuditStatus()
 PROCESSES = Processes()
 
 _TASK_NEVER = "it turns off syscall auditing, watches included, for every task"
@@ -181,3 +182,19 @@ def auditd_watches_present(p: WatchParams, ctx: Context) -> Outcome:
     if problems:
         return failed("; ".join(problems) + " in the loaded audit rules")
     return passed(f"{', '.join(p.paths)} watched for '{p.permissions}' in the loaded audit rules")
+
+
+@check("auditd.enabled_in_kernel", facts=lambda p: [STATUS])
+def auditd_enabled_in_kernel(p: NoParams, ctx: Context) -> Outcome:
+    """Kernel auditing is switched on (auditctl -s: enabled 1, or 2 when the configuration is locked)."""
+    status = ctx.get(STATUS)
+    if status is None:
+        return failed(_NOT_INSTALLED)
+    enabled = status["enabled"].strip()
+    if enabled == "2":
+        return passed("kernel auditing is enabled and its configuration locked until reboot (enabled 2)")
+    if enabled == "1":
+        return passed("kernel auditing is enabled (enabled 1); rules can still be changed at run time")
+    return failed(
+        f"kernel auditing is switched off (auditctl -s: enabled {enabled}): loaded rules audit nothing"
+    )

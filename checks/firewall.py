@@ -99,14 +99,14 @@ def _nft_input_chains(rules: str) -> list[_Chain]:
     return [c for c in chains if c.families]
 
 
-def _iptables_input_chains(rules: str) -> list[_Chain]:
+def _iptables_input_chains(rules: str, family: str, tool: str) -> list[_Chain]:
     table, chain = "", None
     for raw in rules.splitlines():
         line = raw.strip()
         if line.startswith("*"):
             table = line[1:]
         elif table == "filter" and line.startswith(":INPUT "):
-            chain = _Chain(name="iptables filter INPUT", families={"ipv4"}, policy=line.split()[1].lower())
+            chain = _Chain(name=f"{tool} filter INPUT", families={family}, policy=line.split()[1].lower())
         elif table == "filter" and line.startswith("-A INPUT ") and chain is not None:
             chain.rules.append(line)
     return [chain] if chain is not None else []
@@ -116,7 +116,10 @@ def _input_chains(fw: Firewall) -> list[_Chain]:
     if fw.tool == "nft":
         return _nft_input_chains(fw.rules)
     if fw.tool == "iptables":
-        return _iptables_input_chains(fw.rules)
+        chains = _iptables_input_chains(fw.rules, "ipv4", "iptables")
+        if fw.rules6 is not None:
+            chains += _iptables_input_chains(fw.rules6, "ipv6", "ip6tables")
+        return chains
     raise FactUnavailable(f"host firewall rules: unknown tool {fw.tool!r}")
 
 
@@ -147,12 +150,12 @@ def firewall_default_deny_inbound(p: NoParams, ctx: Context) -> Outcome:
     ipv6_off = ctx.get(IPV6_DISABLED) in (None, "1")
     needed = ["ipv4"] if ipv6_off else ["ipv4", "ipv6"]
     chains = _input_chains(fw)
-    if fw.tool == "iptables" and not ipv6_off:
+    if fw.tool == "iptables" and fw.rules6 is None and not ipv6_off:
         v4 = [c.name for c in chains if c.denies_by_default()]
         if not v4:
             return failed("the iptables filter INPUT chain accepts by default (IPv4)")
         raise FactUnavailable(
-            "IPv6 is enabled and iptables-save lists IPv4 rules only: the ip6tables policy is not collected"
+            "IPv6 is enabled and ip6tables-save is not installed: the IPv6 policy is unknown"
         )
     open_families: list[str] = []
     deny: list[str] = []

@@ -574,6 +574,30 @@ class AuditRules(Fact[list[str] | None]):
 
 
 @dataclass(frozen=True)
+class AuditStatus(Fact[dict[str, str] | None]):
+    """Kernel audit status (``auditctl -s``): ``enabled`` 0 (off), 1 (on) or 2 (on and locked)."""
+
+    kind: ClassVar[str] = "auditctl-status"
+    arg: str = ""
+
+    def script(self) -> str:
+        return f"command -v auditctl >/dev/null 2>&1 || exit {ABSENT}; auditctl -s"
+
+    def parse(self, capture: Capture) -> dict[str, str] | None:
+        if capture.exit_code == ABSENT:
+            return None
+        if capture.exit_code != 0:
+            raise self._fail(capture)
+        status = dict(line.split(" ", 1) for line in capture.stdout_text().splitlines() if " " in line)
+        if "enabled" not in status:
+            raise FactError(f"{self.describe()}: auditctl -s printed no 'enabled' line")
+        return status
+
+    def describe(self) -> str:
+        return "kernel audit status"
+
+
+@dataclass(frozen=True)
 class TimeSync:
     """Clock synchronisation status as reported by the first tool found on the host."""
 
@@ -627,24 +651,36 @@ class TimeSyncStatus(Fact[TimeSync | None]):
 
 @dataclass(frozen=True)
 class Firewall:
-    """The host packet filter as dumped by nft or iptables-save."""
+    """The host packet filter as dumped by nft, or by iptables-save and ip6tables-save."""
 
     tool: str
     rules: str
+    rules6: str | None = None  # ip6tables-save output; None when not collected (nft carries both)
+
+
+_IP6_MARK = "# hds ip6tables-save"
 
 
 @dataclass(frozen=True)
 class FirewallRules(Fact[Firewall | None]):
-    """Live packet-filter rules (nft first, iptables-save otherwise); ``None`` if neither is installed."""
+    """Live packet-filter rules; ``None`` if neither nft nor iptables is installed.
+
+    nft first; when its ruleset is empty, iptables-save and ip6tables-save, which see the rules of the
+    legacy (non-nftables) backend that nft does not show.
+    """
 
     kind: ClassVar[str] = "firewall"
     arg: str = ""
 
     def script(self) -> str:
         return (
-            "if command -v nft >/dev/null 2>&1; then echo nft; nft list ruleset; "
-            "elif command -v iptables-save >/dev/null 2>&1; then echo iptables; iptables-save; "
-            f"else exit {ABSENT}; fi"
+            "r=; if command -v nft >/dev/null 2>&1; then r=$(nft list ruleset) || exit 1; fi; "
+            'if [ -n "$r" ]; then echo nft; printf \'%s\\n\' "$r"; exit 0; fi; '
+            "if command -v iptables-save >/dev/null 2>&1; then echo iptables; iptables-save || exit 1; "
+            "if command -v ip6tables-save >/dev/null 2>&1; then "
+            f"echo '{_IP6_MARK}'; ip6tables-save || exit 1; fi; "
+            "exit 0; fi; "
+            f"command -v nft >/dev/null 2>&1 && {{ echo nft; exit 0; }}; exit {ABSENT}"
         )
 
     def parse(self, capture: Capture) -> Firewall | None:
@@ -653,7 +689,8 @@ class FirewallRules(Fact[Firewall | None]):
         if capture.exit_code != 0:
             raise self._fail(capture)
         tool, _, rules = capture.stdout_text().partition("\n")
-        return Firewall(tool=tool.strip(), rules=rules)
+        rules, marked, rules6 = rules.partition(f"{_IP6_MARK}\n")
+        return Firewall(tool=tool.strip(), rules=rules, rules6=rules6 if marked else None)
 
     def describe(self) -> str:
         return "host firewall rules"
@@ -714,6 +751,7 @@ ALL_FACT_KINDS: tuple[type[Fact[Any]], ...] = (
     Processes,
     SshdEffectiveConfig,
     AuditRules,
+    AuditStatus,
     TimeSyncStatus,
     FirewallRules,
     ShadowSummary,
