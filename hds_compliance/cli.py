@@ -7,12 +7,14 @@ import json
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from hds_compliance import __version__
 from hds_compliance.catalog import Catalog, load_catalog, schema_json
 from hds_compliance.check import registry
-from hds_compliance.errors import InputError
+from hds_compliance.errors import InputError, Problem
 from hds_compliance.gate import EXIT_INVALID_INPUT, gate
-from hds_compliance.model import Severity
+from hds_compliance.model import ScanResult, Severity
 
 EXIT_CODES = """exit codes:
   0  gate passed
@@ -40,23 +42,26 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     controls_help = "folder of control YAML files (default: the catalogue shipped with hds-compliance)"
+    outputs = _Parser(add_help=False)  # what scan and evaluate share
+    outputs.add_argument("--controls", type=Path, help=controls_help)
+    outputs.add_argument("--junit", type=Path, help="write JUnit XML here")
+    outputs.add_argument("--json", type=Path, help="write JSON results (with captures) here")
+    outputs.add_argument(
+        "--fail-on",
+        default="low",
+        choices=[s.value for s in Severity],
+        help="lowest severity whose failures fail the gate (default: low); errors always fail it",
+    )
+    outputs.add_argument("-q", "--quiet", action="store_true", help="print only the final line")
     scan = sub.add_parser(
         "scan",
+        parents=[outputs],
         help="scan the hosts of an inventory (default: this machine)",
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     scan.add_argument(
         "-i", "--inventory", type=Path, help="pyinfra inventory file (default: this machine, @local)"
-    )
-    scan.add_argument("--controls", type=Path, help=controls_help)
-    scan.add_argument("--junit", type=Path, help="write JUnit XML here")
-    scan.add_argument("--json", type=Path, help="write JSON results (with captures) here")
-    scan.add_argument(
-        "--fail-on",
-        default="low",
-        choices=[s.value for s in Severity],
-        help="lowest severity whose failures fail the gate (default: low); errors always fail it",
     )
     scan.add_argument("--limit", action="append", metavar="HOST", help="only scan this host (repeatable)")
     scan.add_argument("--connect-timeout", type=float, default=10.0, help="seconds to connect (default: 10)")
@@ -66,7 +71,14 @@ def _build_parser() -> argparse.ArgumentParser:
     scan.add_argument(
         "--parallel", type=int, default=50, help="hosts connected and probed at once (default: 50)"
     )
-    scan.add_argument("-q", "--quiet", action="store_true", help="print only the final line")
+    evaluate = sub.add_parser(
+        "evaluate",
+        parents=[outputs],
+        help="re-evaluate the captures of a JSON result offline, without contacting any host",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    evaluate.add_argument("results", type=Path, help="JSON results written by scan --json")
 
     lint = sub.add_parser("lint", help="validate a catalogue; exit 2 with file:line: field on error")
     lint.add_argument("--controls", type=Path, help=controls_help)
@@ -87,8 +99,6 @@ def _load(controls: Path | None) -> Catalog:
 def _cmd_scan(args: argparse.Namespace) -> int:
     from hds_compliance.collect import CollectOptions
     from hds_compliance.inventory import default_inventory, load_inventory
-    from hds_compliance.junit import to_junit
-    from hds_compliance.report import console_summary, to_json, write_text
     from hds_compliance.scan import scan
 
     catalog = _load(args.controls)
@@ -108,7 +118,34 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     options = CollectOptions(
         connect_timeout=args.connect_timeout, command_timeout=args.timeout, parallel=args.parallel
     )
-    result = scan(catalog, registry(), inventory, options)
+    return _report(scan(catalog, registry(), inventory, options), catalog, args)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from hds_compliance.evaluate import evaluate
+    from hds_compliance.model import ScanResult
+
+    catalog = _load(args.controls)
+    try:
+        recorded = ScanResult.model_validate_json(args.results.read_bytes())
+    except OSError as exc:
+        raise InputError([Problem(str(args.results), None, "", f"cannot read: {exc}")]) from exc
+    except ValidationError as exc:
+        problems = [
+            Problem(str(args.results), None, ".".join(str(p) for p in err["loc"]), err["msg"])
+            for err in exc.errors()
+        ]
+        raise InputError(problems) from exc
+    run = recorded.run.model_copy(update={"catalog_digest": catalog.digest})
+    verdicts = evaluate(catalog, registry(), recorded.hosts)
+    return _report(recorded.model_copy(update={"run": run, "verdicts": verdicts}), catalog, args)
+
+
+def _report(result: ScanResult, catalog: Catalog, args: argparse.Namespace) -> int:
+    """Write the requested outputs, print the summary, return the gate's exit code."""
+    from hds_compliance.junit import to_junit
+    from hds_compliance.report import console_summary, to_json, write_text
+
     outcome = gate(result.verdicts, Severity(args.fail_on))
     if args.junit:
         write_text(args.junit, to_junit(result, catalog))
@@ -153,6 +190,7 @@ def _cmd_schema(_args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {
+    "evaluate": _cmd_evaluate,
     "scan": _cmd_scan,
     "lint": _cmd_lint,
     "catalog": _cmd_catalog,

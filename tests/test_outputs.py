@@ -149,3 +149,25 @@ def test_reevaluating_a_local_scan_gives_the_same_verdicts() -> None:
         for v in result.verdicts
         if v.check
     )
+
+
+def test_evaluate_reproduces_a_scan_offline(tmp_path: Path) -> None:
+    """A certifier re-running the evaluation on a scan's JSON gets the same bytes, without any host."""
+    scanned = subprocess.run(
+        [str(EXE), "scan", "--json", "scan.json", "--junit", "scan.xml"], cwd=tmp_path, capture_output=True
+    )
+    again = subprocess.run(
+        [str(EXE), "evaluate", "scan.json", "--json", "again.json", "--junit", "again.xml"],
+        cwd=tmp_path,
+        capture_output=True,
+    )
+    assert again.returncode == scanned.returncode
+    assert (tmp_path / "again.json").read_bytes() == (tmp_path / "scan.json").read_bytes()
+    assert (tmp_path / "again.xml").read_bytes() == (tmp_path / "scan.xml").read_bytes()
+
+
+def test_evaluate_rejects_a_broken_result_file(tmp_path: Path) -> None:
+    (tmp_path / "r.json").write_text('{"schema_version": 1, "hosts": []}')
+    done = subprocess.run([str(EXE), "evaluate", "r.json"], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "r.json: run: Field required" in done.stderr
