@@ -137,7 +137,7 @@ class Fact(ABC, Generic[T]):
 
     def _fail(self, capture: Capture) -> FactError:
         # Some tools report errors on stdout (chronyc: "506 Cannot talk to daemon").
-        detail = (capture.stderr_text().strip() or capture.stdout_text().strip()).splitlines()
+        detail = (capture.stderr.strip() or capture.stdout_text().strip()).splitlines()
         reason = detail[-1] if detail else "no error output"
         if capture.exit_code == UNREADABLE:
             return FactError(f"{self.describe()}: not readable with the probe's privileges ({reason})")

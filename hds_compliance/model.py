@@ -78,10 +78,6 @@ class Capture(BaseModel):
         """The stdout as text; bytes that are not UTF-8 become U+FFFD."""
         return self.stdout_bytes().decode("utf-8", "replace")
 
-    def stderr_text(self) -> str:
-        """The section's stderr (already text)."""
-        return self.stderr
-
 
 class ProbeRun(BaseModel):
     """How the probe went on one host: connection, round trips, timing."""

@@ -118,7 +118,6 @@ class ParsedProbe:
     complete: bool
     problem: str | None
     noise_lines: int = 0
-    fatal: str | None = None
 
 
 def _stream(lines: list[str]) -> tuple[bytes, bool]:
@@ -221,9 +220,7 @@ def parse(
         for i, section in enumerate(probe.sections)
         for capture in _captures(probe, section, sections.get(i), problem)
     ]
-    return ParsedProbe(
-        captures=captures, complete=complete, problem=problem, noise_lines=len(noise), fatal=fatal
-    )
+    return ParsedProbe(captures=captures, complete=complete, problem=problem, noise_lines=len(noise))
 
 
 def _captures(
