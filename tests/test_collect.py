@@ -104,7 +104,7 @@ def test_probe_killed_by_the_timeout_gives_errors_only(tmp_path: Path) -> None:
     [host] = inventory.hosts
     facts = plan_facts(catalog, checks, scan_module.host_view(host))
     probe = render(facts, new_nonce())
-    stalled = probe.script.replace("printf '\\n%s DONE", "sleep 30; printf '\\n%s DONE")
+    stalled = probe.script.replace("printf '\\n%s DONE", "sleep 8; printf '\\n%s DONE")
     assert stalled != probe.script
     raw = collect([HostJob(name=host.name, data={}, script=stalled)], CollectOptions(command_timeout=2))[
         host.name
