@@ -363,7 +363,7 @@ def naive_command(snippet: str) -> str:
     appended to stderr as a last ``rc=N`` line; the command itself always exits 0, so pyinfra never
     marks the host failed. Same environment (``LC_ALL=C``, ``PATH``, cap ``C``) as a probe section.
     """
-    from hds_compliance.probe import DEFAULT_SECTION_CAP
+    from hds_compliance.collect.probe import DEFAULT_SECTION_CAP
 
     return "\n".join(
         [
@@ -383,8 +383,8 @@ def naive_capture(fact: Fact[Any], stdout: str, stderr: str, error: str | None, 
     Like a probe section: stdout cut at ``section_cap`` bytes, stderr reduced to its last
     ``STDERR_TAIL`` bytes (exit code line included, as the probe does), then redacted.
     """
+    from hds_compliance.evidence.redact import redact
     from hds_compliance.model import Capture
-    from hds_compliance.probe import redact
 
     command = fact.script()
     err_lines = stderr.split("\n")
@@ -426,9 +426,9 @@ def run_naive(
     """Time the baseline: plan, a worker running one command per fact per host, captures, evaluate."""
     from dataclasses import asdict
 
+    from hds_compliance.collect.probe import DEFAULT_SECTION_CAP
     from hds_compliance.evaluate import evaluate
     from hds_compliance.model import HostRecord, ProbeRun
-    from hds_compliance.probe import DEFAULT_SECTION_CAP
 
     target0, cpu0, t0 = target_cpu(listeners), _cpu(), time.perf_counter()
     plans = {h.name: planned_facts(catalog, checks, h) for h in inventory.hosts}

@@ -14,7 +14,11 @@ A check module in ``checks/`` looks like::
 
 The function never touches a host: it reads the facts it declared through :meth:`Context.get`. A fact
 that was not collected, or whose capture is unusable, raises :class:`FactUnavailable` inside ``get``,
-which the evaluator turns into an ``error`` verdict: a check cannot pass by accident.
+which the evaluator turns into an ``error`` verdict: a check cannot pass by accident. Reading a fact the
+check did not declare is a programming error, refused the same way.
+
+A *fleet check* (:func:`fleet_check`) reads the facts of several hosts at once (is every data host
+reachable over SSH only from the inventory's bastions?) and gives one outcome per host it judges.
 """
 
 from __future__ import annotations
@@ -23,12 +27,13 @@ import importlib
 import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from hds_compliance.facts import Fact, FactError
-from hds_compliance.model import Capture, Status
+from hds_compliance.model import REDACTION_MARK, BackupRepository, Capture, Status
 
 T = TypeVar("T")
 P = TypeVar("P", bound="Params")
@@ -46,6 +51,10 @@ class NoParams(Params):
 
 class FactUnavailable(Exception):
     """A fact the check needs could not be established on this host."""
+
+
+class UndeclaredFact(Exception):
+    """A check read a fact it did not declare: the probe would not have collected it on a real host."""
 
 
 @dataclass(frozen=True)
@@ -67,8 +76,13 @@ def failed(message: str) -> Outcome:
 
 
 def not_applicable(message: str) -> Outcome:
-    """The check has nothing to judge on this host (e.g. the service is not installed)."""
+    """The check has nothing to judge on this host (e.g. the service is not installed), and says why."""
     return Outcome(Status.NOT_APPLICABLE, message)
+
+
+def not_reviewed(message: str) -> Outcome:
+    """The check could not judge with what this scan holds (e.g. hosts it needs are outside the scan)."""
+    return Outcome(Status.NOT_REVIEWED, message)
 
 
 @dataclass(frozen=True)
@@ -80,40 +94,76 @@ class HostInfo:
     hds_activities: tuple[int, ...] | None = None
     roles: tuple[str, ...] = ()
     location_country: str | None = None
+    ssh_hostname: str | None = None
+    tls_endpoints: tuple[str, ...] = ()
+    backup_repositories: tuple[BackupRepository, ...] = ()
 
     @classmethod
-    def of(
-        cls,
-        name: str,
-        connector: str,
-        hds_activities: list[int] | None,
-        roles: list[str],
-        location_country: str | None,
-    ) -> HostInfo:
-        """From inventory data (lists) to the frozen view checks get."""
-        activities = tuple(hds_activities) if hds_activities is not None else None
-        return cls(name, connector, activities, tuple(roles), location_country)
+    def of(cls, name: str, connector: str, data: Any) -> HostInfo:
+        """From host data (inventory) or a host record: any object with the same attribute names."""
+        activities = data.hds_activities
+        return cls(
+            name=name,
+            connector=connector,
+            hds_activities=tuple(activities) if activities is not None else None,
+            roles=tuple(data.roles),
+            location_country=data.location_country,
+            ssh_hostname=data.ssh_hostname,
+            tls_endpoints=tuple(data.tls_endpoints),
+            backup_repositories=tuple(data.backup_repositories),
+        )
+
+
+def contains_redaction(text: str | bytes) -> bool:
+    """Whether a redaction marker sits in ``text`` (a check must not interpret redacted text)."""
+    mark = REDACTION_MARK
+    return mark in text if isinstance(text, str) else mark.encode() in text
 
 
 @dataclass
 class Context:
-    """The facts of one host, as a check sees them."""
+    """The facts of one host, as a check sees them.
+
+    ``now`` is when the host was probed (from the run record): every time-relative judgement (backup age,
+    certificate expiry) is made against it, so evaluating the same captures next year gives the same verdict.
+    """
 
     host: HostInfo
     captures: Mapping[str, Capture]
+    declared: frozenset[str] | None = None  # keys the check declared; None only for tools that read anything
+    now: datetime | None = None
     read: list[str] = field(default_factory=list)
     # Parsed values shared by every check of the host (each fact is parsed once); checks must not mutate them.
     parsed: dict[str, Any] = field(default_factory=dict)
 
-    def get(self, fact: Fact[T]) -> T:
-        """Parsed value of a declared fact; raises :class:`FactUnavailable` when it cannot be known."""
+    def get(self, fact: Fact[T], *, redacted_ok: bool = False) -> T:
+        """Parsed value of a declared fact; raises :class:`FactUnavailable` when it cannot be known.
+
+        A capture from which secrets were redacted cannot be interpreted safely: unless the caller says it
+        checks the markers itself (``redacted_ok``, then see :func:`contains_redaction`), its fact is
+        unavailable and the verdict is ``error``, never a verdict computed on altered text.
+        """
+        if self.declared is not None and fact.key not in self.declared:
+            raise UndeclaredFact(f"{fact.key} was read but not declared by the check")
         self.read.append(fact.key)
         if fact.key not in self.parsed:
             self.parsed[fact.key] = self._parse(fact)
         value = self.parsed[fact.key]
         if isinstance(value, FactUnavailable):
             raise FactUnavailable(str(value))
+        capture = self.captures.get(fact.key)
+        if capture is not None and capture.redactions and not redacted_ok:
+            raise FactUnavailable(
+                f"{fact.describe()}: {', '.join(capture.redactions)} redacted from what the probe read; "
+                "the check does not judge altered input"
+            )
         return value  # type: ignore[no-any-return]
+
+    def clock(self) -> datetime:
+        """When the host was probed; a check that judges ages cannot run without it."""
+        if self.now is None:
+            raise FactUnavailable("the time of collection is not recorded for this host")
+        return self.now
 
     def _parse(self, fact: Fact[T]) -> T | FactUnavailable:
         capture = self.captures.get(fact.key)
@@ -122,27 +172,69 @@ class Context:
         if capture.problem is not None or not capture.complete:
             return FactUnavailable(f"{fact.describe()}: {capture.problem or 'incomplete capture'}")
         try:
-            return fact.parse(capture)
+            return fact.parse_with(capture, self.captures.get)
         except FactError as exc:
             return FactUnavailable(str(exc))
 
 
+@dataclass
+class Fleet:
+    """What a fleet check sees: every scanned host's facts, and the inventory hosts left out of the scan.
+
+    ``judged`` are the hosts the control applies to (in inventory order): the check returns one outcome
+    for each. ``broken`` hosts could not be probed (their facts all raise); ``outside`` are inventory hosts
+    not in this scan (``--limit``, a shard), by name with their roles.
+    """
+
+    hosts: dict[str, Context]
+    judged: list[str]
+    broken: dict[str, str] = field(default_factory=dict)
+    outside: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def with_role(self, role: str) -> list[str]:
+        """Scanned hosts having ``role``, in inventory order."""
+        return [name for name, ctx in self.hosts.items() if role in ctx.host.roles]
+
+    def outside_with_role(self, role: str) -> list[str]:
+        """Inventory hosts having ``role`` that this scan left out."""
+        return [name for name, roles in self.outside.items() if role in roles]
+
+
 @dataclass(frozen=True)
 class Check(Generic[P]):
-    """A registered check."""
+    """A registered check (per host), or a fleet check (``fleet`` set: it judges hosts together)."""
 
     id: str
     func: Callable[[P, Context], Outcome]
     params: type[P]
     facts: Callable[[P], list[Fact[Any]]]
     summary: str
+    tags: tuple[str, ...] = ()
+    fleet: Callable[[P, Fleet], dict[str, Outcome]] | None = None
+    fleet_facts: Callable[[P, HostInfo], list[Fact[Any]]] | None = None
 
     def validate(self, raw: Mapping[str, Any]) -> P:
         """Parameters from YAML, validated (raises pydantic.ValidationError)."""
         return self.params.model_validate(dict(raw))
 
+    def facts_for(self, params: P, host: HostInfo) -> list[Fact[Any]]:
+        """Facts this check reads on ``host``."""
+        if self.fleet_facts is not None:
+            return self.fleet_facts(params, host)
+        return self.facts(params)
+
 
 _REGISTRY: dict[str, Check[Any]] = {}
+
+
+def _summary(func: Callable[..., Any], check_id: str) -> str:
+    return (func.__doc__ or "").strip().splitlines()[0] if func.__doc__ else check_id
+
+
+def _register(spec: Check[Any]) -> None:
+    if spec.id in _REGISTRY:
+        raise ValueError(f"check {spec.id} registered twice")
+    _REGISTRY[spec.id] = spec
 
 
 def check(
@@ -150,16 +242,41 @@ def check(
     *,
     params: type[P] = NoParams,  # type: ignore[assignment]
     facts: Callable[[P], list[Fact[Any]]] | None = None,
+    tags: tuple[str, ...] = (),
 ) -> Callable[[Callable[[P, Context], Outcome]], Callable[[P, Context], Outcome]]:
-    """Register a check function under ``check_id`` (``<area>.<what_it_proves>``)."""
+    """Register a check function under ``check_id`` (``<area>.<what_it_proves>``).
+
+    ``tags`` let a profile or a benchmark leave a kind of check out (``fs-walk``: it walks file systems).
+    """
 
     def register(func: Callable[[P, Context], Outcome]) -> Callable[[P, Context], Outcome]:
-        if check_id in _REGISTRY:
-            raise ValueError(f"check {check_id} registered twice")
-        summary = (func.__doc__ or "").strip().splitlines()[0] if func.__doc__ else check_id
-        _REGISTRY[check_id] = Check(
-            id=check_id, func=func, params=params, facts=facts or (lambda _p: []), summary=summary
+        summary = _summary(func, check_id)
+        _register(Check(check_id, func, params, facts or (lambda _p: []), summary, tags))
+        return func
+
+    return register
+
+
+def _no_host_check(_p: Any, _ctx: Context) -> Outcome:
+    raise TypeError("a fleet check is evaluated over the fleet, not one host")
+
+
+def fleet_check(
+    check_id: str,
+    *,
+    params: type[P] = NoParams,  # type: ignore[assignment]
+    facts: Callable[[P, HostInfo], list[Fact[Any]]],
+    tags: tuple[str, ...] = (),
+) -> Callable[[Callable[[P, Fleet], dict[str, Outcome]]], Callable[[P, Fleet], dict[str, Outcome]]]:
+    """Register a fleet check: ``facts(params, host)`` says what it reads on each host (it may read
+    nothing on some), and the function returns an outcome for every host of ``fleet.judged``."""
+
+    def register(func: Callable[[P, Fleet], dict[str, Outcome]]) -> Callable[[P, Fleet], dict[str, Outcome]]:
+        summary = _summary(func, check_id)
+        spec: Check[Any] = Check(
+            check_id, _no_host_check, params, lambda _p: [], summary, tags, fleet=func, fleet_facts=facts
         )
+        _register(spec)
         return func
 
     return register

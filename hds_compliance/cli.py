@@ -1,16 +1,20 @@
-"""Command line: ``hds-compliance scan | lint | catalog | checks | schema``. Thin: parse, call, print."""
+"""Command line: ``hds-compliance scan | evaluate | coverage | lint | catalog | profiles | checks | schema``.
+
+Thin: parse, call, print.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from hds_compliance import __version__
-from hds_compliance.catalog import Catalog, load_catalog, schema_json
+from hds_compliance.catalog import Catalog, lint_catalog, load_catalog, profiles, schema_json
 from hds_compliance.check import registry
 from hds_compliance.errors import InputError, Problem
 from hds_compliance.gate import EXIT_INVALID_INPUT, gate
@@ -42,8 +46,30 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     controls_help = "folder of control YAML files (default: the catalogue shipped with hds-compliance)"
-    outputs = _Parser(add_help=False)  # what scan and evaluate share
-    outputs.add_argument("--controls", type=Path, help=controls_help)
+    catalogue = _Parser(add_help=False)  # what every command reading the catalogue shares
+    catalogue.add_argument("--controls", type=Path, help=controls_help)
+    catalogue.add_argument(
+        "--profile",
+        help="profile: which controls and parameter values (full, minimal, anssi-intermediary...)",
+    )
+    catalogue.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a catalogue parameter (e.g. password_min_length=14); repeatable, wins over everything",
+    )
+    catalogue.add_argument(
+        "--parameters",
+        dest="parameter_files",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="YAML file of parameter values (name: value); repeatable",
+    )
+    outputs = _Parser(add_help=False, parents=[catalogue])  # what scan and evaluate share
     outputs.add_argument("--junit", type=Path, help="write JUnit XML here")
     outputs.add_argument("--json", type=Path, help="write JSON results (with captures) here")
     outputs.add_argument(
@@ -80,20 +106,46 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("results", type=Path, help="JSON results written by scan --json")
 
-    lint = sub.add_parser("lint", help="validate a catalogue; exit 2 with file:line: field on error")
+    lint = sub.add_parser("lint", help="validate a catalogue and its profiles; exit 2 with file:line: field")
     lint.add_argument("--controls", type=Path, help=controls_help)
 
-    catalog = sub.add_parser("catalog", help="print the controls with their references and checks")
-    catalog.add_argument("--controls", type=Path, help=controls_help)
+    coverage = sub.add_parser(
+        "coverage",
+        parents=[catalogue],
+        help="each HDS requirement (EXI 01..31) and framework reference: which controls answer it, and how",
+    )
+    coverage.add_argument("--format", choices=["text", "json", "markdown"], default="text")
+
+    catalog = sub.add_parser(
+        "catalog", parents=[catalogue], help="print the controls with references and checks"
+    )
     catalog.add_argument("--format", choices=["json", "text"], default="text")
+
+    profiles = sub.add_parser("profiles", help="list the profiles of the catalogue")
+    profiles.add_argument("--controls", type=Path, help=controls_help)
 
     sub.add_parser("checks", help="list the registered checks and the facts they read")
     sub.add_parser("schema", help="print the JSON Schema of a control file (for editors)")
     return parser
 
 
-def _load(controls: Path | None) -> Catalog:
-    return load_catalog(controls)
+def _overrides(values: list[str]) -> dict[str, str]:
+    out = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise InputError([Problem("--set", None, item, "expected NAME=VALUE")])
+        out[name.strip()] = value.strip()
+    return out
+
+
+def _load(args: argparse.Namespace, profile: str | None = None) -> Catalog:
+    return load_catalog(
+        args.controls,
+        profile=getattr(args, "profile", None) or profile,
+        parameter_files=getattr(args, "parameter_files", []),
+        overrides=_overrides(getattr(args, "overrides", [])),
+    )
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
@@ -101,8 +153,9 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     from hds_compliance.inventory import default_inventory, load_inventory
     from hds_compliance.scan import scan
 
-    catalog = _load(args.controls)
+    catalog = _load(args)
     inventory = load_inventory(args.inventory or default_inventory())
+    outside = []
     if args.limit:
         unknown = sorted(set(args.limit) - {h.name for h in inventory.hosts})
         if unknown:
@@ -111,6 +164,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return EXIT_INVALID_INPUT
+        outside = [h for h in inventory.hosts if h.name not in args.limit]
         inventory.hosts = [h for h in inventory.hosts if h.name in args.limit]
     if args.parallel < 1 or args.timeout <= 0 or args.connect_timeout <= 0:
         print("hds-compliance: --parallel must be at least 1, timeouts above 0", file=sys.stderr)
@@ -118,14 +172,13 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     options = CollectOptions(
         connect_timeout=args.connect_timeout, command_timeout=args.timeout, parallel=args.parallel
     )
-    return _report(scan(catalog, registry(), inventory, options), catalog, args)
+    return _report(scan(catalog, registry(), inventory, options, outside=outside), catalog, args)
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from hds_compliance.evaluate import evaluate
     from hds_compliance.model import ScanResult
 
-    catalog = _load(args.controls)
     try:
         recorded = ScanResult.model_validate_json(args.results.read_bytes())
     except OSError as exc:
@@ -136,8 +189,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             for err in exc.errors()
         ]
         raise InputError(problems) from exc
-    run = recorded.run.model_copy(update={"catalog_digest": catalog.digest})
-    verdicts = evaluate(catalog, registry(), recorded.hosts)
+    catalog = _load(args, recorded.run.profile)
+    run = recorded.run.model_copy(update={"catalog_digest": catalog.digest, "profile": catalog.profile})
+    verdicts = evaluate(catalog, registry(), recorded.hosts, recorded.run.scope, recorded.run.started_at)
     return _report(recorded.model_copy(update={"run": run, "verdicts": verdicts}), catalog, args)
 
 
@@ -157,20 +211,55 @@ def _report(result: ScanResult, catalog: Catalog, args: argparse.Namespace) -> i
 
 
 def _cmd_lint(args: argparse.Namespace) -> int:
-    catalog = _load(args.controls)
-    checks = sum(len(c.checks) for c in catalog.controls)
+    from hds_compliance.catalog.coverage import coverage
+
+    catalog = lint_catalog(args.controls)
+    refs = [(r.id, json.dumps(r.params, sort_keys=True)) for c in catalog.controls for r in c.checks]
+    distinct = set(refs)
+    per_check = Counter(check_id for check_id, _ in distinct)
     manual = sum(1 for c in catalog.controls if not c.checks)
-    print(f"ok: {len(catalog.controls)} controls, {checks} check references, {manual} without checks")
+    print(
+        f"ok: {len(catalog.controls)} controls, {len(refs)} check references "
+        f"({len(distinct)} distinct check+parameters over {len(per_check)} checks), {manual} without checks"
+    )
+    if per_check:
+        top, count = per_check.most_common(1)[0]
+        print(f"most used check: {top}, {count} of {len(distinct)} distinct references")
+    hds = coverage(catalog)["hds"]
+    statuses = Counter(r.status for r in hds)
+    print(
+        "HDS v2: "
+        + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))
+        + f" of {len(hds)} requirements"
+    )
+    return 0
+
+
+def _cmd_coverage(args: argparse.Namespace) -> int:
+    from hds_compliance.catalog import coverage
+
+    catalog = _load(args)
+    if args.format == "json":
+        print(json.dumps(coverage.to_json(catalog), indent=2, ensure_ascii=False))
+    else:
+        sys.stdout.write(coverage.render(catalog, markdown=args.format == "markdown"))
+    return 0
+
+
+def _cmd_profiles(args: argparse.Namespace) -> int:
+    for profile in profiles(args.controls):
+        base = f" (extends {profile.extends})" if profile.extends else ""
+        print(f"{profile.id:22s} {profile.title}{base}")
     return 0
 
 
 def _cmd_catalog(args: argparse.Namespace) -> int:
-    catalog = _load(args.controls)
+    catalog = _load(args)
     if args.format == "json":
         print(json.dumps(catalog.export(), indent=2, ensure_ascii=False))
         return 0
     for c in catalog.controls:
-        refs = "; ".join(f"{k} {', '.join(v)}" for k, v in c.references.model_dump().items() if v)
+        refs = "; ".join(f"{k} {', '.join(v)}" for k, v in c.references.items())
         print(f"{c.id}  [{c.severity.value}] {c.title}")
         print(f"        {c.automation}: {', '.join(r.id for r in c.checks) or 'attestation / manual review'}")
         if refs:
@@ -190,6 +279,8 @@ def _cmd_schema(_args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {
+    "coverage": _cmd_coverage,
+    "profiles": _cmd_profiles,
     "evaluate": _cmd_evaluate,
     "scan": _cmd_scan,
     "lint": _cmd_lint,

@@ -11,6 +11,7 @@ Connectors that write to hosts (``@docker``, ``@podman``, ``@dockerssh``, ``@pod
 from __future__ import annotations
 
 import ast
+import re
 import runpy
 import traceback
 from dataclasses import dataclass, field
@@ -21,6 +22,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from hds_compliance.errors import InputError, Problem
+from hds_compliance.model import BackupRepository
+
+_ENDPOINT_RE = re.compile(r"^(https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/\S*)?|[A-Za-z0-9.-]+:[0-9]{1,5})$")
 
 READ_ONLY_CONNECTORS = ("local", "ssh", "chroot")
 REFUSED_CONNECTORS = {
@@ -54,6 +58,16 @@ class HostData(BaseModel):
     hds_activities: list[int] | None = Field(default=None, description="HDS activities (1-6) the host serves")
     roles: list[str] = Field(default_factory=list, description="bastion, log_collector, backup, database...")
     location_country: str | None = Field(default=None, description="ISO 3166-1 alpha-2 country of the host")
+    ssh_hostname: str | None = Field(
+        default=None, description="address pyinfra connects to (also used to match hosts)"
+    )
+    tls_endpoints: list[str] = Field(
+        default_factory=list,
+        description="TLS services of the host: 'host:port' or 'https://host[:port]/path'",
+    )
+    backup_repositories: list[BackupRepository] = Field(
+        default_factory=list, description="backup repositories a backup host holds (restic, borg)"
+    )
     ssh_strict_host_key_checking: str | None = None
 
     @field_validator("hds_activities")
@@ -69,6 +83,14 @@ class HostData(BaseModel):
         if value is not None and value not in _ISO_3166:
             raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code (e.g. 'FR', 'DE')")
         return value
+
+    @field_validator("tls_endpoints")
+    @classmethod
+    def _endpoints(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not _ENDPOINT_RE.match(value):
+                raise ValueError(f"{value!r} is not 'host:port' or 'https://host[:port][/path]'")
+        return values
 
     @field_validator("ssh_strict_host_key_checking")
     @classmethod

@@ -82,7 +82,7 @@ def _add_case_properties(suite_el: ET.Element, verdicts: list[Verdict], controls
         entries = [("host", v.host), ("severity", v.severity.value), ("status", v.status.value)]
         control = controls.get(v.control)
         if control is not None:
-            for framework, ids in control.references.model_dump().items():
+            for framework, ids in control.references.items():
                 entries.extend((framework, ref) for ref in ids)
         for name, value in entries:
             ET.SubElement(props, "property", name=name, value=xml_safe(value))

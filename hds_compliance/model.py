@@ -11,7 +11,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+# Every redaction leaves "[REDACTED-<kind>...]" where the secret was: one word, no blank, comma or quote, so
+# the text around it keeps its grammar, and a check can tell when what it parses was altered.
+REDACTION_MARK = "[REDACTED-"
 
 
 class Status(StrEnum):
@@ -79,6 +83,18 @@ class Capture(BaseModel):
         return self.stdout_bytes().decode("utf-8", "replace")
 
 
+class BackupRepository(BaseModel):
+    """A backup repository a ``backup`` host holds, as the inventory declares it (host data)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tool: Literal["restic", "borg"]
+    repository: str = Field(min_length=1, description="path or URL of the repository, as the tool takes it")
+    password_file: str | None = Field(
+        default=None, description="file on the backup host holding the repository password (read by the tool)"
+    )
+
+
 class ProbeRun(BaseModel):
     """How the probe went on one host: connection, round trips, timing."""
 
@@ -105,6 +121,9 @@ class HostRecord(BaseModel):
     hds_activities: list[int] | None = None
     roles: list[str] = Field(default_factory=list)
     location_country: str | None = None
+    ssh_hostname: str | None = None
+    tls_endpoints: list[str] = Field(default_factory=list)
+    backup_repositories: list[BackupRepository] = Field(default_factory=list)
     probe: ProbeRun
     captures: list[Capture] = Field(default_factory=list)
 
@@ -129,6 +148,17 @@ class Verdict(BaseModel):
     facts: list[str] = Field(default_factory=list, description="keys of the facts the check read")
 
 
+class Scope(BaseModel):
+    """Which hosts of the inventory this scan covers; fleet checks need to know who is missing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    inventory_hosts: int = Field(description="hosts in the inventory")
+    outside: dict[str, list[str]] = Field(
+        default_factory=dict, description="inventory hosts left out of this scan, with their roles"
+    )
+
+
 class RunRecord(BaseModel):
     """When and with what the scan ran; the only source of timestamps in every output."""
 
@@ -139,6 +169,8 @@ class RunRecord(BaseModel):
     finished_at: str
     inventory: str
     catalog_digest: str
+    profile: str | None = None
+    scope: Scope | None = None
 
 
 class ScanResult(BaseModel):

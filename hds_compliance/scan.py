@@ -1,4 +1,4 @@
-"""A scan, end to end: plan the facts per host, collect them (one probe per host), evaluate."""
+"""A scan, end to end: plan the facts per host, collect them (one probe per host), redact, evaluate."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ from hds_compliance import __version__
 from hds_compliance.catalog import Catalog
 from hds_compliance.check import Check, HostInfo
 from hds_compliance.collect import CollectOptions, HostJob, RawProbe, collect
+from hds_compliance.collect.network import collect_network
+from hds_compliance.collect.probe import DEFAULT_SECTION_CAP, follow_ups, new_nonce, parse, render
 from hds_compliance.evaluate import evaluate, plan_facts
+from hds_compliance.evidence.redact import redact, scrub_text
+from hds_compliance.facts import Fact, fact_from_key
 from hds_compliance.inventory import Host, Inventory
-from hds_compliance.model import HostRecord, ProbeRun, RunRecord, ScanResult
-from hds_compliance.probe import DEFAULT_SECTION_CAP, Probe, new_nonce, parse, render
+from hds_compliance.model import Capture, HostRecord, ProbeRun, RunRecord, ScanResult, Scope
 
 # Host data handed to pyinfra: connection settings only (our own keys and pyinfra's global
 # arguments such as _sudo stay out of pyinfra's hands).
@@ -25,17 +28,19 @@ def _now() -> str:
 
 def host_view(host: Host) -> HostInfo:
     """What checks see of an inventory host."""
-    data = host.info
-    return HostInfo.of(host.name, host.connector, data.hds_activities, data.roles, data.location_country)
+    return HostInfo.of(host.name, host.connector, host.info)
 
 
-def _job(host: Host, probe: Probe) -> HostJob:
+def _job(host: Host, facts: list[Fact[Any]], nonce: str, section_cap: int) -> HostJob:
     data = {k: v for k, v in host.data.items() if k.startswith(_CONNECTION_PREFIXES)}
     sudo = bool(host.data.get("hds_sudo") or host.data.get("_sudo"))
-    return HostJob(name=host.name, data=data, script=probe.script, sudo=sudo)
+    keys = [f.key for f in render(facts, nonce, section_cap).facts]
+    return HostJob(name=host.name, data=data, facts=keys, nonce=nonce, section_cap=section_cap, sudo=sudo)
 
 
-def host_record(host: Host, probe: Probe, raw: RawProbe) -> HostRecord:
+def host_record(
+    host: Host, raw: RawProbe, section_cap: int = DEFAULT_SECTION_CAP, scanner: list[Capture] | None = None
+) -> HostRecord:
     """Turn the worker's raw answer for one host into a record with parsed, redacted captures."""
     data = host.info
     base: dict[str, Any] = {
@@ -45,21 +50,46 @@ def host_record(host: Host, probe: Probe, raw: RawProbe) -> HostRecord:
         "hds_activities": data.hds_activities,
         "roles": data.roles,
         "location_country": data.location_country,
+        "ssh_hostname": data.ssh_hostname,
+        "tls_endpoints": data.tls_endpoints,
+        "backup_repositories": data.backup_repositories,
     }
     if not raw.connected:
-        return HostRecord(**base, probe=ProbeRun(connected=False, error=raw.error or "could not connect"))
-    parsed = parse(probe, raw.stdout, transport_error=raw.error, stderr=raw.stderr)
+        why = scrub_text(raw.error or "could not connect")
+        return HostRecord(**base, probe=ProbeRun(connected=False, error=why))
+    captures: list[Capture] = []
+    problems: list[str] = []
+    complete, noise, received = True, 0, 0
+    expected: list[str] | None = None
+    for number, round_ in enumerate(raw.rounds, 1):
+        probe = render([fact_from_key(k) for k in round_.facts], round_.nonce, section_cap)
+        parsed = parse(probe, round_.stdout, transport_error=round_.error, stderr=round_.stderr)
+        if expected is not None and [f.key for f in probe.facts] != expected:
+            parsed.problem, parsed.complete = (
+                "second probe round does not match the first one's output",
+                False,
+            )
+        expected = [f.key for f in follow_ups(probe, parsed.captures)]
+        captures += parsed.captures
+        complete = complete and parsed.complete
+        noise += parsed.noise_lines
+        received += len(round_.stdout.encode("utf-8", "replace"))
+        if parsed.problem:
+            problems.append(parsed.problem if number == 1 else f"round {number}: {parsed.problem}")
+    if expected:  # the first round asked for a second one that never came back
+        complete = False
+        problems.append("second probe round missing")
     run = ProbeRun(
         connected=True,
-        complete=parsed.complete,
-        error=parsed.problem,
-        commands=raw.commands,
+        complete=complete,
+        error=scrub_text("; ".join(problems)) if problems else None,
+        commands=len(raw.rounds),
         started_at=raw.started_at,
         duration_s=raw.duration_s,
-        bytes_received=len(raw.stdout.encode("utf-8", "replace")),
-        noise_lines=parsed.noise_lines,
+        bytes_received=received,
+        noise_lines=noise,
     )
-    return HostRecord(**base, probe=run, captures=parsed.captures)
+    return HostRecord(**base, probe=run, captures=[redact(c) for c in [*captures, *(scanner or [])]])
 
 
 def scan(
@@ -68,22 +98,33 @@ def scan(
     inventory: Inventory,
     options: CollectOptions | None = None,
     section_cap: int = DEFAULT_SECTION_CAP,
+    outside: list[Host] | None = None,
 ) -> ScanResult:
-    """Plan, collect and evaluate every host of the inventory against the catalogue."""
+    """Plan, collect and evaluate every host of the inventory against the catalogue.
+
+    ``outside`` are inventory hosts left out of this scan (``--limit``): fleet checks that need them say so.
+    """
     options = options or CollectOptions()
     started = _now()
     nonce = new_nonce()
-    probes: dict[str, Probe] = {}
-    for host in inventory.hosts:
-        probes[host.name] = render(plan_facts(catalog, checks, host_view(host)), nonce, section_cap)
-    raws = collect([_job(h, probes[h.name]) for h in inventory.hosts], options)
-    records = [host_record(h, probes[h.name], raws[h.name]) for h in inventory.hosts]
-    verdicts = evaluate(catalog, checks, records)
+    planned = {h.name: plan_facts(catalog, checks, host_view(h)) for h in inventory.hosts}
+    on_host = {name: [f for f in facts if f.origin == "host"] for name, facts in planned.items()}
+    from_scanner = {name: [f for f in facts if f.origin == "scanner"] for name, facts in planned.items()}
+    raws = collect([_job(h, on_host[h.name], nonce, section_cap) for h in inventory.hosts], options)
+    network = collect_network(from_scanner, options.connect_timeout, options.parallel)
+    records = [host_record(h, raws[h.name], section_cap, network.get(h.name)) for h in inventory.hosts]
+    scope = Scope(
+        inventory_hosts=len(inventory.hosts) + len(outside or []),
+        outside={h.name: list(h.info.roles) for h in outside or []},
+    )
+    verdicts = evaluate(catalog, checks, records, scope, started)
     run = RunRecord(
         tool_version=__version__,
         started_at=started,
         finished_at=_now(),
         inventory=inventory.path,
         catalog_digest=catalog.digest,
+        profile=catalog.profile,
+        scope=scope,
     )
     return ScanResult(run=run, hosts=records, verdicts=verdicts)

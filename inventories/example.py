@@ -5,7 +5,7 @@ dedicated scanning account that elevates with ``sudo -n`` (a NOPASSWD rule limit
 and host keys are checked against a known_hosts file the team manages: an unknown key is refused.
 """
 
-all = (
+all: tuple[list[str], dict[str, object]] = (
     [],
     {
         "ssh_user": "hdsscan",

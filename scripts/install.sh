@@ -24,6 +24,7 @@ if [ -n "$packages" ]; then
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
+rm -rf build  # setuptools reuses build/lib: a module deleted from the tree would ship again
 .venv/bin/python -m pip install -q --upgrade pip
 if [ "$want_dev" = dev ]; then
     .venv/bin/python -m pip install -q --force-reinstall --no-deps . && .venv/bin/python -m pip install -q ".[dev]"

@@ -48,8 +48,9 @@ def run_case(case: dict[str, Any]) -> tuple[Status, str]:
         for key, fields in (case.get("captures") or {}).items()
     }
     host = HostInfo(name="recorded", connector="ssh", **_host(case.get("host") or {}))
+    declared = frozenset(f.key for f in spec.facts_for(params, host))
     try:
-        outcome = spec.func(params, Context(host=host, captures=captures))
+        outcome = spec.func(params, Context(host=host, captures=captures, declared=declared))
     except FactUnavailable as exc:
         return Status.ERROR, str(exc)
     return outcome.status, outcome.message

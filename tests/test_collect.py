@@ -15,10 +15,10 @@ from hds_compliance import scan as scan_module
 from hds_compliance.catalog import load_catalog
 from hds_compliance.check import registry
 from hds_compliance.collect import CollectOptions, HostJob, collect
+from hds_compliance.collect.probe import new_nonce, render
 from hds_compliance.evaluate import evaluate, plan_facts
 from hds_compliance.inventory import default_inventory, load_inventory
 from hds_compliance.model import Status
-from hds_compliance.probe import new_nonce, render
 from hds_compliance.scan import scan
 
 TREE_FILES = {
@@ -65,9 +65,10 @@ def test_probe_script_travels_on_stdin_whatever_its_size() -> None:
     padding = "# padding\n" * 20_000
     script = f"{padding}X=nonce-abc123; for f in /proc/[0-9]*/cmdline; do tr '\\000' ' ' < $f; echo; done"
     [raw] = collect([HostJob(name="@local", data={}, script=script)], CollectOptions()).values()
-    assert raw.connected and raw.command_ok, raw.error
-    assert "sh -s" in raw.stdout  # the probe's own shell is listed...
-    assert "nonce-abc123" not in raw.stdout  # ...without the script in its arguments
+    [first] = raw.rounds
+    assert raw.connected and first.command_ok, first.error
+    assert "sh -s" in first.stdout  # the probe's own shell is listed...
+    assert "nonce-abc123" not in first.stdout  # ...without the script in its arguments
 
 
 def test_worker_never_prints_host_output() -> None:
@@ -84,7 +85,8 @@ def test_worker_never_prints_host_output() -> None:
     assert done.returncode == 0
     assert "TOPSECRET" not in done.stderr
     [raw] = json.loads(done.stdout)["results"]
-    assert raw["stdout"] == "TOPSECRET-CONTENT" and raw["command_ok"] is False
+    [first] = raw["rounds"]
+    assert first["stdout"] == "TOPSECRET-CONTENT" and first["command_ok"] is False
 
 
 def test_worker_crash_is_an_error_for_every_host() -> None:
@@ -106,11 +108,14 @@ def test_probe_killed_by_the_timeout_gives_errors_only(tmp_path: Path) -> None:
     probe = render(facts, new_nonce())
     stalled = probe.script.replace("printf '\\n%s DONE", "sleep 8; printf '\\n%s DONE")
     assert stalled != probe.script
-    raw = collect([HostJob(name=host.name, data={}, script=stalled)], CollectOptions(command_timeout=2))[
-        host.name
-    ]
-    assert raw.connected and raw.error and "timed out" in raw.error
-    record = scan_module.host_record(host, probe, raw)
+    job = HostJob(
+        name=host.name, data={}, facts=[f.key for f in probe.facts], nonce=probe.nonce, script=stalled
+    )
+    job.section_cap = probe.section_cap
+    raw = collect([job], CollectOptions(command_timeout=2))[host.name]
+    [first] = raw.rounds
+    assert raw.connected and first.error and "timed out" in first.error
+    record = scan_module.host_record(host, raw, probe.section_cap)
     verdicts = evaluate(catalog, checks, [record])
     assert not record.probe.complete
     assert all(v.status is not Status.PASS for v in verdicts)

@@ -17,7 +17,16 @@ from hds_compliance.evaluate import evaluate
 from hds_compliance.gate import gate
 from hds_compliance.inventory import default_inventory, load_inventory
 from hds_compliance.junit import to_junit
-from hds_compliance.model import Capture, HostRecord, ProbeRun, RunRecord, ScanResult, Severity, Status
+from hds_compliance.model import (
+    SCHEMA_VERSION,
+    Capture,
+    HostRecord,
+    ProbeRun,
+    RunRecord,
+    ScanResult,
+    Severity,
+    Status,
+)
 from hds_compliance.report import to_json
 from hds_compliance.scan import scan
 
@@ -128,7 +137,7 @@ def test_local_scan_from_another_folder(tmp_path: Path) -> None:
     )
     assert done.returncode in (0, 1), done.stderr
     data = ScanResult.model_validate_json((tmp_path / "out" / "r.json").read_text())
-    assert data.schema_version == 1 and [h.name for h in data.hosts] == ["@local"]
+    assert data.schema_version == SCHEMA_VERSION and [h.name for h in data.hosts] == ["@local"]
     assert data.hosts[0].probe.connected and data.hosts[0].probe.commands == 1
     catalog = load_catalog()
     checks = sum(max(len(c.checks), 1) for c in catalog.controls)

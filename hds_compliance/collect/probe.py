@@ -19,7 +19,8 @@ unbounded size cap it on the host (``$C``), and every section is capped again he
 missing, unterminated or over the cap becomes a capture with a ``problem``, which evaluates to
 ``error``, never ``pass``.
 
-This module is pure: no host access, no pyinfra. ``hds_compliance.collect`` runs the script.
+This module is pure: no host access, no pyinfra. The collector worker runs the script; redaction of what
+comes back is applied by the scan (:mod:`hds_compliance.evidence.redact`), not here.
 """
 
 from __future__ import annotations
@@ -200,7 +201,7 @@ def parse(
         said = next(
             (line.strip() for line in [*noise, *reversed(stderr.splitlines())] if line.strip()), "nothing"
         )
-        said = scrub(said[:200].encode("utf-8", "replace"))[0].decode("utf-8", "replace")
+        said = said[:200]
         problem = f"probe produced no framed output (the host said: {said})"
     elif done is None:
         problem = "probe output ended before its trailer (truncated or killed)"
@@ -257,68 +258,20 @@ def _capture(probe: Probe, fact: Fact[object], command: str, part: Part) -> Capt
         truncated=truncated,
         problem=f"output exceeded the {probe.section_cap}-byte cap" if truncated else None,
     )
-    return redact(capture)
+    return capture
 
 
-# ------------------------------------------------------------------------------------------ redaction
-
-_SECRET_PATTERNS: tuple[tuple[str, re.Pattern[bytes]], ...] = (
-    (
-        "private-key",
-        re.compile(
-            rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----.*?(?:-----END [A-Z0-9 ]+-----|\Z)", re.S
-        ),
-    ),
-    (
-        "password-hash",
-        re.compile(rb"\$(?:1|2[abxy]?|5|6|y|gy|7|sha1|md5|argon2(?:id|i|d))\$[A-Za-z0-9./$=,+-]{8,}"),
-    ),
-    (
-        "token",
-        re.compile(
-            rb"(?i)\b([\w.-]*(?:api[_-]?key|access[_-]?key|secret|token|passw(?:or)?d)\s*[=:]\s*)"
-            rb"(?!\[REDACTED)[^\s\"']{6,}"
-        ),
-    ),
-)
-
-
-# A pattern can only match where one of its hints (lower-cased) occurs.
-_HINTS: dict[str, tuple[bytes, ...]] = {
-    "private-key": (b"private key",),
-    "password-hash": (b"$",),
-    "token": (b"key", b"secret", b"token", b"passw"),
-}
-
-
-def scrub(data: bytes) -> tuple[bytes, list[str]]:
-    """``data`` with anything that looks like key material, a password hash or a token replaced."""
-    kinds: list[str] = []
-    lowered = data.lower()
-    for kind, pattern in _SECRET_PATTERNS:
-        if not any(hint in lowered for hint in _HINTS[kind]):
-            continue  # cheap substring test first: most captures hold no candidate at all
-        replacement = f"[REDACTED {kind}]".encode()
-        if kind == "token":  # keep the key name, drop the value
-            replacement = rb"\1" + replacement
-        data, count = pattern.subn(replacement, data)
-        if count:
-            kinds.append(kind)
-    return data, kinds
-
-
-def redact(capture: Capture) -> Capture:
-    """The capture with secrets removed from stdout and stderr; ``redactions`` records what went."""
-    stdout, kinds = scrub(capture.stdout_bytes())
-    stderr, stderr_kinds = scrub(capture.stderr.encode("utf-8", "replace"))
-    kinds = sorted(set(kinds + stderr_kinds))
-    if not kinds:
-        return capture
-    fields = capture.model_dump(
-        exclude={"fact", "command", "stdout", "stdout_encoding", "stderr", "redactions"}
-    )
-    rebuilt = Capture.from_bytes(
-        capture.fact, capture.command, stdout, stderr=stderr.decode("utf-8", "replace"), **fields
-    )
-    rebuilt.redactions = kinds
-    return rebuilt
+def follow_ups(probe: Probe, captures: list[Capture]) -> list[Fact[object]]:
+    """Facts of the second round: what the usable captures of the first one say must be collected next."""
+    by_key = {c.fact: c for c in captures}
+    seen = {f.key for f in probe.facts}
+    out: list[Fact[object]] = []
+    for fact in probe.facts:
+        capture = by_key.get(fact.key)
+        if capture is None or capture.problem is not None:
+            continue
+        for more in fact.follow_ups(capture):
+            if more.key not in seen:
+                seen.add(more.key)
+                out.append(more)
+    return out

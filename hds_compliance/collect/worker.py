@@ -1,11 +1,7 @@
-"""Collect: the only stage that touches hosts, and the only module that imports pyinfra and gevent.
+"""The collector worker: the only module that imports pyinfra and gevent, in its own process.
 
-The scanning process never imports pyinfra: :func:`collect` starts a worker process
-(``python -m hds_compliance.collect``) that patches gevent first, connects to every host through pyinfra
-and runs ONE command per host, the rendered probe, then answers with the raw outputs as JSON on stdout.
-Probe rendering and parsing are pure (``hds_compliance.probe``); the worker does no interpretation.
-
-Safety, whatever the inventory says: SSH host keys are checked strictly against the known_hosts file the
+Run as ``python -m hds_compliance.collect``: JSON request on stdin, JSON results on stdout. Safety,
+whatever the inventory says: SSH host keys are checked strictly against the known_hosts file the
 inventory names, no pyinfra operation is ever run, pyinfra's sudo/su machinery is never used (privilege
 comes from ``hds_sudo: True``, which wraps the probe in ``sudo -n``: never a prompt), pyinfra's logger is
 kept from printing host output, and the interactive prompts pyinfra could fall back on are disabled.
@@ -16,90 +12,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-
-@dataclass
-class HostJob:
-    """One host to probe: its inventory name, pyinfra host data and the probe script."""
-
-    name: str
-    data: dict[str, Any]
-    script: str
-    sudo: bool = False
-
-
-@dataclass
-class RawProbe:
-    """What the worker got back from one host."""
-
-    name: str
-    connected: bool
-    error: str | None = None
-    stdout: str = ""
-    stderr: str = ""
-    command_ok: bool | None = None  # pyinfra's verdict on the command (the probe itself always exits 0)
-    commands: int = 0
-    started_at: str | None = None
-    duration_s: float | None = None
-    tcp_nodelay: bool | None = None  # SSH only: Nagle disabled on the connection
-
-
-@dataclass
-class CollectOptions:
-    """Timeouts and parallelism of one collection."""
-
-    connect_timeout: float = 10.0
-    command_timeout: float = 120.0
-    parallel: int = 50  # hosts connected and probed at once
-
-    def host_budget(self) -> float:
-        """Longest one host may take: connect (TCP, banner, auth) plus the probe."""
-        return self.connect_timeout * 3 + 2 + self.command_timeout
-
-
-def collect(jobs: list[HostJob], options: CollectOptions) -> dict[str, RawProbe]:
-    """Probe every host through the worker; a worker failure turns every host into an error, never a pass."""
-    if not jobs:
-        return {}
-    request = {"jobs": [asdict(j) for j in jobs], "options": asdict(options)}
-    waves = 1 + (len(jobs) - 1) // max(options.parallel, 1)
-    budget = 30 + waves * options.host_budget()
-    env = {**os.environ, "PYINFRA_PROGRESS": "off"}
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-P", "-m", "hds_compliance.collect"],
-            input=json.dumps(request),
-            capture_output=True,
-            text=True,
-            timeout=budget,
-            env=env,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return {
-            j.name: RawProbe(j.name, False, f"collector exceeded its {budget:.0f} s budget") for j in jobs
-        }
-    try:
-        answer = json.loads(proc.stdout)
-        results = {r["name"]: RawProbe(**r) for r in answer["results"]}
-    except (ValueError, KeyError, TypeError):
-        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1][:300]
-        results = {}
-        error = f"collector failed (exit {proc.returncode}): {tail}"
-        return {j.name: RawProbe(j.name, False, error) for j in jobs}
-    # A host the worker forgot is an error, never silently dropped.
-    return {
-        j.name: results.get(j.name) or RawProbe(j.name, False, "no result from the collector") for j in jobs
-    }
-
-
-# --------------------------------------------------------------------------------------------- worker
+from hds_compliance.collect import CollectOptions, HostJob, RawProbe, RawRound
+from hds_compliance.collect.probe import follow_ups, new_nonce, parse, render
+from hds_compliance.facts import fact_from_key
 
 
 def _no_prompt(*_args: Any, **_kwargs: Any) -> str:
@@ -176,6 +97,20 @@ def _worker(request: dict[str, Any]) -> dict[str, Any]:
     state.add_callback_handler(Events())
     state.set_stage(StateStage.Connect)
 
+    def run_round(host: Any, job: HostJob, script: str, record: RawRound) -> RawRound:
+        try:
+            ok, output = host.run_shell_command(
+                StringCommand(probe_command(job)), _stdin=script, _timeout=options.command_timeout
+            )
+            record.stdout = "\n".join(output.stdout_lines)
+            record.stderr = "\n".join(output.stderr_lines)[-4000:]
+            record.command_ok = bool(ok)
+        except TimeoutError:
+            record.error = f"probe timed out after {options.command_timeout:g} s"
+        except Exception as exc:
+            record.error = f"probe failed: {type(exc).__name__}: {exc}"
+        return record
+
     def connect_and_probe(host: Any) -> RawProbe:
         # Each host connects and probes on its own: a slow or dead host delays nobody else.
         try:
@@ -186,19 +121,21 @@ def _worker(request: dict[str, Any]) -> dict[str, Any]:
         job = by_name[host.name]
         started = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         t0 = time.monotonic()
-        raw = RawProbe(name=host.name, connected=True, started_at=started, commands=1)
+        raw = RawProbe(name=host.name, connected=True, started_at=started)
         raw.tcp_nodelay = nodelay.get(host.name)
-        try:
-            ok, output = host.run_shell_command(
-                StringCommand(probe_command(job)), _stdin=job.script, _timeout=options.command_timeout
-            )
-            raw.stdout = "\n".join(output.stdout_lines)
-            raw.stderr = "\n".join(output.stderr_lines)[-4000:]
-            raw.command_ok = bool(ok)
-        except TimeoutError:
-            raw.error = f"probe timed out after {options.command_timeout:g} s"
-        except Exception as exc:
-            raw.error = f"probe failed: {type(exc).__name__}: {exc}"
+        facts = [fact_from_key(key) for key in job.facts]
+        probe = render(facts, job.nonce, job.section_cap)
+        script = probe.script if job.script is None else job.script
+        first = run_round(host, job, script, RawRound(nonce=job.nonce, facts=job.facts))
+        raw.rounds.append(first)
+        # A second command only for facts that depend on the first one's output (sshd Match blocks...).
+        if first.error is None and job.script is None:
+            parsed = parse(probe, first.stdout, stderr=first.stderr)
+            more = follow_ups(probe, parsed.captures)
+            if more:
+                second = render(more, new_nonce(), job.section_cap)
+                record = RawRound(nonce=second.nonce, facts=[f.key for f in more])
+                raw.rounds.append(run_round(host, job, second.script, record))
         raw.duration_s = round(time.monotonic() - t0, 3)
         with contextlib.suppress(Exception):  # results are in; a failing disconnect changes nothing
             host.disconnect()
@@ -222,7 +159,3 @@ def main() -> None:
     answer = _worker(request)
     json.dump(answer, out)
     out.flush()
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,170 @@
+"""Facts: the pieces of host state checks read, each a POSIX sh snippet and a pure parser.
+
+A fact is declared by a check (never fetched by it). The probe runs every fact's snippet once per host
+inside one script; the snippet's stdout and exit code come back as a :class:`~hds_compliance.model.Capture`
+and :meth:`Fact.parse` turns that into a value. Parsers run on the evaluating side, so they are unit-tested
+with recorded captures and re-run offline by certifiers.
+
+Conventions for snippets: exit ``ABSENT`` (100) when the thing does not exist (file, directory, daemon),
+``UNREADABLE`` (101) when it exists but cannot be read with the probe's privileges. ``command not found``
+is the shell's own 127. Any other non-zero exit code is a collection error, never a silent value.
+Where a raw read would carry a secret (``/etc/shadow``), the snippet derives the fact on the host.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, Literal, NamedTuple, TypeVar
+
+from hds_compliance.model import Capture
+
+ABSENT = 100
+UNREADABLE = 101
+NOT_FOUND = 127
+
+T = TypeVar("T")
+
+
+class Part(NamedTuple):
+    """What one fact of a batch printed: the same fields a section of its own would have."""
+
+    exit_code: int
+    stdout: bytes
+    stderr: str
+
+
+def error_lines(stderr: str, path: str) -> str:
+    """Error lines a tool printed about ``path`` (quoted 'path' or followed by a colon)."""
+    return "\n".join(line for line in stderr.splitlines() if f"'{path}'" in line or f"{path}:" in line)
+
+
+def part_from_error(message: str) -> Part:
+    if "No such file" in message:
+        return Part(ABSENT, b"", message)
+    if "Permission denied" in message:
+        return Part(UNREADABLE, b"", message)
+    return Part(1, b"", message or "no output for this item")
+
+
+class FactError(Exception):
+    """A fact could not be established from its capture; the check gets an ``error`` verdict."""
+
+
+def quote(value: str) -> str:
+    return shlex.quote(value)
+
+
+_PATH_RE = re.compile(r"^/[A-Za-z0-9._+@/-]*$")
+GLOB_RE = re.compile(r"^[A-Za-z0-9._*?+@-]+$")
+
+
+def check_path(path: str) -> str:
+    if not _PATH_RE.match(path) or "/../" in f"{path}/":
+        raise ValueError(f"not a plain absolute path: {path!r}")
+    return path
+
+
+def exists_or_exit(path: str) -> str:
+    """sh that exits ABSENT if ``path`` does not exist, UNREADABLE if a folder on the way cannot be searched.
+
+    ``[ -e ]`` is also false for a file below a folder the probe may not enter: that is "cannot know",
+    not "absent". The deepest folder on the way that the probe sees tells which.
+    """
+    p = quote(path)
+    parts = path.rstrip("/").split("/")[1:-1]
+    ancestors = " ".join(quote("/" + "/".join(parts[:i])) for i in range(len(parts), -1, -1))
+    return (
+        f'[ -e {p} ] || [ -L {p} ] || {{ for d in {ancestors}; do [ -d "$d" ] || continue; '
+        f'[ -x "$d" ] && exit {ABSENT}; exit {UNREADABLE}; done; exit {ABSENT}; }}'
+    )
+
+
+# Every fact kind, by the ``kind`` prefix of its keys: how a key read back from evidence becomes a fact again.
+KINDS: dict[str, type[Fact[Any]]] = {}
+
+
+@dataclass(frozen=True)
+class Fact(ABC, Generic[T]):
+    """A fact request. Equal requests (same kind and argument) are collected once per host."""
+
+    kind: ClassVar[str]
+    arg: str
+    # "host": collected by the probe on the host. "scanner": collected from the scanning machine (a TLS
+    # handshake with an endpoint the host serves), by hds_compliance.collect.network.
+    origin: ClassVar[Literal["host", "scanner"]] = "host"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        kind = cls.__dict__.get("kind")
+        if isinstance(kind, str):
+            if kind in KINDS or ":" in kind:
+                raise ValueError(f"fact kind {kind!r} defined twice or holding ':'")
+            KINDS[kind] = cls
+
+    @property
+    def key(self) -> str:
+        """Stable identifier of the fact in captures and evidence, e.g. ``file:/etc/login.defs``."""
+        return f"{self.kind}:{self.arg}" if self.arg else self.kind
+
+    @abstractmethod
+    def script(self) -> str:
+        """POSIX sh snippet printing the fact's raw data on stdout."""
+
+    @abstractmethod
+    def parse(self, capture: Capture) -> T:
+        """Value of the fact from its capture; raise :class:`FactError` when it cannot be known."""
+
+    def follow_ups(self, capture: Capture) -> list[Fact[Any]]:
+        """Facts that depend on this one's output, collected in the probe's second round trip.
+
+        Most facts have none. A fact that has some reads their captures in :meth:`parse_with`.
+        """
+        return []
+
+    def parse_with(self, capture: Capture, lookup: Callable[[str], Capture | None]) -> T:
+        """Value of the fact from its capture and, by key, those of its follow-ups."""
+        return self.parse(capture)
+
+    def describe(self) -> str:
+        """Short human name used in messages."""
+        return self.key
+
+    # Facts of one kind whose snippets would each start the same program (cat, stat) can be batched:
+    # the probe runs ONE snippet for all of them and splits its output back into one capture per fact.
+    batchable: ClassVar[bool] = False
+
+    @classmethod
+    def batch_script(cls, facts: Sequence[Fact[Any]]) -> str:
+        """One snippet collecting every fact of ``facts`` (only for ``batchable`` kinds)."""
+        raise NotImplementedError(cls.kind)
+
+    @classmethod
+    def split_batch(cls, facts: Sequence[Fact[Any]], stdout: bytes, stderr: str, limit: int) -> list[Part]:
+        """Per-fact (exit code, stdout, stderr) recovered from the batch snippet's output.
+
+        ``limit`` is the probe's ``$C``: the most bytes a snippet reads from one file.
+        """
+        raise NotImplementedError(cls.kind)
+
+    def _fail(self, capture: Capture) -> FactError:
+        # Some tools report errors on stdout (chronyc: "506 Cannot talk to daemon").
+        detail = (capture.stderr.strip() or capture.stdout_text().strip()).splitlines()
+        reason = detail[-1] if detail else "no error output"
+        if capture.exit_code == UNREADABLE:
+            return FactError(f"{self.describe()}: not readable with the probe's privileges ({reason})")
+        return FactError(f"{self.describe()}: exit code {capture.exit_code} ({reason})")
+
+
+# ---------------------------------------------------------------------------------------------- files
+
+
+def fact_from_key(key: str) -> Fact[Any]:
+    """The fact a capture key names (``file:/etc/passwd`` -> ``FileContent("/etc/passwd")``)."""
+    kind, _, arg = key.partition(":")
+    if kind not in KINDS:
+        raise ValueError(f"unknown fact kind in key {key!r}")
+    return KINDS[kind](arg)
