@@ -37,7 +37,9 @@ def run(facts: list[Fact[Any]], enter: str) -> list[Capture]:
     probe = render(facts, new_nonce())
     argv = [*shlex.split(enter), "sh", "-s"] if enter else ["sh", "-s"]
     done = subprocess.run(argv, input=probe.script.encode(), capture_output=True, timeout=120, check=False)
-    parsed = parse(probe, done.stdout.decode("ascii", "replace"), stderr=done.stderr.decode("utf-8", "replace"))
+    parsed = parse(
+        probe, done.stdout.decode("ascii", "replace"), stderr=done.stderr.decode("utf-8", "replace")
+    )
     if parsed.problem:
         raise SystemExit(f"probe failed: {parsed.problem}")
     return parsed.captures

@@ -67,6 +67,9 @@ class LabHost:
     sshd_options: dict[str, str] = field(default_factory=dict)
     login_user: str = "root"
     file_modes: dict[str, int] = field(default_factory=dict)
+    overlays: tuple[str, ...] = ()
+    absent: tuple[str, ...] = ()
+    sshd_config_extra: str = ""
 
 
 def make_lab_root() -> Path:
@@ -145,10 +148,17 @@ class SSHLab:
         sshd_options: dict[str, str] | None = None,
         file_modes: dict[str, int] | None = None,
         login_user: str = "root",
+        overlays: tuple[str, ...] = (),
+        absent: tuple[str, ...] = (),
+        sshd_config_extra: str = "",
     ) -> LabHost:
         """Declare a host; raise ValueError if anything it must see cannot be bind-mounted.
 
         ``login_user`` may exist only in the host's own ``/etc/passwd`` (given in ``files``).
+        ``overlays`` are existing directories (``/etc``) the host sees through an overlay file system of its
+        own: paths below them may be created (``files``, ``dirs``) or hidden (``absent``), and the real
+        directory never changes. ``processes`` are names, or command lines whose first word is the name.
+        ``sshd_config_extra`` is appended to the daemon's configuration as is (``Match`` blocks).
         """
         if self._procs:
             raise RuntimeError("add_host() after start()")
@@ -168,6 +178,9 @@ class SSHLab:
             sshd_options=dict(sshd_options or {}),
             file_modes=dict(file_modes or {}),
             login_user=login_user,
+            overlays=tuple(overlays),
+            absent=tuple(absent),
+            sshd_config_extra=sshd_config_extra,
         )
         self._validate(host)
         self.hosts[name] = host
@@ -186,20 +199,19 @@ class SSHLab:
         return "file" if os.path.isfile(path) else None
 
     @staticmethod
-    def _creatable_in_tmpfs(host: LabHost, path: str) -> bool:
-        """True if ``path`` lies in the host's private /tmp tmpfs, outside any replaced dir."""
-        return (
-            host.tmp_mount_options is not None
-            and _is_under(path, "/tmp")
-            and path != "/tmp"
-            and not any(_is_under(path, d) and path != d for d in host.dirs)
+    def _creatable(host: LabHost, path: str) -> bool:
+        """True if ``path`` may be created: in the host's private /tmp tmpfs or below one of its overlays,
+        outside any replaced dir."""
+        private = (host.tmp_mount_options is not None and _is_under(path, "/tmp") and path != "/tmp") or any(
+            _is_under(path, root) and path != root for root in host.overlays
         )
+        return private and not any(_is_under(path, d) and path != d for d in host.dirs)
 
     def _validate(self, host: LabHost) -> None:
         for dir_path, entries in host.dirs.items():
             _check_abs(dir_path)
             kind = self._visible_kind(host, dir_path)
-            if kind != "dir" and not (kind is None and self._creatable_in_tmpfs(host, dir_path)):
+            if kind != "dir" and not (kind is None and self._creatable(host, dir_path)):
                 raise ValueError(
                     f"{host.name}: dirs target {dir_path} is not an existing directory "
                     "(the lab never creates paths on the real system)"
@@ -212,7 +224,7 @@ class SSHLab:
             if path in host.dirs:
                 raise ValueError(f"{host.name}: {path} is both in files and dirs")
             kind = self._visible_kind(host, path)
-            if kind != "file" and not (kind is None and self._creatable_in_tmpfs(host, path)):
+            if kind != "file" and not (kind is None and self._creatable(host, path)):
                 raise ValueError(
                     f"{host.name}: files target {path} is not an existing regular file "
                     "(the lab never creates paths on the real system)"
@@ -224,9 +236,20 @@ class SSHLab:
                 and not any(_is_under(path, d) and path[len(d) + 1 :] in e for d, e in host.dirs.items())
             ):
                 raise ValueError(f"{host.name}: file_modes entry {path} is not a lab file or dir")
+        for root in host.overlays:
+            _check_abs(root)
+            if not os.path.isdir(root) or _is_under(str(self.root), root):
+                raise ValueError(
+                    f"{host.name}: overlay {root} must be an existing directory not holding the lab"
+                )
+        for path in host.absent:
+            _check_abs(path)
+            if not any(_is_under(path, root) and path != root for root in host.overlays):
+                raise ValueError(f"{host.name}: absent path {path} must lie below one of the host's overlays")
         for proc in host.processes:
-            if not _NAME_RE.match(proc) or len(proc) > _COMM_MAX:
-                raise ValueError(f"{host.name}: process name {proc!r} must be a plain name of <= 15 chars")
+            name = proc.split()[0] if proc.split() else ""
+            if not _NAME_RE.match(name) or len(name) > _COMM_MAX or not re.fullmatch(r"[\w ./=:,-]+", proc):
+                raise ValueError(f"{host.name}: process {proc!r} must start with a plain name of <= 15 chars")
         for key, value in host.sshd_options.items():
             bad_value = not value.strip() or "\n" in value or "\r" in value
             if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", key) or key.lower() == "match" or bad_value:
@@ -271,7 +294,7 @@ class SSHLab:
         lines = [f"# generated by tests/lab/sshlab.py for lab host {name}"]
         lines += [f"{k} {v}" for k, v in host.sshd_options.items()]
         lines += [f"{k} {v}" for k, v in defaults if k.lower() not in overridden]
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines) + "\n" + host.sshd_config_extra
 
     @staticmethod
     def _write_overlay_file(dest: Path, content: str | bytes, mode: int | None, like: str | None) -> None:
@@ -305,38 +328,56 @@ class SSHLab:
         if host.tmp_mount_options is not None:
             opts = host.tmp_mount_options or "defaults"
             lines.append(f"mount -t tmpfs -o {q(opts)} hds-lab-tmp /tmp")
+        for number, root in enumerate(host.overlays):
+            upper, work = hdir / f"overlay{number}-upper", hdir / f"overlay{number}-work"
+            upper.mkdir(exist_ok=True)
+            work.mkdir(exist_ok=True)
+            options = f"lowerdir={root},upperdir={upper},workdir={work}"
+            lines.append(f"mount -t overlay hds-lab-overlay -o {q(options)} {q(root)}")
+        lines += [f"rm -rf -- {q(path)}" for path in host.absent]  # a whiteout in the host's overlay
 
-        def in_tmpfs(path: str) -> bool:
-            return self._creatable_in_tmpfs(host, path) and self._visible_kind(host, path) is None
+        def created(path: str) -> bool:
+            return self._creatable(host, path) and self._visible_kind(host, path) is None
 
         # Parents before children, so a file inside a replaced dir lands on the lab's copy.
         for dir_path in sorted(host.dirs, key=lambda p: p.count("/")):
             src = overlay / dir_path.lstrip("/")
             src.mkdir(parents=True, exist_ok=True)
-            st = None if in_tmpfs(dir_path) else os.stat(dir_path)
+            st = None if created(dir_path) else os.stat(dir_path)
             os.chown(src, st.st_uid if st else 0, st.st_gid if st else 0)
             os.chmod(src, host.file_modes.get(dir_path, st.st_mode & 0o7777 if st else 0o755))
             for filename, content in host.dirs[dir_path].items():
                 path = f"{dir_path}/{filename}"
                 self._write_overlay_file(src / filename, content, host.file_modes.get(path), None)
-            if in_tmpfs(dir_path):
+            if created(dir_path):
                 lines.append(f"mkdir -p {q(dir_path)}")
             lines.append(f"mount --bind {q(str(src))} {q(dir_path)}")
         for path in sorted(host.files, key=lambda p: p.count("/")):
             src = overlay / path.lstrip("/")
             under_dir = any(_is_under(path, d) for d in host.dirs)
-            like = None if in_tmpfs(path) or under_dir else path
+            like = None if created(path) or under_dir else path
             self._write_overlay_file(src, host.files[path], host.file_modes.get(path), like)
-            if in_tmpfs(path):
+            if created(path):
                 lines.append(f"mkdir -p {q(os.path.dirname(path))} && : > {q(path)}")
             lines.append(f"mount --bind {q(str(src))} {q(path)}")
         if host.processes:
             bindir = hdir / "bin"
             bindir.mkdir(exist_ok=True)
             for proc in host.processes:
-                shutil.copy2("/bin/sleep", bindir / proc)
-                # Found via PATH so argv[0] (what pidof/ps show) is the bare name too.
-                lines.append(f"(PATH={q(str(bindir))}; exec {q(proc)} infinity) </dev/null >/dev/null 2>&1 &")
+                name = proc.split()[0]
+                if proc == name:
+                    shutil.copy2("/bin/sleep", bindir / name)
+                    # Found via PATH so argv[0] (what pidof/ps show) is the bare name too.
+                    lines.append(
+                        f"(PATH={q(str(bindir))}; exec {q(name)} infinity) </dev/null >/dev/null 2>&1 &"
+                    )
+                else:
+                    # perl rewrites its command line when $0 is assigned; comm is then set through /proc.
+                    script = (
+                        f'$0 = q({proc}); open(F, ">/proc/self/comm") && print F q({name}); close F; sleep'
+                    )
+
+                    lines.append(f"perl -e {q(script)} </dev/null >/dev/null 2>&1 &")
         lines.append(f"exec {q(str(SSHD))} -D -e -f {q(str(self.sshd_config_path(host.name)))}")
         return "\n".join(lines) + "\n"
 

@@ -71,7 +71,16 @@ def lab(real_login_defs: bytes) -> Iterator[SSHLab]:
         tmp_mount_options="nosuid,nodev,noexec",
     )
     lab.add_host(
-        "beta", ADDRESSES["beta"], files={str(LOGIN_DEFS): _login_defs("beta")}, processes=("auditd",)
+        "beta",
+        ADDRESSES["beta"],
+        files={
+            str(LOGIN_DEFS): _login_defs("beta"),
+            "/etc/hds-lab-only/created.conf": "made in the overlay\n",
+        },
+        processes=("auditd", "rest-server --append-only --path /srv/restic"),
+        overlays=("/etc",),
+        absent=("/etc/hostname",),
+        sshd_config_extra="Match Address 10.0.0.0/8\n    PermitRootLogin yes\n",
     )
     lab.add_host(
         "gamma",
@@ -99,6 +108,22 @@ def test_each_host_sees_its_own_login_defs(lab: SSHLab, real_login_defs: bytes) 
     for name in ADDRESSES:
         assert _ssh_ok(lab, name, f"cat {LOGIN_DEFS}") == _login_defs(name)
     assert LOGIN_DEFS.read_bytes() == real_login_defs
+
+
+def test_overlay_creates_and_hides_paths_in_the_host_only(lab: SSHLab) -> None:
+    assert _ssh_ok(lab, "beta", "cat /etc/hds-lab-only/created.conf") == "made in the overlay\n"
+    assert lab.ssh("beta", "test -e /etc/hostname").returncode == 1
+    assert lab.ssh("alpha", "test -e /etc/hostname").returncode == 0
+    assert not Path("/etc/hds-lab-only").exists() and Path("/etc/hostname").exists()
+
+
+def test_process_with_arguments_and_match_block(lab: SSHLab) -> None:
+    out = _ssh_ok(
+        lab, "beta", "for p in /proc/[0-9]*; do cat $p/comm; tr '\\000' ' ' < $p/cmdline; echo; done"
+    )
+    assert "rest-server\n" in out and "rest-server --append-only --path /srv/restic" in out
+    config = _ssh_ok(lab, "beta", f"sshd -T -C addr=10.1.2.3,user=x,host=y -f {lab.sshd_config_path('beta')}")
+    assert "permitrootlogin yes" in config
 
 
 def test_tmp_noexec_only_on_configured_host(lab: SSHLab) -> None:
