@@ -24,6 +24,7 @@ from hds_compliance.model import (
     ProbeRun,
     RunRecord,
     ScanResult,
+    Scope,
     Severity,
     Status,
 )
@@ -180,3 +181,28 @@ def test_evaluate_rejects_a_broken_result_file(tmp_path: Path) -> None:
     done = subprocess.run([str(EXE), "evaluate", "r.json"], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 2
     assert "r.json: run: Field required" in done.stderr
+
+
+def test_fleet_verdicts_take_each_hosts_place_and_name_who_is_missing(tmp_path: Path) -> None:
+    """A fleet check judges hosts together; with --limit leaving the bastion out, it cannot pass."""
+    controls = tmp_path / "controls"
+    controls.mkdir()
+    (controls / "fleet.yaml").write_text(
+        "- id: ADM-90\n  title: The fleet has a bastion\n  severity: high\n"
+        "  checks:\n    - fleet.role_present: {role: bastion}\n"
+    )
+    catalog = load_catalog(controls)
+
+    def record(name: str, roles: list[str]) -> HostRecord:
+        return HostRecord(
+            name=name, connector="ssh", roles=roles, probe=ProbeRun(connected=True, complete=True)
+        )
+
+    hosts = [record("db1", ["database"]), record("bastion1", ["bastion"])]
+    verdicts = evaluate(catalog, registry(), hosts)
+    assert [(v.host, v.status) for v in verdicts] == [("db1", Status.PASS), ("bastion1", Status.PASS)]
+    limited = evaluate(
+        catalog, registry(), hosts[:1], Scope(inventory_hosts=2, outside={"bastion1": ["bastion"]})
+    )
+    [verdict] = limited
+    assert verdict.status is Status.NOT_REVIEWED and "bastion1" in verdict.message
