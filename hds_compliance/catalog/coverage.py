@@ -1,9 +1,10 @@
 """Coverage: for every requirement of a framework, which controls answer it, how, and in which HDS activity.
 
-A requirement is ``automated`` only where a control with checks references it (a check decides it),
-``partial`` where such a control also needs a document, ``attestation`` where only a document can answer
-it, ``manual`` where a control names it but nothing answers it yet, and ``not covered`` where no control of
-the catalogue references it. Nothing is left out: every identifier of the framework is listed.
+A requirement is ``automated`` only where every control answering it is decided by checks, ``partial`` where
+checks decide some of it and documents (or nobody yet) the rest, ``attestation`` where only documents answer
+it, ``manual`` where a control names it but nothing answers it yet, and ``not covered`` where no control of the
+catalogue references it. Tagging a requirement on a control does not make it automated: a check must decide
+it. Nothing is left out: every identifier of the framework is listed.
 """
 
 from __future__ import annotations
@@ -14,13 +15,18 @@ from typing import Any
 from hds_compliance.catalog.frameworks import frameworks
 from hds_compliance.catalog.models import ALL_ACTIVITIES, Catalog, Control
 
-# Best first: the status of a requirement is the best status of the controls answering it.
 STATUSES = ("automated", "partial", "attestation", "manual", "not covered")
 _SHORT = {"automated": "A", "partial": "P", "attestation": "D", "manual": "M", "not covered": "-"}
 
 
-def _best(controls: list[Control]) -> str:
-    return min((c.automation for c in controls), key=STATUSES.index, default="not covered")
+def _combine(controls: list[Control]) -> str:
+    """How a requirement is answered, given the controls that reference it."""
+    kinds = {c.automation for c in controls}
+    if not kinds:
+        return "not covered"
+    if kinds & {"automated", "partial"}:
+        return "automated" if kinds == {"automated"} else "partial"
+    return "attestation" if kinds == {"attestation"} else "manual"
 
 
 @dataclass
@@ -54,8 +60,8 @@ def coverage(catalog: Catalog) -> dict[str, list[Row]]:
         rows = []
         for ident in framework.ids:
             controls = [c for c in catalog.controls if ident in getattr(c.references, name)]
-            per_activity = {a: _best([c for c in controls if a in c.activities]) for a in ALL_ACTIVITIES}
-            rows.append(Row(ident, framework.title_of(ident), _best(controls), per_activity, controls))
+            per_activity = {a: _combine([c for c in controls if a in c.activities]) for a in ALL_ACTIVITIES}
+            rows.append(Row(ident, framework.title_of(ident), _combine(controls), per_activity, controls))
         out[name] = rows
     return out
 
