@@ -69,6 +69,14 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="YAML file of parameter values (name: value); repeatable",
     )
+    catalogue.add_argument(
+        "--skip-tag",
+        dest="skip_tags",
+        action="append",
+        default=[],
+        metavar="TAG",
+        help="leave out checks with this tag (fs-walk: file-system walks); they are reported not_reviewed",
+    )
     outputs = _Parser(add_help=False, parents=[catalogue])  # what scan and evaluate share
     outputs.add_argument("--junit", type=Path, help="write JUnit XML here")
     outputs.add_argument("--json", type=Path, help="write JSON results (with captures) here")
@@ -145,6 +153,7 @@ def _load(args: argparse.Namespace, profile: str | None = None) -> Catalog:
         profile=getattr(args, "profile", None) or profile,
         parameter_files=getattr(args, "parameter_files", []),
         overrides=_overrides(getattr(args, "overrides", [])),
+        skip_tags=getattr(args, "skip_tags", []),
     )
 
 

@@ -1,10 +1,10 @@
 """Coverage: for every requirement of a framework, which controls answer it, how, and in which HDS activity.
 
-A requirement is ``automated`` only where every control answering it is decided by checks, ``partial`` where
-checks decide some of it and documents (or nobody yet) the rest, ``attestation`` where only documents answer
-it, ``manual`` where a control names it but nothing answers it yet, and ``not covered`` where no control of the
-catalogue references it. Tagging a requirement on a control does not make it automated: a check must decide
-it. Nothing is left out: every identifier of the framework is listed.
+A requirement is ``automated`` only where every control answering it is decided by checks, ``partial``
+where checks decide some of it and documents (or nobody yet) the rest, ``attestation`` where only documents
+answer it, ``manual`` where a control names it but nothing answers it yet, and ``not covered`` where no
+control of the catalogue references it. Tagging a requirement on a control does not make it automated: a
+check must decide it. Nothing is left out: every identifier of the framework is listed.
 """
 
 from __future__ import annotations

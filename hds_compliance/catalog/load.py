@@ -347,11 +347,13 @@ def load_catalog(
     profile: str | None = None,
     parameter_files: list[Path] | None = None,
     overrides: dict[str, str] | None = None,
+    skip_tags: list[str] | None = None,
 ) -> Catalog:
     """Load and validate a catalogue; raise :class:`InputError` with every problem found.
 
     ``profile`` selects controls and parameter values (``None``: every control, default values);
-    ``parameter_files`` and ``overrides`` (``--set name=value``) set parameter values, strongest last.
+    ``parameter_files`` and ``overrides`` (``--set name=value``) set parameter values, strongest last;
+    ``skip_tags`` leaves checks with those tags out (``not_reviewed``), on top of the profile's.
     """
     directory = directory or default_controls_dir()
     checks = registry() if checks is None else checks
@@ -393,9 +395,13 @@ def load_catalog(
                 )
     if problems:
         raise InputError(problems)
-    exclude_tags = sorted({t for p in chain for t in p.exclude_tags})
+    exclude_tags = sorted({t for p in chain for t in p.exclude_tags} | set(skip_tags or []))
     digest = src.digest.copy()
-    effective = {"profile": profile, "parameters": {k: v.value for k, v in sorted(values.items())}}
+    effective = {
+        "profile": profile,
+        "exclude_tags": exclude_tags,
+        "parameters": {k: v.value for k, v in sorted(values.items())},
+    }
     digest.update(json.dumps(effective, sort_keys=True).encode())
     return Catalog(
         controls=selected,
