@@ -91,7 +91,7 @@ CATALOGUE = {
           checks:
             - accounts.strong_password_hashes: {}
         """,
-    "parameters.yaml": """\
+    "parameters/team.yaml": """\
         umask:
           type: string
           default: "027"

@@ -3,8 +3,7 @@
 Layout of a catalogue folder::
 
     *.yaml, <sub>/*.yaml      control files (YAML lists of controls)
-    parameters.yaml           named parameters (name -> type, default, description, source)
-    parameters/*.yaml         more named parameters
+    parameters/*.yaml         named parameters (name -> type, default, description, source)
     profiles/*.yaml           profiles (one per file)
 
 Every problem is reported with file, line and field, all at once (a catalogue author fixes them in one
@@ -39,7 +38,6 @@ from hds_compliance.check import Check, registry
 from hds_compliance.errors import InputError, Problem
 from hds_compliance.yamlsrc import LineDict, LineList, line_of, load_yaml
 
-PARAMETERS_FILE = "parameters.yaml"
 PARAMETERS_DIR = "parameters"
 PROFILES_DIR = "profiles"
 
@@ -74,7 +72,7 @@ def _files(directory: Path) -> tuple[list[Path], list[Path], list[Path]]:
     controls, parameters, profiles = [], [], []
     for path in sorted(p for p in directory.rglob("*.yaml") if p.is_file()):
         rel = path.relative_to(directory).parts
-        if rel == (PARAMETERS_FILE,) or rel[0] == PARAMETERS_DIR:
+        if rel[0] == PARAMETERS_DIR:
             parameters.append(path)
         elif rel[0] == PROFILES_DIR:
             profiles.append(path)
