@@ -3,6 +3,10 @@
 Scan it with ``hds-compliance scan -i inventories/example.py``. Every host is reached over SSH with a
 dedicated scanning account that elevates with ``sudo -n`` (a NOPASSWD rule limited to that account),
 and host keys are checked against a known_hosts file the team manages: an unknown key is refused.
+
+Roles tell the fleet checks who is who: ``bastion`` (the only way in for administrators, sessions
+recorded), ``log_collector`` (receives every host's logs), ``backup`` (holds the backups), and the data
+roles (parameter ``data_roles``: database, storage, app, backup) for hosts that hold health data.
 """
 
 all: tuple[list[str], dict[str, object]] = (
@@ -22,12 +26,13 @@ bastions = (
     {"roles": ["bastion"], "hds_activities": [5]},
 )
 
-web = (
+app = (
     [
         ("app-par1", {"ssh_hostname": "10.10.1.11"}),
         ("app-par2", {"ssh_hostname": "10.10.1.12"}),
     ],
-    {"roles": ["web"], "hds_activities": [3, 4, 5]},
+    # The patient portal: its TLS endpoint is checked from the scanning machine.
+    {"roles": ["app"], "hds_activities": [3, 4, 5], "tls_endpoints": ["https://portail.example.fr/"]},
 )
 
 databases = (
@@ -36,8 +41,29 @@ databases = (
 )
 
 backup = (
-    # The off-site copy lives in Germany: still inside the EEA (HDS EXI 28).
-    [("backup-fra1", {"ssh_hostname": "10.20.0.31", "location_country": "DE"})],
+    # The off-site copy lives in Germany: still inside the EEA (HDS EXI 28). It pulls the data hosts'
+    # backups into restic repositories whose passwords it keeps in root-only files.
+    [
+        (
+            "backup-fra1",
+            {
+                "ssh_hostname": "10.20.0.31",
+                "location_country": "DE",
+                "backup_repositories": [
+                    {
+                        "tool": "restic",
+                        "repository": "/srv/restic/pg-par1",
+                        "password_file": "/etc/restic/pg-par1.pass",
+                    },
+                    {
+                        "tool": "restic",
+                        "repository": "/srv/restic/app",
+                        "password_file": "/etc/restic/app.pass",
+                    },
+                ],
+            },
+        )
+    ],
     {"roles": ["backup"], "hds_activities": [6]},
 )
 
