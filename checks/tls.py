@@ -275,7 +275,7 @@ def tls_certificate_key_strong(p: KeyParams, ctx: Context) -> Outcome:
     return judge_each(addresses(ctx.host), judge)
 
 
-_SHA2 = ("sha256", "sha384", "sha512", "sha512_256", "sha3-256", "sha3-384", "sha3-512")
+_SHA2 = ("sha256", "sha384", "sha512", "sha512-256", "sha3-256", "sha3-384", "sha3-512")
 
 
 @endpoint_check("tls.certificate_signed_with_sha2", facts=lambda p, h: _tls(h))

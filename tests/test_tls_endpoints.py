@@ -19,9 +19,11 @@ import tlslab
 
 from hds_compliance.catalog import load_catalog
 from hds_compliance.check import Context, FactUnavailable, registry
+from hds_compliance.checks.tls import parse_hsts
+from hds_compliance.checks.web import no_transfer_statement
 from hds_compliance.collect import CollectOptions
 from hds_compliance.evaluate import evaluate
-from hds_compliance.facts.tls import TlsEndpoint, TlsReport, TlsTrust, WebResponse
+from hds_compliance.facts.tls import TlsEndpoint, TlsReport, TlsTrust, WebResponse, parse_endpoint
 from hds_compliance.inventory import load_inventory
 from hds_compliance.model import Capture, Status
 from hds_compliance.scan import scan
@@ -271,3 +273,52 @@ def test_scan_of_an_inventory_host_gets_the_tls_verdicts(lab: Collected, tmp_pat
         assert text in got[key][1], (key, got[key][1])
     later = evaluate(catalog, REGISTRY, result.hosts, result.run.scope, "2036-01-01T00:00:00Z")
     assert later == result.verdicts
+
+
+# ------------------------------------------------------------------------------------ pure helpers
+
+
+def test_endpoints_and_their_plain_http_counterpart() -> None:
+    """An https URL with a port is judged on that port; browsers try its plain-HTTP form on port 80."""
+    endpoint = parse_endpoint("https://app.example.fr:8443/portail?x=1")
+    assert (endpoint.address, endpoint.http_url) == (
+        "app.example.fr:8443",
+        "http://app.example.fr/portail?x=1",
+    )
+    assert parse_endpoint("logs.example.fr:6514").http_url is None
+    with pytest.raises(ValueError):
+        parse_endpoint("logs.example.fr")
+
+
+@pytest.mark.parametrize(
+    ("field", "valid"),
+    [
+        ("max-age=31536000; includeSubDomains; preload", True),
+        ('MAX-AGE="31536000"', True),
+        ("includeSubDomains", False),  # no max-age: browsers ignore the field
+        ("max-age=31536000; max-age=1", False),  # a directive twice: the field is invalid
+        ("max-age=one-year", False),
+    ],
+)
+def test_hsts_field_validity(field: str, valid: bool) -> None:
+    """RFC 6797 6.1: case-insensitive directives, quoted values, each at most once, max-age required."""
+    if valid:
+        assert parse_hsts(field)["max-age"] == "31536000"
+    else:
+        with pytest.raises(ValueError):
+            parse_hsts(field)
+
+
+@pytest.mark.parametrize(
+    ("text", "states"),
+    [
+        ("Nous ne transférons aucune donnée de santé hors de l’EEE.", True),
+        ("Les données de santé ne quittent jamais l'Espace économique européen.", True),
+        ("We do not transfer health data to third countries.", True),
+        ("Nous transférons des données hors EEE vers nos sous-traitants.", False),  # a transfer, not a denial
+        ("Aucune donnée n'est perdue. Transferts hors EEE : voir le contrat.", False),  # two sentences
+    ],
+)
+def test_no_transfer_statement(text: str, states: bool) -> None:
+    """The denial must precede the transfer verb in one sentence that names the EEA or third countries."""
+    assert (no_transfer_statement(text) is not None) is states
