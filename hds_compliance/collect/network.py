@@ -45,3 +45,7 @@ def _one(fact: Fact[Any], timeout: float) -> Capture:
             complete=False,
             problem=f"{type(exc).__name__}: {exc}",
         )
+
+
+# The scanner-side collectors register themselves in COLLECTORS on import.
+from hds_compliance.collect import tls as _tls  # noqa: E402, F401
