@@ -18,14 +18,13 @@ from urllib.parse import urljoin
 from pydantic import Field
 
 from hds_compliance.check import (
-    Check,
     Context,
     FactUnavailable,
     HostInfo,
     NoParams,
     Outcome,
     Params,
-    _register,
+    check,
     failed,
     not_applicable,
     passed,
@@ -48,27 +47,6 @@ P = TypeVar("P", bound=Params)
 
 # A judgement of one endpoint: (holds, what was found, naming the endpoint).
 Judgement = tuple[bool, str]
-
-
-def endpoint_check(
-    check_id: str,
-    *,
-    params: type[P] = NoParams,  # type: ignore[assignment]
-    facts: Callable[[P, HostInfo], list[Fact[Any]]],
-    tags: tuple[str, ...] = (),
-) -> Callable[[Callable[[P, Context], Outcome]], Callable[[P, Context], Outcome]]:
-    """Register a per-host check whose facts depend on the host's inventory data (its endpoints).
-
-    ``check()`` only takes facts that depend on parameters; the engine already plans and declares facts
-    through ``Check.facts_for(params, host)``, which this fills in.
-    """
-
-    def register(func: Callable[[P, Context], Outcome]) -> Callable[[P, Context], Outcome]:
-        summary = (func.__doc__ or check_id).strip().splitlines()[0]
-        _register(Check(check_id, func, params, lambda _p: [], summary, tags, fleet_facts=facts))
-        return func
-
-    return register
 
 
 def _listed(host: HostInfo) -> list[Endpoint]:
@@ -148,7 +126,7 @@ class MinVersionParams(Params):
     )
 
 
-@endpoint_check("tls.no_legacy_protocols", params=MinVersionParams, facts=lambda p, h: _tls(h))
+@check("tls.no_legacy_protocols", params=MinVersionParams, host_facts=lambda p, h: _tls(h))
 def tls_no_legacy_protocols(p: MinVersionParams, ctx: Context) -> Outcome:
     """No endpoint accepts a protocol version older than the minimum (TLS 1.0 and 1.1 are refused)."""
     endpoints(ctx.host)
@@ -180,7 +158,7 @@ def _known(address: str, versions: tuple[str, ...], report: TlsReport) -> None:
         raise FactUnavailable(f"{address}: cannot tell whether it accepts {why}")
 
 
-@endpoint_check("tls.tls13_accepted", facts=lambda p, h: _tls(h))
+@check("tls.tls13_accepted", host_facts=lambda p, h: _tls(h))
 def tls_tls13_accepted(p: NoParams, ctx: Context) -> Outcome:
     """Every endpoint accepts TLS 1.3, the version ANSSI prefers."""
     endpoints(ctx.host)
@@ -213,7 +191,7 @@ def _refuses_restricted_offer(ctx: Context, probe_of: Callable[[TlsReport], Hand
     return judge_each(addresses(ctx.host), judge)
 
 
-@endpoint_check("tls.forward_secrecy_required", facts=lambda p, h: _tls(h))
+@check("tls.forward_secrecy_required", host_facts=lambda p, h: _tls(h))
 def tls_forward_secrecy_required(p: NoParams, ctx: Context) -> Outcome:
     """No endpoint accepts a key exchange without forward secrecy (RSA key transport, TLS 1.0 to 1.2)."""
     return _refuses_restricted_offer(
@@ -221,7 +199,7 @@ def tls_forward_secrecy_required(p: NoParams, ctx: Context) -> Outcome:
     )
 
 
-@endpoint_check("tls.aead_ciphers_only", facts=lambda p, h: _tls(h))
+@check("tls.aead_ciphers_only", host_facts=lambda p, h: _tls(h))
 def tls_aead_ciphers_only(p: NoParams, ctx: Context) -> Outcome:
     """No endpoint accepts a suite without authenticated encryption (CBC, RC4, NULL, CCM_8)."""
     return _refuses_restricted_offer(ctx, lambda r: r.non_aead, "suites without AEAD (CBC, RC4, NULL, CCM_8)")
@@ -248,7 +226,7 @@ class KeyParams(Params):
     ec_min_bits: int = Field(default=256, ge=160, description="smallest elliptic-curve key, in bits")
 
 
-@endpoint_check("tls.certificate_key_strong", params=KeyParams, facts=lambda p, h: _tls(h))
+@check("tls.certificate_key_strong", params=KeyParams, host_facts=lambda p, h: _tls(h))
 def tls_certificate_key_strong(p: KeyParams, ctx: Context) -> Outcome:
     """Every certificate an endpoint serves has an RSA key of the minimum size or more, or an EC/EdDSA key."""
     endpoints(ctx.host)
@@ -278,7 +256,7 @@ def tls_certificate_key_strong(p: KeyParams, ctx: Context) -> Outcome:
 _SHA2 = ("sha256", "sha384", "sha512", "sha512-256", "sha3-256", "sha3-384", "sha3-512")
 
 
-@endpoint_check("tls.certificate_signed_with_sha2", facts=lambda p, h: _tls(h))
+@check("tls.certificate_signed_with_sha2", host_facts=lambda p, h: _tls(h))
 def tls_certificate_signed_with_sha2(p: NoParams, ctx: Context) -> Outcome:
     """Every certificate a client verifies is signed with SHA-2 (256 bits or more) or EdDSA.
 
@@ -309,7 +287,7 @@ class ExpiryParams(Params):
     days: int = Field(ge=0, description="fewest days the certificate must still be valid after the scan")
 
 
-@endpoint_check("tls.certificate_not_expiring", params=ExpiryParams, facts=lambda p, h: _tls(h))
+@check("tls.certificate_not_expiring", params=ExpiryParams, host_facts=lambda p, h: _tls(h))
 def tls_certificate_not_expiring(p: ExpiryParams, ctx: Context) -> Outcome:
     """Every endpoint's certificate is valid when scanned and for at least the given number of days after."""
     endpoints(ctx.host)
@@ -343,10 +321,10 @@ class TrustParams(Params):
     )
 
 
-@endpoint_check(
+@check(
     "tls.certificate_trusted",
     params=TrustParams,
-    facts=lambda p, h: [TlsTrust.of(a, p.ca_file) for a in addresses(h)],
+    host_facts=lambda p, h: [TlsTrust.of(a, p.ca_file) for a in addresses(h)],
 )
 def tls_certificate_trusted(p: TrustParams, ctx: Context) -> Outcome:
     """Every endpoint's chain verifies, for the endpoint's name, against the trust store clients use."""
@@ -407,7 +385,7 @@ def parse_hsts(value: str) -> dict[str, str | None]:
     return directives
 
 
-@endpoint_check("tls.hsts_enabled", params=HstsParams, facts=lambda p, h: _https(h))
+@check("tls.hsts_enabled", params=HstsParams, host_facts=lambda p, h: _https(h))
 def tls_hsts_enabled(p: HstsParams, ctx: Context) -> Outcome:
     """Every https URL answers with a valid Strict-Transport-Security header of a long enough max-age."""
     urls = _web_endpoints(ctx)
@@ -443,9 +421,9 @@ def _first_hop(ctx: Context, url: str) -> Hop:
 _REDIRECTS = (301, 302, 303, 307, 308)
 
 
-@endpoint_check(
+@check(
     "tls.http_redirects_to_https",
-    facts=lambda p, h: [WebResponse(e.http_url) for e in web_urls(h) if e.http_url],
+    host_facts=lambda p, h: [WebResponse(e.http_url) for e in web_urls(h) if e.http_url],
 )
 def tls_http_redirects_to_https(p: NoParams, ctx: Context) -> Outcome:
     """A browser asking for an https URL in plain HTTP (port 80) is redirected to https, never served."""

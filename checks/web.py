@@ -20,11 +20,12 @@ from hds_compliance.check import (
     NoParams,
     Outcome,
     Params,
+    check,
     failed,
     not_applicable,
     passed,
 )
-from hds_compliance.checks.tls import Judgement, endpoint_check, endpoints, judge_each, web_urls
+from hds_compliance.checks.tls import Judgement, endpoints, judge_each, web_urls
 from hds_compliance.facts.tls import WebPage, WebReport, WebResponse
 from hds_compliance.model import Status
 
@@ -51,9 +52,9 @@ def _is_html(report: WebReport) -> bool:
     return report.html_lang is not None or "html" in kind
 
 
-@endpoint_check(
+@check(
     "web.interface_in_french",
-    facts=lambda p, h: [WebResponse(e.url) for e in web_urls(h) if e.url],
+    host_facts=lambda p, h: [WebResponse(e.url) for e in web_urls(h) if e.url],
 )
 def web_interface_in_french(p: NoParams, ctx: Context) -> Outcome:
     """The web interfaces a host lists declare French to a French-speaking browser (<html lang> first)."""
@@ -211,10 +212,10 @@ class TransparencyParams(Params):
     )
 
 
-@endpoint_check(
+@check(
     "web.transparency_page_published",
     params=TransparencyParams,
-    facts=lambda p, h: [WebPage(p.url)] if p.url else [],
+    host_facts=lambda p, h: [WebPage(p.url)] if p.url else [],
 )
 def web_transparency_page_published(p: TransparencyParams, ctx: Context) -> Outcome:
     """The public transparency page answers and says that no health data leaves the EEA, or maps transfers."""

@@ -211,6 +211,7 @@ class Check(Generic[P]):
     summary: str
     tags: tuple[str, ...] = ()
     fleet: Callable[[P, Fleet], dict[str, Outcome]] | None = None
+    # Facts that depend on the host's inventory data (a fleet check's, or a check's host_facts).
     fleet_facts: Callable[[P, HostInfo], list[Fact[Any]]] | None = None
 
     def validate(self, raw: Mapping[str, Any]) -> P:
@@ -242,16 +243,22 @@ def check(
     *,
     params: type[P] = NoParams,  # type: ignore[assignment]
     facts: Callable[[P], list[Fact[Any]]] | None = None,
+    host_facts: Callable[[P, HostInfo], list[Fact[Any]]] | None = None,
     tags: tuple[str, ...] = (),
 ) -> Callable[[Callable[[P, Context], Outcome]], Callable[[P, Context], Outcome]]:
     """Register a check function under ``check_id`` (``<area>.<what_it_proves>``).
 
-    ``tags`` let a profile or a benchmark leave a kind of check out (``fs-walk``: it walks file systems).
+    ``facts(params)`` says what it reads; ``host_facts(params, host)`` instead, when that depends on the
+    host's inventory data (the TLS endpoints it lists). ``tags`` let a profile or a benchmark leave a kind
+    of check out (``fs-walk``: it walks file systems).
     """
 
     def register(func: Callable[[P, Context], Outcome]) -> Callable[[P, Context], Outcome]:
         summary = _summary(func, check_id)
-        _register(Check(check_id, func, params, facts or (lambda _p: []), summary, tags))
+        spec: Check[Any] = Check(
+            check_id, func, params, facts or (lambda _p: []), summary, tags, fleet_facts=host_facts
+        )
+        _register(spec)
         return func
 
     return register

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Set up hds-compliance in ./.venv on a fresh Debian machine (idempotent).
 #   sh scripts/install.sh          runtime only (non-editable install, as users get it)
-#   sh scripts/install.sh dev      plus what the tests need: openssh-server, sudo, test tools
+#   sh scripts/install.sh dev      plus what the tests need: the Debian packages of scripts/test-packages.txt
 set -eu
 cd "$(dirname "$0")/.."
 want_dev=${1:-}
@@ -9,9 +9,10 @@ want_dev=${1:-}
 packages=""
 python3 -c 'import venv, ensurepip' 2>/dev/null || packages="$packages python3-venv python3-pip"
 if [ "$want_dev" = dev ]; then
-    [ -x /usr/sbin/sshd ] || packages="$packages openssh-server"
-    command -v sudo >/dev/null 2>&1 || packages="$packages sudo"
-    command -v unshare >/dev/null 2>&1 || packages="$packages util-linux"
+    # What the tests run for real: sshd hosts, sudo, namespaces, TLS servers' certificates (openssl).
+    for p in $(grep -v '^#' scripts/test-packages.txt); do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || packages="$packages $p"
+    done
 fi
 if [ -n "$packages" ]; then
     if [ "$(id -u)" != 0 ]; then

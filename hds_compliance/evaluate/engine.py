@@ -13,7 +13,7 @@ from typing import Any
 
 from hds_compliance.catalog import Catalog, CheckRef, Control
 from hds_compliance.check import Check, Context, FactUnavailable, Fleet, HostInfo, Outcome
-from hds_compliance.facts import Fact
+from hds_compliance.facts import Fact, fact_from_key
 from hds_compliance.model import HostRecord, Scope, Status, Verdict
 
 
@@ -80,10 +80,15 @@ class _Host:
 
 
 def _host_error(record: HostRecord) -> str | None:
-    """Why nothing can be said of a host at all: unreachable, or a probe that returned nothing usable."""
+    """Why nothing can be said of a host at all: unreachable, or a probe that returned nothing usable.
+
+    Captures the scanning machine made (a TLS endpoint it could not reach) do not count: they say
+    nothing of the probe.
+    """
     if not record.probe.connected:
         return f"host unreachable: {record.probe.error}"
-    if record.captures and all(c.problem is not None for c in record.captures):
+    probed = [c for c in record.captures if fact_from_key(c.fact).origin == "host"]
+    if probed and all(c.problem is not None for c in probed):
         return f"probe failed: {record.probe.error}"
     return None
 
