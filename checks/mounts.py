@@ -59,6 +59,15 @@ class BootMount:
     why_inactive: str = ""
 
 
+# File systems systemd mounts itself at boot (mount-setup.c) when /etc/fstab has no line for them; a line
+# there changes their options (systemd-remount-fs).
+API_MOUNTS = {
+    "/dev/shm": ("tmpfs", ("nosuid", "nodev", "strictatime", "mode=1777")),
+    "/proc": ("proc", ("nosuid", "nodev", "noexec")),
+    "/run": ("tmpfs", ("nosuid", "nodev", "strictatime", "mode=755")),
+}
+
+
 def boot_mount(path: str, fstab: list[FstabEntry] | None, unit: MountUnit) -> BootMount | None:
     """What the next boot does with ``path``; None when nothing mounts it there."""
     entry = next((e for e in fstab or [] if e.mountpoint == path), None)  # the generator keeps the first
@@ -77,6 +86,9 @@ def boot_mount(path: str, fstab: list[FstabEntry] | None, unit: MountUnit) -> Bo
         noauto = mount_flags(entry.options)["noauto"] and not unit.enabled_by
         why = f"{entry.where} marks it noauto" if noauto else ""
         return BootMount(f"{entry.where}{dropin}", options, entry.fstype, not noauto, why)
+    if path in API_MOUNTS:
+        fstype, options = API_MOUNTS[path]
+        return BootMount("systemd's own mount (no /etc/fstab line)", options, fstype, True)
     return None
 
 

@@ -24,6 +24,7 @@ from pydantic import Field, field_validator, model_validator
 from hds_compliance.check import (
     Context,
     FactUnavailable,
+    NoParams,
     Outcome,
     Params,
     check,
@@ -32,7 +33,7 @@ from hds_compliance.check import (
 )
 from hds_compliance.facts import Fact, Sysctl
 from hds_compliance.facts.boot import BootEntries
-from hds_compliance.facts.sysctl_conf import NET_KEYS, NetConf, SysctlConf, SysctlConfig
+from hds_compliance.facts.sysctl_conf import NET_KEYS, NetConf, SysctlApplied, SysctlConf, SysctlConfig
 
 CONF = SysctlConf()
 BOOT = BootEntries()
@@ -413,3 +414,27 @@ def sysctl_interface_values(p: InterfaceParams, ctx: Context) -> Outcome:
     keys = ", ".join(f"{k}={v}" for k, v in p.expect.items())
     judged = ", ".join(interfaces) or "no interface but loopback"
     return passed(f"{keys} in effect on {judged} and for interfaces created later, now and at boot")
+
+
+# ------------------------------------------------------------------------------------ configuration drift
+
+APPLIED = SysctlApplied()
+
+
+@check("sysctl.configuration_applied", facts=lambda p: [APPLIED])
+def sysctl_configuration_applied(p: NoParams, ctx: Context) -> Outcome:
+    """Every kernel parameter the sysctl.d files set has that value now: nothing changed it at run time and
+    no file failed to apply (the running kernel is the configuration a reboot would give)."""
+    config, live = ctx.get(APPLIED)
+    drift = []
+    judged = 0
+    for path, value in sorted(live.items()):
+        entry = config.assignment(path)
+        if entry is None or entry.value is None or value is None:
+            continue  # not set by the files, or a key this kernel lacks (systemd-sysctl skips it)
+        judged += 1
+        if _norm(value) != _norm(entry.value):
+            drift.append(f"{entry.name} is {_norm(value)} now but {entry.where} sets {_norm(entry.value)}")
+    if drift:
+        return failed(f"{len(drift)} of {judged} values set by sysctl.d differ now: {'; '.join(drift)}")
+    return passed(f"all {judged} values set by {len(config.files)} sysctl.d files are in effect")

@@ -181,10 +181,7 @@ class BootEntries(Fact[BootConfig]):
 
     def parse(self, capture: Capture) -> BootConfig:
         if capture.exit_code == ABSENT:
-            raise FactError(
-                f"{self.describe()}: no grub.cfg, BLS entry, /etc/default/grub or /etc/kernel/cmdline is "
-                "visible: what the next boot passes to the kernel cannot be known"
-            )
+            raise self._nothing()
         if capture.exit_code != 0:
             raise self._fail(capture)
         kernelopts = ""
@@ -211,7 +208,8 @@ class BootEntries(Fact[BootConfig]):
                 entries.append(BootEntry(where, "grub.cfg", tuple(args), recovery=rescue))
             elif "/loader/entries/" in path and words and words[0] == "options":
                 text = (words[1] if len(words) > 1 else "").replace("$kernelopts", kernelopts)
-                entries.append(BootEntry(where, "bls", tuple(split_cmdline(text))))
+                args = [a for a in split_cmdline(text) if not a.startswith("$")]  # $tuned_params: tuned's
+                entries.append(BootEntry(where, "bls", tuple(args)))
             elif path == "/etc/kernel/cmdline":
                 entries.append(BootEntry(where, "kernel-install", tuple(split_cmdline(text))))
             elif (assign := _ASSIGN_RE.match(text)) is not None:
@@ -223,11 +221,15 @@ class BootEntries(Fact[BootConfig]):
             source = " + ".join(defaults) + " (GRUB_CMDLINE_LINUX and GRUB_CMDLINE_LINUX_DEFAULT)"
             entries.append(BootEntry(source, "defaults", tuple(split_cmdline(line))))
         if not entries:
-            raise FactError(
-                f"{self.describe()}: no kernel command line in {', '.join(sorted({p for p, _, _ in lines}))}"
-                " nor any other boot loader file: what the next boot passes cannot be known"
-            )
+            raise self._nothing()
         return BootConfig(tuple(entries))
+
+    def _nothing(self) -> FactError:
+        return FactError(
+            f"{self.describe()}: no grub.cfg linux line, BLS entry, GRUB_CMDLINE_LINUX or "
+            "/etc/kernel/cmdline is visible (no boot loader, or /boot not mounted): "
+            "what the next boot passes cannot be known"
+        )
 
     def describe(self) -> str:
         return "boot loader kernel command lines"

@@ -15,11 +15,13 @@ that link, never on its own (systemd-sysctl does not read it either).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any, ClassVar
 
 from hds_compliance.facts.base import ABSENT, UNREADABLE, Fact, FactError
+from hds_compliance.facts.kernel import Sysctl
 from hds_compliance.model import Capture
 
 # systemd's CONF_PATHS("sysctl.d"), highest precedence first; /lib/sysctl.d only matters on hosts whose
@@ -333,3 +335,73 @@ class NetConf(Fact[dict[str, dict[str, int]] | None]):
 
     def describe(self) -> str:
         return f"per-interface {self.arg} parameters"
+
+
+def _dotted(path: str) -> str | None:
+    """The dotted sysctl name of a slash path, None if a component holds a dot (``eth0.100``)."""
+    parts = path.split("/")
+    return None if any("." in p for p in parts) else ".".join(parts)
+
+
+@dataclass(frozen=True)
+class SysctlApplied(Fact[tuple[SysctlConfig, dict[str, str | None]]]):
+    """The sysctl.d configuration and the live value of every key it sets: (config, {path: live value}).
+
+    The live values come in the probe's second round (one grep for every explicit key, one per address
+    family for globs over interfaces). A key the kernel lacks maps to None (systemd-sysctl skips it).
+    """
+
+    kind: ClassVar[str] = "sysctl-applied"
+    arg: str = ""
+
+    def script(self) -> str:
+        return SysctlConf().script()
+
+    def parse(self, capture: Capture) -> tuple[SysctlConfig, dict[str, str | None]]:
+        raise FactError(f"{self.describe()}: needs the live values of its second round")
+
+    def _config(self, capture: Capture) -> SysctlConfig:
+        return SysctlConf().parse(capture)
+
+    def follow_ups(self, capture: Capture) -> list[Fact[Any]]:
+        try:
+            config = self._config(capture)
+        except FactError:
+            return []
+        facts: dict[str, Fact[Any]] = {}
+        for entry in config.entries:
+            if entry.value is None:
+                continue
+            family = re.match(r"^net/(ipv4|ipv6)/conf/", entry.path)
+            if entry.is_glob:
+                if family:
+                    facts.setdefault(f"net:{family.group(1)}", NetConf(family.group(1)))
+                continue
+            name = _dotted(entry.path)
+            if name is not None and re.match(r"^[a-z0-9_]+(\.[a-z0-9_-]+)+$", name):
+                facts.setdefault(name, Sysctl(name))
+            elif family:
+                facts.setdefault(f"net:{family.group(1)}", NetConf(family.group(1)))
+        return list(facts.values())
+
+    def parse_with(
+        self, capture: Capture, lookup: Callable[[str], Capture | None]
+    ) -> tuple[SysctlConfig, dict[str, str | None]]:
+        config = self._config(capture)
+        live: dict[str, str | None] = {}
+        for fact in self.follow_ups(capture):
+            follow = lookup(fact.key)
+            if follow is None or follow.problem is not None or not follow.complete:
+                raise FactError(f"{self.describe()}: {fact.describe()} was not collected")
+            if isinstance(fact, NetConf):
+                table = fact.parse(follow) or {}
+                for slot, values in table.items():
+                    for key, value in values.items():
+                        live[f"net/{fact.arg}/conf/{slot}/{key}"] = str(value)
+            else:
+                value = fact.parse(follow)
+                live[fact.arg.replace(".", "/")] = None if value is None else str(value)
+        return config, live
+
+    def describe(self) -> str:
+        return "sysctl.d configuration and the live values it sets"
