@@ -117,7 +117,10 @@ def sysctl_value(p: ValueParams, ctx: Context) -> Outcome:
     problems = _judge(p.name, p.expect, p.require_persisted, ctx)
     if problems:
         return failed(f"{'; '.join(problems)} (expected {_show(p.expect)})")
-    return passed(f"{p.name} is {_show(p.expect)} now and the sysctl.d files keep it at boot")
+    entry = ctx.get(CONF).assignment(Sysctl(p.name).path.removeprefix("/proc/sys/"))
+    if entry is None or entry.value is None:
+        return passed(f"{p.name} is {ctx.get(Sysctl(p.name))} now (no sysctl.d file sets it, which is accepted)")
+    return passed(f"{p.name} is {ctx.get(Sysctl(p.name))} now and {entry.where} keeps it at boot")
 
 
 class ValuesParams(_Persisted):
@@ -376,21 +379,27 @@ def _persisted_problems(p: InterfaceParams, config: SysctlConfig, interfaces: li
     return problems
 
 
-def _ipv6_disabled(ctx: Context, table: dict[str, dict[str, int]] | None) -> str | None:
-    """Why IPv6 is off on every interface now and at the next boot, or None if it is not."""
-    boot = ctx.get(BOOT)
+def _ipv6_off(ctx: Context, table: dict[str, dict[str, int]] | None) -> tuple[bool, str]:
+    """Whether IPv6 is off on every interface now and at the next boot, and what says so (or why not).
+    The boot entries are read only when they decide."""
     if table is None:
-        if boot.all_have("ipv6.disable", "1"):
-            return "the kernel runs without IPv6 (ipv6.disable=1) and every boot entry keeps it off"
-        return None
-    off_now = all(values.get("disable_ipv6") == 1 for values in table.values())
+        lacking = ctx.get(BOOT).lacking("ipv6.disable=1")
+        if not lacking:
+            return True, "the kernel runs without IPv6 and every boot entry passes ipv6.disable=1"
+        where = ", ".join(e.source for e in lacking)
+        return False, (
+            f"IPv6 is off in the running kernel (no /proc/sys/net/ipv6/conf), but {where} lack "
+            "ipv6.disable=1: the next boot turns it on"
+        )
+    if not all(values.get("disable_ipv6") == 1 for values in table.values()):
+        return False, ""
     config = ctx.get(CONF)
-    off_at_boot = all(
-        config.value(f"net/ipv6/conf/{slot}/disable_ipv6") == "1" for slot in ("all", "default")
-    ) or boot.all_have("ipv6.disable", "1")
-    if off_now and off_at_boot:
-        return "disable_ipv6 is 1 on every interface now and the next boot keeps IPv6 off"
-    return None
+    slots = ("all", "default")
+    if all(config.value(f"net/ipv6/conf/{slot}/disable_ipv6") == "1" for slot in slots):
+        return True, "disable_ipv6 is 1 on every interface now, and sysctl.d sets it on all and default"
+    if not ctx.get(BOOT).lacking("ipv6.disable=1"):
+        return True, "disable_ipv6 is 1 on every interface now, and every boot entry passes ipv6.disable=1"
+    return False, ""
 
 
 @check("sysctl.interface_values", params=InterfaceParams, facts=_interface_facts)
@@ -399,9 +408,11 @@ def sysctl_interface_values(p: InterfaceParams, ctx: Context) -> Outcome:
     with each interface's value, now and after the next boot."""
     table = ctx.get(NetConf(p.family))
     if p.family == "ipv6" and p.pass_if_ipv6_disabled:
-        why = _ipv6_disabled(ctx, table)
-        if why:
+        off, why = _ipv6_off(ctx, table)
+        if off:
             return passed(f"IPv6 is disabled: {why}")
+        if table is None:
+            return failed(why)
     if table is None:
         return failed(f"this kernel has no {p.family} parameters (no /proc/sys/net/{p.family}/conf)")
     interfaces = sorted(i for i in table if i not in ("all", "default", *p.skip_interfaces))

@@ -372,16 +372,13 @@ class SysctlApplied(Fact[tuple[SysctlConfig, dict[str, str | None]]]):
         for entry in config.entries:
             if entry.value is None:
                 continue
-            family = re.match(r"^net/(ipv4|ipv6)/conf/", entry.path)
-            if entry.is_glob:
-                if family:
-                    facts.setdefault(f"net:{family.group(1)}", NetConf(family.group(1)))
+            family = re.match(r"^net/(ipv4|ipv6)/conf/[^/]+/([^/]+)$", entry.path)
+            if family and family.group(2) in NET_KEYS[family.group(1)]:
+                facts.setdefault(f"net:{family.group(1)}", NetConf(family.group(1)))  # every interface at once
                 continue
-            name = _dotted(entry.path)
+            name = None if entry.is_glob else _dotted(entry.path)
             if name is not None and re.match(r"^[a-z0-9_]+(\.[a-z0-9_-]+)+$", name):
                 facts.setdefault(name, Sysctl(name))
-            elif family:
-                facts.setdefault(f"net:{family.group(1)}", NetConf(family.group(1)))
         return list(facts.values())
 
     def parse_with(
