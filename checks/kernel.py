@@ -53,9 +53,10 @@ def _live_problem(args: list[str], wanted: str) -> str | None:
         return (
             f"running kernel: {wanted} comes after '--' in /proc/cmdline, so it went to init, not the kernel"
         )
-    got = kernel_params(args).get(name, "")
-    shown = f"{name}={got}" if got else (name if name in kernel_params(args) else f"no {name}")
-    return f"running kernel: /proc/cmdline has {shown}, not {wanted}"
+    params = kernel_params(args)
+    if name not in params:
+        return f"running kernel: /proc/cmdline has no {name}" + ("" if name == wanted else f" (wanted {wanted})")
+    return f"running kernel: /proc/cmdline has {name}={params[name]}, not {wanted}"
 
 
 @check("kernel.cmdline_arguments", params=CmdlineParams, facts=lambda p: [KERNEL_CMDLINE, BOOT])
