@@ -55,7 +55,9 @@ def _live_problem(args: list[str], wanted: str) -> str | None:
         )
     params = kernel_params(args)
     if name not in params:
-        return f"running kernel: /proc/cmdline has no {name}" + ("" if name == wanted else f" (wanted {wanted})")
+        return f"running kernel: /proc/cmdline has no {name}" + (
+            "" if name == wanted else f" (wanted {wanted})"
+        )
     return f"running kernel: /proc/cmdline has {name}={params[name]}, not {wanted}"
 
 

@@ -127,6 +127,13 @@ def _boot(p: PathParams, ctx: Context) -> tuple[BootMount | None, str]:
     return boot, ""
 
 
+def _live_and_boot(p: PathParams, ctx: Context) -> tuple[Mount | None, BootMount | None, list[str]]:
+    """The path's own live mount and what the next boot mounts there, with why either is missing."""
+    live, live_why = _live_own(p, ctx)
+    boot, boot_why = _boot(p, ctx)
+    return live, boot, [why for why in (live_why, boot_why) if why]
+
+
 def _missing(options: list[str], present: frozenset[str] | tuple[str, ...], resolve: bool) -> list[str]:
     """Options of ``options`` not in effect in ``present`` (resolved as mount(8) does when ``resolve``)."""
     flags = mount_flags(present) if resolve else {}
@@ -157,11 +164,9 @@ class OptionsParams(PathParams):
 def mounts_options_present(p: OptionsParams, ctx: Context) -> Outcome:
     """A path is a separate mount with every listed option (e.g. /tmp nodev,nosuid,noexec), now and at the
     next boot."""
-    live, live_why = _live_own(p, ctx)
-    boot, boot_why = _boot(p, ctx)
+    live, boot, problems = _live_and_boot(p, ctx)
     if p.if_mounted and live is None and boot is None:
         return not_applicable(f"{p.path} is not a separate mount now nor at boot: its options do not apply")
-    problems = [why for why in (live_why, boot_why) if why]
     if live is not None:
         missing = _missing(p.options, live.options, resolve=False)
         if missing:
@@ -191,9 +196,7 @@ class SeparateParams(PathParams):
 def mounts_separate_partition(p: SeparateParams, ctx: Context) -> Outcome:
     """A path is its own mounted file system, so filling it cannot fill / (and the reverse), now and at
     the next boot."""
-    live, live_why = _live_own(p, ctx)
-    boot, boot_why = _boot(p, ctx)
-    problems = [why for why in (live_why, boot_why) if why]
+    live, boot, problems = _live_and_boot(p, ctx)
     if live is not None and live.fstype in p.exclude_fstypes:
         problems.append(
             f"live mount table: {_show(live)} is a {live.fstype} file system, which does not count"

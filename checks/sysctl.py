@@ -119,7 +119,9 @@ def sysctl_value(p: ValueParams, ctx: Context) -> Outcome:
         return failed(f"{'; '.join(problems)} (expected {_show(p.expect)})")
     entry = ctx.get(CONF).assignment(Sysctl(p.name).path.removeprefix("/proc/sys/"))
     if entry is None or entry.value is None:
-        return passed(f"{p.name} is {ctx.get(Sysctl(p.name))} now (no sysctl.d file sets it, which is accepted)")
+        return passed(
+            f"{p.name} is {ctx.get(Sysctl(p.name))} now (no sysctl.d file sets it, which is accepted)"
+        )
     return passed(f"{p.name} is {ctx.get(Sysctl(p.name))} now and {entry.where} keeps it at boot")
 
 

@@ -50,42 +50,34 @@ def _scope(result: WalkResult) -> str:
     return f"walked {', '.join(result.roots)}{skipped}"
 
 
+def _judge(p: WalkParams, ctx: Context, found: list[tuple[str, str]], clean: str) -> Outcome:
+    """Fail with every non-empty class of ``found`` ((class, label) pairs), else pass with ``clean``."""
+    result = ctx.get(_walk(p))
+    problems = [f for cls, label in found if (f := _found(result, cls, label))]
+    if problems:
+        return failed(f"{'; '.join(problems)} ({_scope(result)})")
+    return passed(f"{clean} ({_scope(result)})")
+
+
 @check("walk.no_unowned_files", params=WalkParams, facts=lambda p: [_walk(p)], tags=TAGS)
 def walk_no_unowned_files(p: WalkParams, ctx: Context) -> Outcome:
     """No file or directory belongs to a user or group the host does not know (a later account with that
     id would own them)."""
-    result = ctx.get(_walk(p))
-    found = [
-        f
-        for f in (
-            _found(result, "nouser", "without a known owner"),
-            _found(result, "nogroup", "without a known group"),
-        )
-        if f
-    ]
-    if found:
-        return failed(f"{'; '.join(found)} ({_scope(result)})")
-    return passed(f"every file has a known owner and group ({_scope(result)})")
+    classes = [("nouser", "without a known owner"), ("nogroup", "without a known group")]
+    return _judge(p, ctx, classes, "every file has a known owner and group")
 
 
 @check("walk.world_writable_dirs_sticky", params=WalkParams, facts=lambda p: [_walk(p)], tags=TAGS)
 def walk_world_writable_dirs_sticky(p: WalkParams, ctx: Context) -> Outcome:
     """Every world-writable directory has the sticky bit, so users cannot delete or replace others' files."""
-    result = ctx.get(_walk(p))
-    found = _found(result, "ww_dir_no_sticky", "world-writable directories without the sticky bit")
-    if found:
-        return failed(f"{found} ({_scope(result)})")
-    return passed(f"every world-writable directory has the sticky bit ({_scope(result)})")
+    classes = [("ww_dir_no_sticky", "world-writable directories without the sticky bit")]
+    return _judge(p, ctx, classes, "every world-writable directory has the sticky bit")
 
 
 @check("walk.no_world_writable_files", params=WalkParams, facts=lambda p: [_walk(p)], tags=TAGS)
 def walk_no_world_writable_files(p: WalkParams, ctx: Context) -> Outcome:
     """No regular file is writable by every user (symbolic links, always 0777, are not files here)."""
-    result = ctx.get(_walk(p))
-    found = _found(result, "ww_file", "world-writable regular files")
-    if found:
-        return failed(f"{found} ({_scope(result)})")
-    return passed(f"no world-writable regular file ({_scope(result)})")
+    return _judge(p, ctx, [("ww_file", "world-writable regular files")], "no world-writable regular file")
 
 
 class SetuidParams(WalkParams):
