@@ -33,7 +33,14 @@ from hds_compliance.check import (
 )
 from hds_compliance.facts import Fact, Sysctl
 from hds_compliance.facts.boot import BootEntries
-from hds_compliance.facts.sysctl_conf import NET_KEYS, NetConf, SysctlApplied, SysctlConf, SysctlConfig
+from hds_compliance.facts.sysctl_conf import (
+    NET_KEYS,
+    NetConf,
+    SysctlApplied,
+    SysctlConf,
+    SysctlConfig,
+    dotted_name,
+)
 
 CONF = SysctlConf()
 BOOT = BootEntries()
@@ -447,7 +454,10 @@ def sysctl_configuration_applied(p: NoParams, ctx: Context) -> Outcome:
             continue  # not set by the files, or a key this kernel lacks (systemd-sysctl skips it)
         judged += 1
         if _norm(value) != _norm(entry.value):
-            drift.append(f"{entry.name} is {_norm(value)} now but {entry.where} sets {_norm(entry.value)}")
+            via = f" ({entry.name})" if entry.is_glob else ""
+            drift.append(
+                f"{dotted_name(path)} is {_norm(value)} now but {entry.where}{via} sets {_norm(entry.value)}"
+            )
     if drift:
         return failed(f"{len(drift)} of {judged} values set by sysctl.d differ now: {'; '.join(drift)}")
     return passed(f"all {judged} values set by {len(config.files)} sysctl.d files are in effect")

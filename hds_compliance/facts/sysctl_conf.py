@@ -15,13 +15,11 @@ that link, never on its own (systemd-sysctl does not read it either).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any, ClassVar
 
 from hds_compliance.facts.base import ABSENT, UNREADABLE, Fact, FactError
-from hds_compliance.facts.kernel import Sysctl
 from hds_compliance.model import Capture
 
 # systemd's CONF_PATHS("sysctl.d"), highest precedence first; /lib/sysctl.d only matters on hosts whose
@@ -50,6 +48,11 @@ def sysctl_path(key: str) -> str:
     return key.translate(str.maketrans("./", "/."))
 
 
+def dotted_name(path: str) -> str:
+    """A slash path in the dotted form (a dot inside a component becomes a slash, as sysctl.d(5) says)."""
+    return path.replace(".", "\0").replace("/", ".").replace("\0", "/")
+
+
 def _matches(pattern: str, path: str) -> bool:
     """Whether a glob key matches a path: each component on its own, as glob(3) on /proc/sys does."""
     parts, names = pattern.split("/"), path.split("/")
@@ -74,7 +77,7 @@ class SysctlEntry:
     @property
     def name(self) -> str:
         """The key in dotted form, as an administrator writes it."""
-        return self.path.replace(".", "\0").replace("/", ".").replace("\0", "/")
+        return dotted_name(self.path)
 
     @property
     def is_glob(self) -> bool:
@@ -337,68 +340,53 @@ class NetConf(Fact[dict[str, dict[str, int]] | None]):
         return f"per-interface {self.arg} parameters"
 
 
-def _dotted(path: str) -> str | None:
-    """The dotted sysctl name of a slash path, None if a component holds a dot (``eth0.100``)."""
-    parts = path.split("/")
-    return None if any("." in p for p in parts) else ".".join(parts)
+# Keys named by the sysctl.d files, as /proc/sys paths (sysctl.d(5) normalisation; globs kept for the
+# shell to expand). Over-reading is harmless: the parser decides which assignment is in force.
+_KEYS_AWK = (
+    '/^[ \\t]*[#;]/ { next } /=/ { k = $0; sub(/=.*/, "", k); gsub(/[ \\t]/, "", k); sub(/^-/, "", k); '
+    'if (match(k, /[.\\/]/) && substr(k, RSTART, 1) == ".") { gsub(/\\./, "\\001", k); gsub(/\\//, ".", k); '
+    'gsub(/\\001/, "/", k) } if (k != "") print "/proc/sys/" k }'
+)
 
 
 @dataclass(frozen=True)
-class SysctlApplied(Fact[tuple[SysctlConfig, dict[str, str | None]]]):
-    """The sysctl.d configuration and the live value of every key it sets: (config, {path: live value}).
+class SysctlApplied(Fact[tuple[SysctlConfig, dict[str, str]]]):
+    """The sysctl.d configuration and the live value of every key it names: (config, {path: live value}).
 
-    The live values come in the probe's second round (one grep for every explicit key, one per address
-    family for globs over interfaces). A key the kernel lacks maps to None (systemd-sysctl skips it).
+    One snippet: the files as :class:`SysctlConf` reads them, then ``@live`` and one grep over every
+    /proc/sys path the files name (globs expanded by the shell). A key this kernel lacks has no value.
     """
 
     kind: ClassVar[str] = "sysctl-applied"
     arg: str = ""
 
     def script(self) -> str:
-        return SysctlConf().script()
+        files = " ".join(f"{d}/*.conf" for d in SYSCTL_DIRS)
+        return (
+            f"rc=0; {frame_loop(SYSCTL_DIRS, '*.conf')}; printf '\\n@live\\n'; "
+            f'set --; for f in {files}; do [ -f "$f" ] && [ -r "$f" ] && set -- "$@" "$f"; done; '
+            f"if [ $# -gt 0 ]; then keys=$(awk '{_KEYS_AWK}' \"$@\" | sort -u); "
+            # A path named twice (conf/all and conf/* both match it) is read once.
+            'paths=$(for p in $keys; do [ -f "$p" ] && echo "$p"; done | sort -u); '
+            '[ -z "$paths" ] || grep -H "" -- $paths; fi; exit "$rc"'
+        )
 
-    def parse(self, capture: Capture) -> tuple[SysctlConfig, dict[str, str | None]]:
-        raise FactError(f"{self.describe()}: needs the live values of its second round")
-
-    def _config(self, capture: Capture) -> SysctlConfig:
-        return SysctlConf().parse(capture)
-
-    def follow_ups(self, capture: Capture) -> list[Fact[Any]]:
-        try:
-            config = self._config(capture)
-        except FactError:
-            return []
-        facts: dict[str, Fact[Any]] = {}
-        for entry in config.entries:
-            if entry.value is None:
-                continue
-            family = re.match(r"^net/(ipv4|ipv6)/conf/[^/]+/([^/]+)$", entry.path)
-            if family and family.group(2) in NET_KEYS[family.group(1)]:
-                facts.setdefault(f"net:{family.group(1)}", NetConf(family.group(1)))  # every interface at once
-                continue
-            name = None if entry.is_glob else _dotted(entry.path)
-            if name is not None and re.match(r"^[a-z0-9_]+(\.[a-z0-9_-]+)+$", name):
-                facts.setdefault(name, Sysctl(name))
-        return list(facts.values())
-
-    def parse_with(
-        self, capture: Capture, lookup: Callable[[str], Capture | None]
-    ) -> tuple[SysctlConfig, dict[str, str | None]]:
-        config = self._config(capture)
-        live: dict[str, str | None] = {}
-        for fact in self.follow_ups(capture):
-            follow = lookup(fact.key)
-            if follow is None or follow.problem is not None or not follow.complete:
-                raise FactError(f"{self.describe()}: {fact.describe()} was not collected")
-            if isinstance(fact, NetConf):
-                table = fact.parse(follow) or {}
-                for slot, values in table.items():
-                    for key, value in values.items():
-                        live[f"net/{fact.arg}/conf/{slot}/{key}"] = str(value)
-            else:
-                value = fact.parse(follow)
-                live[fact.arg.replace(".", "/")] = None if value is None else str(value)
-        return config, live
+    def parse(self, capture: Capture) -> tuple[SysctlConfig, dict[str, str]]:
+        # The LAST marker: file contents come before it and could hold the same text. The snippet puts a
+        # newline of its own before the marker, whatever the last file ends with.
+        files, marker, live_part = capture.stdout_bytes().rpartition(b"\n@live\n")
+        if not marker:
+            raise FactError(f"{self.describe()}: no live values in the output")
+        framed = Capture.from_bytes(
+            capture.fact, capture.command, files, exit_code=capture.exit_code, stderr=capture.stderr
+        )
+        config = SysctlConf().parse(framed)
+        live: dict[str, list[str]] = {}
+        for line in live_part.decode("utf-8", "replace").splitlines():
+            path, colon, value = line.partition(":")
+            if colon and path.startswith("/proc/sys/"):
+                live.setdefault(path.removeprefix("/proc/sys/"), []).append(value)
+        return config, {path: " ".join(" ".join(v).split()) for path, v in live.items()}
 
     def describe(self) -> str:
-        return "sysctl.d configuration and the live values it sets"
+        return "sysctl.d configuration and the live values it names"
