@@ -7,7 +7,11 @@ would undo it, or leave it to the kernel's default, fails and the message names 
 Per-interface parameters (``net.ipv4.conf.<if>.<key>``) are judged on every interface with the kernel's
 own combination of the ``all`` value and the interface's (include/linux/inetdevice.h, ip-sysctl.rst):
 some keys are ORed, some ANDed, some take the maximum, ``accept_redirects`` is ANDed on an interface that
-forwards and ORed on one that does not. ``default`` is judged as what the next interface created gets.
+forwards and ORed on one that does not. IPv6 reads the interface's own value (net/ipv6: rt6_do_redirect,
+ipv6_accept_ra), except accept_source_route, the minimum of all and the interface (ipv6_rthdr_rcv).
+``default`` is judged as what the next interface created gets. At boot an interface gets the sysctl.d keys
+that name it (explicit or glob: systemd-sysctl runs again for each interface that appears), else the value
+of conf/default (copied to it when default is written, or at its creation).
 Values are compared after collapsing whitespace, so ``32768 65535`` matches the kernel's tab-separated
 ``32768\t65535``. Expected values may be YAML numbers or strings, or a list of accepted values.
 """
@@ -278,8 +282,11 @@ class _Slot:
 def _outcomes(rule: Combine, key: str, slot: _Slot) -> set[int] | None:
     """Every value the kernel may apply, given unknown inputs; None if an unknown cannot be enumerated."""
     domain = _DOMAIN.get(key, _BOOLEAN if rule in ("or", "and", "redirects4") else None)
+    # Inputs the rule does not read cannot make the outcome unknown.
+    all_value = 0 if rule in ("own", "redirects6", "ra6") else slot.all_value
+    forwarding = slot.forwarding if rule in ("redirects4", "redirects6", "ra6") else 0
     choices: list[Iterable[int]] = []
-    for known, values in ((slot.all_value, domain), (slot.own, domain), (slot.forwarding, _BOOLEAN)):
+    for known, values in ((all_value, domain), (slot.own, domain), (forwarding, _BOOLEAN)):
         if known is not None:
             choices.append((known,))
         elif values is None:
@@ -377,6 +384,8 @@ def _persisted_problems(p: InterfaceParams, config: SysctlConfig, interfaces: li
             outcomes = _outcomes(rule, key, _Slot(all_value, own, fwd))
             if outcomes is not None and outcomes <= accepted:
                 continue
+            if not p.require_persisted and None in (all_value, own):
+                continue  # left to the kernel's default, which the parameters accept
             name = "interfaces created later" if slot == "default" else slot
             got = "an unknown value" if outcomes is None else " or ".join(map(str, sorted(outcomes)))
             shown_all = "?" if all_value is None else all_value

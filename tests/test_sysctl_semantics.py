@@ -355,3 +355,18 @@ def test_a_glob_for_every_interface_loosens_rp_filter_despite_all_and_default() 
     assert (
         live is not None and live["all"]["rp_filter"] == live["default"]["rp_filter"] == 1
     )  # the text match
+
+
+def test_keys_the_kernel_reads_per_interface_ignore_conf_all_at_boot_too() -> None:
+    """IPv6 max_addresses is the interface's own value: a file setting default and a glob (not conf/all)
+    persists it, though no value of conf/all is known."""
+    tree = "net.ipv6.conf.default.max_addresses = 1\nnet.ipv6.conf.*.max_addresses = 1\n"
+    with namespaces(1) as (ns,), staging_dir() as staging:
+        run = f"{SYSTEMD_SYSCTL} --prefix=/net/ipv6/conf"
+        boot = f"ip link add eth0 type veth peer name eth1 && {run} && {run}/eth0 && {run}/eth1 && exec sh -s"
+        net6 = NetConf("ipv6")
+        argv = ["ip", "netns", "exec", ns, *tree_command({"/etc/sysctl.d/90-v6.conf": tree}, boot, staging)]
+        captures = collect([net6, CONF], argv)
+    params = {"family": "ipv6", "expect": {"max_addresses": 1}, "pass_if_ipv6_disabled": False}
+    outcome = evaluate("sysctl.interface_values", params, captures)
+    assert isinstance(outcome, Outcome) and outcome.status is Status.PASS, outcome
