@@ -50,6 +50,8 @@ def _status(result: ScanResult, host: str, check: str) -> tuple[Status, str]:
         verdicts = [v for v in verdicts if v.params["path"] == "/etc/shadow"]
     if check == "sshd.option_at_most":
         verdicts = [v for v in verdicts if v.params["name"] == "maxauthtries"]
+    if check == "mounts.options_present":
+        verdicts = [v for v in verdicts if v.params["path"] == "/tmp"]
     [verdict] = verdicts
     return verdict.status, verdict.message
 

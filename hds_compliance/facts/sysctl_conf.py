@@ -1,0 +1,392 @@
+"""Kernel parameters as the next boot sets them (sysctl.d, in systemd-sysctl's order) and per interface.
+
+``SysctlConf`` reads every ``*.conf`` of the sysctl.d directories and models what ``systemd-sysctl``
+(sysctl.d(5)) writes at boot: files sorted by name across directories, a file in a higher directory
+replacing the same name in a lower one (``/etc`` over ``/run`` over ``/usr/local/lib`` over ``/usr/lib``
+and ``/lib``), a symbolic link to ``/dev/null`` or an empty file masking that name, later assignments
+winning, glob keys writing every matching key that no explicit key names, ``-key`` excluding a key from
+globs. Debian and RHEL link ``/etc/sysctl.conf`` in as ``/etc/sysctl.d/99-sysctl.conf``: it is read through
+that link, never on its own (systemd-sysctl does not read it either).
+
+``NetConf`` reads the per-interface parameters of one address family for every interface at once
+(``/proc/sys/net/ipv4/conf/<if>/<key>``), with ``all`` and ``default``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from typing import Any, ClassVar
+
+from hds_compliance.facts.base import ABSENT, UNREADABLE, Fact, FactError
+from hds_compliance.model import Capture
+
+# systemd's CONF_PATHS("sysctl.d"), highest precedence first; /lib/sysctl.d only matters on hosts whose
+# /lib is not a link to /usr/lib (there it lists the same files again, never winning over them).
+SYSCTL_DIRS = (
+    "/etc/sysctl.d",
+    "/run/sysctl.d",
+    "/usr/local/lib/sysctl.d",
+    "/usr/lib/sysctl.d",
+    "/lib/sysctl.d",
+)
+_GLOB_CHARS = frozenset("*?[")
+
+
+def sysctl_path(key: str) -> str:
+    """The key as a path below /proc/sys, the way systemd-sysctl normalises it.
+
+    "If the first separator is a slash, remaining slashes and dots are left intact. If the first separator
+    is a dot, dots and slashes are interchanged" (sysctl.d(5)): ``net.ipv4.conf.eth0/100.rp_filter`` and
+    ``net/ipv4/conf/eth0.100/rp_filter`` both name ``net/ipv4/conf/eth0.100/rp_filter``.
+    """
+    key = key.strip().strip("/")
+    first = re.search(r"[./]", key)
+    if first is None or first.group() == "/":
+        return key
+    return key.translate(str.maketrans("./", "/."))
+
+
+def dotted_name(path: str) -> str:
+    """A slash path in the dotted form (a dot inside a component becomes a slash, as sysctl.d(5) says)."""
+    return path.replace(".", "\0").replace("/", ".").replace("\0", "/")
+
+
+def _matches(pattern: str, path: str) -> bool:
+    """Whether a glob key matches a path: each component on its own, as glob(3) on /proc/sys does."""
+    parts, names = pattern.split("/"), path.split("/")
+    return len(parts) == len(names) and all(fnmatchcase(n, p) for p, n in zip(parts, names, strict=True))
+
+
+@dataclass(frozen=True)
+class SysctlEntry:
+    """One assignment (or ``-key`` exclusion, ``value`` None) of a sysctl.d file."""
+
+    file: str
+    line: int
+    path: str  # normalised key, slash form; may hold glob characters
+    value: str | None
+    ignore_failure: bool = False
+
+    @property
+    def where(self) -> str:
+        """``file:line``, for messages."""
+        return f"{self.file}:{self.line}"
+
+    @property
+    def name(self) -> str:
+        """The key in dotted form, as an administrator writes it."""
+        return dotted_name(self.path)
+
+    @property
+    def is_glob(self) -> bool:
+        return any(c in _GLOB_CHARS for c in self.path)
+
+
+@dataclass(frozen=True)
+class SysctlConfig:
+    """What systemd-sysctl applies at boot: the files it reads in order, those masked, the assignments."""
+
+    files: tuple[str, ...]
+    masked: tuple[str, ...]
+    entries: tuple[SysctlEntry, ...]  # in force, in the order systemd-sysctl applies them
+
+    def assignment(self, path: str) -> SysctlEntry | None:
+        """The entry that decides what the boot writes to ``path`` (slash form), or None if none does.
+
+        An explicit key always beats glob keys ("Keys for which an explicit pattern exists will be excluded
+        from any glob matching"); among globs the last one applied writes last. A returned entry whose
+        ``value`` is None is a ``-key`` exclusion: nothing is written.
+        """
+        explicit = [e for e in self.entries if not e.is_glob and e.path == path]
+        if explicit:
+            return explicit[-1]
+        globs = [e for e in self.entries if e.is_glob and e.value is not None and _matches(e.path, path)]
+        return globs[-1] if globs else None
+
+    def value(self, path: str) -> str | None:
+        """The value the boot writes to ``path``, None if nothing writes it."""
+        entry = self.assignment(path)
+        return None if entry is None or entry.value is None else " ".join(entry.value.split())
+
+
+def _parse_file(name: str, text: str) -> list[SysctlEntry]:
+    entries = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        key, eq, value = line.partition("=")
+        ignore = key.startswith("-")
+        key = key[1:] if ignore else key
+        if not eq:
+            if ignore and key.strip():  # "-key": excluded from globs, set by nothing
+                entries.append(SysctlEntry(name, number, sysctl_path(key), None, True))
+            continue  # systemd-sysctl warns "Line is not an assignment" and goes on
+        path = sysctl_path(key)
+        if path:
+            entries.append(SysctlEntry(name, number, path, value.strip(), ignore))
+    return entries
+
+
+def _in_force(entries: list[SysctlEntry]) -> tuple[SysctlEntry, ...]:
+    """systemd-sysctl's ordered map: re-assigning a key with another value moves it to the end (the same
+    value keeps the first place and line), which decides which of two matching globs writes last."""
+    table: dict[str, SysctlEntry] = {}
+    for entry in entries:
+        old = table.get(entry.path)
+        if old is not None and old.value == entry.value:
+            continue
+        table.pop(entry.path, None)
+        table[entry.path] = entry
+    return tuple(table.values())
+
+
+def frame_loop(dirs: tuple[str, ...], pattern: str) -> str:
+    """sh printing one framed record per file ``dir/pattern`` of each directory (sets rc=101 when one is
+    unreadable); see :func:`frame_files`."""
+    return (
+        f'for d in {" ".join(dirs)}; do [ -d "$d" ] || continue; '
+        # On merged-/usr hosts /lib is /usr/lib: the same files once, not twice.
+        'case $d in /lib/*) [ "$d" -ef "/usr$d" ] && continue;; esac; '
+        f'for f in "$d"/{pattern}; do '
+        '[ -e "$f" ] || [ -L "$f" ] || continue; '
+        'if [ -L "$f" ] && [ "$(readlink -f -- "$f")" = /dev/null ]; then '
+        'printf \'M 0 %s %s\\n\' "${#f}" "$f"; continue; fi; '
+        '[ -f "$f" ] || continue; '
+        f'[ -r "$f" ] || {{ rc={UNREADABLE}; printf \'U 0 %s %s\\n\' "${{#f}}" "$f"; continue; }}; '
+        's=$(wc -c < "$f"); '
+        '[ "$s" -le "$C" ] || { printf \'T 0 %s %s\\n\' "${#f}" "$f"; continue; }; '
+        'printf \'F %s %s %s\\n\' "$s" "${#f}" "$f"; head -c "$s" -- "$f"; '
+        "done; done"
+    )
+
+
+def frame_files(dirs: tuple[str, ...], pattern: str) -> str:
+    """sh listing ``dir/pattern`` of each directory, one framed record per file.
+
+    ``<kind> <size> <name length> <name>`` then ``size`` bytes of content: kind ``F`` a file, ``M`` a name
+    masked by a symbolic link to /dev/null, ``U`` unreadable (exit 101), ``T`` larger than ``$C``.
+    """
+    return f'rc=0; {frame_loop(dirs, pattern)}; exit "$rc"'
+
+
+def parse_framed(
+    fact: Fact[Any], data: bytes, extra_kinds: tuple[str, ...] = ()
+) -> list[tuple[str, str, bytes]]:
+    """(kind, path, content) of each record printed by :func:`frame_files` (and ``extra_kinds``)."""
+    kinds = {k.encode() for k in ("F", "M", "U", "T", *extra_kinds)}
+    records: list[tuple[str, str, bytes]] = []
+    pos = 0
+    while pos < len(data):
+        end = data.find(b"\n", pos)
+        head = data[pos:end].split(b" ", 3) if end >= 0 else []
+        if len(head) != 4 or head[0] not in kinds or not head[1].isdigit():
+            raise FactError(f"{fact.describe()}: malformed listing at byte {pos}")
+        size, name_len = int(head[1]), int(head[2]) if head[2].isdigit() else -1
+        name_start = pos + len(head[0]) + len(head[1]) + len(head[2]) + 3
+        name_end = name_start + name_len
+        if name_len < 0 or data[name_end : name_end + 1] != b"\n":
+            raise FactError(f"{fact.describe()}: malformed listing at byte {pos}")
+        body = data[name_end + 1 : name_end + 1 + size]
+        name = data[name_start:name_end].decode("utf-8", "replace")
+        if len(body) != size:
+            raise FactError(f"{fact.describe()}: {name} changed while it was read")
+        records.append((head[0].decode(), name, body))
+        pos = name_end + 1 + size
+    return records
+
+
+def config_order(
+    records: list[tuple[str, str, bytes]], dirs: tuple[str, ...]
+) -> list[tuple[str, str, bytes]]:
+    """systemd's conf-files order: by file name across directories, the highest directory's copy only."""
+    chosen: dict[str, tuple[int, tuple[str, str, bytes]]] = {}
+    for record in records:
+        directory, _, base = record[1].rpartition("/")
+        rank = dirs.index(directory) if directory in dirs else len(dirs)
+        if base not in chosen or rank < chosen[base][0]:
+            chosen[base] = (rank, record)
+    return [chosen[base][1] for base in sorted(chosen)]
+
+
+@dataclass(frozen=True)
+class SysctlConf(Fact[SysctlConfig]):
+    """The sysctl.d configuration systemd-sysctl applies at the next boot (see the module docstring)."""
+
+    kind: ClassVar[str] = "sysctl-conf"
+    arg: str = ""
+
+    def script(self) -> str:
+        return frame_files(SYSCTL_DIRS, "*.conf")
+
+    def parse(self, capture: Capture) -> SysctlConfig:
+        if capture.exit_code not in (0, UNREADABLE):
+            raise self._fail(capture)
+        records = parse_framed(self, capture.stdout_bytes())
+        for kind, name, _ in records:
+            if kind == "U":
+                raise FactError(f"{self.describe()}: {name} is not readable with the probe's privileges")
+            if kind == "T":
+                raise FactError(f"{self.describe()}: {name} is larger than the probe reads")
+        if capture.exit_code != 0:
+            raise self._fail(capture)
+        files, masked, entries = [], [], []
+        for kind, name, body in config_order(records, SYSCTL_DIRS):
+            if kind == "M" or not body.strip():
+                masked.append(name)
+                continue
+            files.append(name)
+            entries.extend(_parse_file(name, body.decode("utf-8", "replace")))
+        return SysctlConfig(tuple(files), tuple(masked), _in_force(entries))
+
+    def describe(self) -> str:
+        return "sysctl.d configuration"
+
+
+# Per-interface keys read for every interface: those the checks can judge (see checks/sysctl.py).
+NET_KEYS: dict[str, tuple[str, ...]] = {
+    "ipv4": (
+        "accept_local",
+        "accept_redirects",
+        "accept_source_route",
+        "arp_accept",
+        "arp_announce",
+        "arp_filter",
+        "arp_ignore",
+        "arp_notify",
+        "bc_forwarding",
+        "bootp_relay",
+        "drop_gratuitous_arp",
+        "drop_unicast_in_l2_multicast",
+        "forwarding",
+        "log_martians",
+        "mc_forwarding",
+        "proxy_arp",
+        "route_localnet",
+        "rp_filter",
+        "secure_redirects",
+        "send_redirects",
+        "shared_media",
+    ),
+    "ipv6": (
+        "accept_ra",
+        "accept_ra_defrtr",
+        "accept_ra_pinfo",
+        "accept_ra_rtr_pref",
+        "accept_redirects",
+        "accept_source_route",
+        "autoconf",
+        "dad_transmits",
+        "disable_ipv6",
+        "forwarding",
+        "max_addresses",
+        "router_solicitations",
+        "use_tempaddr",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class NetConf(Fact[dict[str, dict[str, int]] | None]):
+    """Per-interface parameters of ``ipv4`` or ``ipv6``: {interface: {key: value}}, with ``all`` and
+    ``default``; None when the kernel has no such family (IPv6 off with ``ipv6.disable=1``).
+
+    One grep reads every key of every interface; interface names hold no ``/``, ``:`` or blank (the
+    kernel refuses them), so ``<path>:<value>`` splits at the first colon. A key the kernel lacks is
+    simply missing from the interface's mapping.
+    """
+
+    kind: ClassVar[str] = "sysctl-net"
+
+    def __post_init__(self) -> None:
+        if self.arg not in NET_KEYS:
+            raise ValueError(f"not an address family with per-interface parameters: {self.arg!r}")
+
+    @property
+    def root(self) -> str:
+        """Where the kernel lists the family's interfaces."""
+        return f"/proc/sys/net/{self.arg}/conf"
+
+    def script(self) -> str:
+        globs = " ".join(f"*/{key}" for key in NET_KEYS[self.arg])
+        return (
+            f"[ -d /proc/sys ] || {{ echo '/proc/sys is not mounted' >&2; exit 1; }}; "
+            f"cd {self.root} 2>/dev/null || exit {ABSENT}; "
+            # A key this kernel lacks leaves its glob unexpanded: list only names that exist.
+            f'set --; for p in {globs}; do [ -e "$p" ] && set -- "$@" "$p"; done; '
+            'grep -H "" -- "$@"'
+        )
+
+    def parse(self, capture: Capture) -> dict[str, dict[str, int]] | None:
+        if capture.exit_code == ABSENT:
+            return None
+        if capture.exit_code != 0:
+            raise self._fail(capture)
+        table: dict[str, dict[str, int]] = {}
+        for line in capture.stdout_text().splitlines():
+            path, _, value = line.partition(":")
+            interface, _, key = path.rpartition("/")
+            try:
+                table.setdefault(interface, {})[key] = int(value.strip())
+            except ValueError as exc:
+                raise FactError(f"{self.describe()}: unexpected line {line!r}") from exc
+        if "all" not in table or "default" not in table:
+            raise FactError(f"{self.describe()}: no 'all' or 'default' entry under {self.root}")
+        return table
+
+    def describe(self) -> str:
+        return f"per-interface {self.arg} parameters"
+
+
+# Keys named by the sysctl.d files, as /proc/sys paths (sysctl.d(5) normalisation; globs kept for the
+# shell to expand). Over-reading is harmless: the parser decides which assignment is in force.
+_KEYS_AWK = (
+    '/^[ \\t]*[#;]/ { next } /=/ { k = $0; sub(/=.*/, "", k); gsub(/[ \\t]/, "", k); sub(/^-/, "", k); '
+    'if (match(k, /[.\\/]/) && substr(k, RSTART, 1) == ".") { gsub(/\\./, "\\001", k); gsub(/\\//, ".", k); '
+    'gsub(/\\001/, "/", k) } if (k != "") print "/proc/sys/" k }'
+)
+
+
+@dataclass(frozen=True)
+class SysctlApplied(Fact[tuple[SysctlConfig, dict[str, str]]]):
+    """The sysctl.d configuration and the live value of every key it names: (config, {path: live value}).
+
+    One snippet: the files as :class:`SysctlConf` reads them, then ``@live`` and one grep over every
+    /proc/sys path the files name (globs expanded by the shell). A key this kernel lacks has no value.
+    """
+
+    kind: ClassVar[str] = "sysctl-applied"
+    arg: str = ""
+
+    def script(self) -> str:
+        files = " ".join(f"{d}/*.conf" for d in SYSCTL_DIRS)
+        return (
+            f"rc=0; {frame_loop(SYSCTL_DIRS, '*.conf')}; printf '\\n@live\\n'; "
+            f'set --; for f in {files}; do [ -f "$f" ] && [ -r "$f" ] && set -- "$@" "$f"; done; '
+            f"if [ $# -gt 0 ]; then keys=$(awk '{_KEYS_AWK}' \"$@\" | sort -u); "
+            # A path named twice (conf/all and conf/* both match it) is read once.
+            'paths=$(for p in $keys; do [ -f "$p" ] && echo "$p"; done | sort -u); '
+            '[ -z "$paths" ] || grep -H "" -- $paths; fi; exit "$rc"'
+        )
+
+    def parse(self, capture: Capture) -> tuple[SysctlConfig, dict[str, str]]:
+        # The LAST marker: file contents come before it and could hold the same text. The snippet puts a
+        # newline of its own before the marker, whatever the last file ends with.
+        files, marker, live_part = capture.stdout_bytes().rpartition(b"\n@live\n")
+        if not marker:
+            raise FactError(f"{self.describe()}: no live values in the output")
+        framed = Capture.from_bytes(
+            capture.fact, capture.command, files, exit_code=capture.exit_code, stderr=capture.stderr
+        )
+        config = SysctlConf().parse(framed)
+        live: dict[str, list[str]] = {}
+        for line in live_part.decode("utf-8", "replace").splitlines():
+            path, colon, value = line.partition(":")
+            if colon and path.startswith("/proc/sys/"):
+                live.setdefault(path.removeprefix("/proc/sys/"), []).append(value)
+        return config, {path: " ".join(" ".join(v).split()) for path, v in live.items()}
+
+    def describe(self) -> str:
+        return "sysctl.d configuration and the live values it names"
