@@ -150,8 +150,9 @@ def _borg_serve(ctx: Context) -> Outcome:
     bad = [f"{k.where} ({k.user}): {k.command}" for k in serving if not borg_key_append_only(k, listings)]
     if bad:
         return failed("borg serve without --append-only (a client can delete archives): " + "; ".join(bad))
-    if access.unenumerable:
-        return errored(f"keys also come from what the scan cannot list: {'; '.join(access.unenumerable)}")
+    if access.unenumerable or access.unreadable:
+        unknown = "; ".join([*access.unenumerable, *access.unreadable])
+        return errored(f"keys also come from what the scan cannot list or read: {unknown}")
     if not serving:
         return not_applicable(f"no authorized key on {ctx.host.name} is forced to borg serve")
     return passed(

@@ -676,7 +676,7 @@ def _judge_borg_ssh(
     found: Findings,
 ) -> None:
     prints = {k.fingerprint for k in client.keys if k.fingerprint}
-    if access.unenumerable:
+    if access.unenumerable or access.unreadable:
         return  # the SSH paths judgement says the backup host's keys cannot all be listed
     mine = [
         k for k in access.keys if k.fingerprint in prints and (target.user is None or k.user == target.user)
@@ -771,10 +771,9 @@ def _judge_ssh_paths(name: str, client: BackupClient, fleet: Fleet, found: Findi
         except FactUnavailable as exc:
             found.errors.append(f"{backup_host}: {exc}")
             continue
-        if access.unenumerable:
-            found.errors.append(
-                f"{backup_host} accepts keys the scan cannot list ({'; '.join(access.unenumerable)})"
-            )
+        if access.unenumerable or access.unreadable:
+            hidden = "; ".join([*access.unenumerable, *access.unreadable])
+            found.errors.append(f"{backup_host} accepts keys the scan cannot list or read ({hidden})")
         for key in access.keys:
             if key.fingerprint in prints and not borg_key_append_only(key, listings):
                 found.failures.append(

@@ -554,3 +554,23 @@ def test_backup_client_reads_what_the_job_loads(tmp_path: Path) -> None:
             "fleet.backups_out_of_reach", {"data_roles": DATA_ROLES}, [data, bk], "2026-01-10T10:00:00Z"
         )
         assert outcome["db1"].status is expected, outcome["db1"].message
+
+
+def test_a_redacted_key_line_is_an_error_never_a_pass(tmp_path: Path) -> None:
+    """The append-only line also carries environment="RESTIC_PASSWORD=...": the scan redacts the secret, and
+    with it the line's grammar cannot be trusted. Judging the altered text would pass db1 (the command is
+    still there); the verdict is error, never pass, and the secret is not in the capture."""
+    fleet = PushFleet.make(tmp_path)
+    line = (
+        f'environment="RESTIC_PASSWORD={PASSWORD}",command="borg serve --append-only '
+        f'--restrict-to-repository /srv/borg/db1",restrict {fleet.public}\n'
+    )
+    write(fleet.backup_etc / "ssh" / "authorized_keys" / "borg", line)
+    hosts = fleet.hosts()
+    [access] = [c for k, c in hosts[1].captures.items() if k == "ssh-authorized"]
+    assert access.redactions and PASSWORD not in access.stdout_text()
+    outcomes = judge("fleet.backups_out_of_reach", {"data_roles": DATA_ROLES}, hosts, "2026-01-10T10:00:00Z")
+    assert outcomes["db1"].status is Status.ERROR, outcomes["db1"].message
+    assert "redacted" in outcomes["db1"].message
+    serve = judge("backup.borg_serve_append_only", {}, hosts, "2026-01-10T10:00:00Z")
+    assert serve["bk1"].status is Status.ERROR, serve["bk1"].message

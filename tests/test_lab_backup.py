@@ -81,7 +81,9 @@ def lab() -> Iterator[tuple[SSHLab, dict[str, dict[str, Any]]]]:
 
 
 @pytest.fixture(scope="module")
-def result(lab: tuple[SSHLab, dict[str, dict[str, Any]]], tmp_path_factory: pytest.TempPathFactory) -> ScanResult:
+def result(
+    lab: tuple[SSHLab, dict[str, dict[str, Any]]], tmp_path_factory: pytest.TempPathFactory
+) -> ScanResult:
     """One scan of the three hosts with the whole catalogue."""
     ssh_lab, data = lab
     inventory = ssh_lab.write_inventory(tmp_path_factory.mktemp("inventory") / "backup_lab.py", data)

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from hds_compliance.facts.base import Fact, FactError, check_path, quote
-from hds_compliance.model import BackupRepository, Capture
+from hds_compliance.model import REDACTION_MARK, BackupRepository, Capture
 
 # ------------------------------------------------------------------------------------- repository listings
 
@@ -560,7 +560,8 @@ class SshAccess:
 
     ``sshd`` is False when no SSH daemon is installed (no SSH path at all). ``unenumerable`` lists the
     settings through which more keys could be accepted than the files show (``AuthorizedKeysCommand``,
-    ``TrustedUserCAKeys``); ``unparsed`` are lines whose options were redacted or could not be read.
+    ``TrustedUserCAKeys``); ``unreadable`` are key files the probe could not read and key lines whose
+    text the scan redacted (a secret in an ``environment=`` option): what they allow is unknown.
     """
 
     sshd: bool
@@ -620,7 +621,9 @@ class SshAuthorizedKeys(Fact[SshAccess]):
         keys, unenumerable, unreadable = [], [], []
         for line in text.splitlines():
             fields = line.split("\t", 3)
-            if fields[0] == "key" and len(fields) == 4:
+            if fields[0] == "key" and len(fields) == 4 and REDACTION_MARK in fields[3]:
+                unreadable.append(f"{fields[2]} (redacted: its options cannot be read)")
+            elif fields[0] == "key" and len(fields) == 4:
                 key = parse_key_line(fields[1], fields[2], fields[3])
                 if key is not None:
                     keys.append(key)
