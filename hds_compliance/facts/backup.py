@@ -183,7 +183,7 @@ class BorgArchives(_RepositoryFact):
         repo = quote(self.repository)
         password = (
             f'BORG_PASSCOMMAND="cat {quote(self.password_file)}"; export BORG_PASSCOMMAND; '
-            if (self.password_file)
+            if self.password_file
             else ""
         )
         local = self.repository if self.repository.startswith("/") else None
@@ -224,10 +224,9 @@ class BorgArchives(_RepositoryFact):
         except (TypeError, KeyError, ValueError) as exc:
             raise FactError(f"{self.describe()}: unexpected archive listing ({exc!r})") from exc
         append_only = None if flag == "-" else flag.lower() in ("1", "true", "yes")
-        listing = RepositoryListing(
+        return RepositoryListing(
             "borg", self.repository, mode, tuple(sorted(snapshots, key=_order)), append_only
         )
-        return listing
 
 
 def repository_fact(repo: BackupRepository) -> ResticSnapshots | BorgArchives:
@@ -411,7 +410,8 @@ class BackupClientConfig(Fact[BackupClient]):
     Read: borgmatic and resticprofile configurations, restic/borg environment files, systemd units and
     cron tables, then (up to three levels) the environment files they load and the scripts they run.
     Each SSH private key under an account's ``~/.ssh`` or named with ``-i``/``IdentityFile`` is reduced
-    to its fingerprint by ``ssh-keygen -l`` (which reads the public half only).
+    to its fingerprint by ``ssh-keygen -l`` (which reads the public half only). Files whose name says
+    they hold a secret (``*pass*``, ``*secret*``, ``*token*``, ``*.key``, ``*.pem``) are never read.
     """
 
     kind: ClassVar[str] = "backup-client"
