@@ -1,0 +1,156 @@
+"""A private /etc for the authn semantics tests: real sudo, PAM, bash and libuser read it, and the probe too.
+
+:class:`EtcTree` lays files in the upper directory of an overlay on /etc, mounted in a private mount
+namespace (``unshare -m``) together with fresh tmpfs on /run and /var/log, so the programs the tests run
+(sudo, visudo, pamtester, pwscore, lpasswd, bash) and the fact snippets see the scenario, and the machine
+does not change. ``None`` as content hides a file of the real /etc (an overlay whiteout).
+
+PAM modules the machine lacks (pam_pwquality.so comes with libpam-pwquality, whose installation rewrites
+/etc/pam.d/common-password) can be given in ``HDS_TEST_PAM_MODULES``: a directory overlaid on the PAM module
+directory inside the namespace only.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hds_compliance.check import Context, FactUnavailable, HostInfo, Outcome, registry
+from hds_compliance.collect.probe import follow_ups, new_nonce, parse, render
+from hds_compliance.facts import Fact
+from hds_compliance.model import Capture, Status
+
+PAM_MODULES = Path("/usr/lib/x86_64-linux-gnu/security")
+REGISTRY = registry()
+
+
+def needs_root_and(*programs: str) -> None:
+    """Skip unless running as root with ``programs`` installed."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare (private mount namespaces)")
+    missing = [p for p in programs if shutil.which(p) is None]
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} (see the authn report for the Debian packages)")
+
+
+def pam_module_dirs(*modules: str) -> list[str]:
+    """Extra module directories to overlay so ``modules`` load; skip the test if one cannot be found."""
+    extra = os.environ.get("HDS_TEST_PAM_MODULES", "")
+    dirs: list[str] = []
+    for module in modules:
+        if (PAM_MODULES / module).exists():
+            continue
+        if extra and (Path(extra) / module).exists():
+            dirs = [extra]
+            continue
+        pytest.skip(
+            f"{module} is not installed (Debian package libpam-pwquality) nor in HDS_TEST_PAM_MODULES"
+        )
+    return dirs
+
+
+Spec = str | bytes | None | tuple[str | bytes, int] | tuple[str | bytes, int, int, int]
+
+
+class EtcTree:
+    """Files under /etc for one scenario; ``run`` and ``collect`` act inside its private namespace."""
+
+    def __init__(self, files: Mapping[str, Spec], *, pam_modules: list[str] | None = None) -> None:
+        """``files``: path under /etc -> content, ``(content, mode)``, ``(content, mode, uid, gid)``, or
+        ``None`` to hide the real file. Created files are owned by root, mode 0644, unless given."""
+        self.root = Path(tempfile.mkdtemp(prefix="hds-authn-", dir="/var/tmp"))
+        self.upper = self.root / "upper"
+        self.upper.mkdir()
+        (self.root / "work").mkdir()
+        self.pam_modules = pam_modules or []
+        for path, spec in files.items():
+            if not path.startswith("/etc/"):
+                raise ValueError(f"only files under /etc: {path}")
+            dest = self.upper / path[len("/etc/") :]
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if spec is None:
+                os.mknod(dest, 0o600 | 0o020000, os.makedev(0, 0))  # overlay whiteout: hidden
+                continue
+            content, mode, uid, gid = (*spec, 0, 0)[:4] if isinstance(spec, tuple) else (spec, 0o644, 0, 0)
+            dest.write_bytes(content.encode() if isinstance(content, str) else content)
+            os.chown(dest, uid, gid)
+            os.chmod(dest, mode)
+
+    def close(self) -> None:
+        """Remove the scenario's directory."""
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> EtcTree:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _mounts(self) -> str:
+        q = shlex.quote
+        lines = [
+            f"mount -t overlay hds-authn -o lowerdir=/etc,upperdir={q(str(self.upper))},"
+            f"workdir={q(str(self.root / 'work'))} /etc",
+            "mount -t tmpfs hds-authn-run /run",
+            "mount -t tmpfs hds-authn-log /var/log",
+        ]
+        if self.pam_modules:
+            lower = ":".join([*self.pam_modules, str(PAM_MODULES)])
+            lines.append(f"mount -t overlay hds-authn-pam -o lowerdir={q(lower)} {q(str(PAM_MODULES))}")
+        return " && ".join(lines)
+
+    def run(self, script: str, stdin: str = "", timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """``sh -c script`` inside the scenario (as root)."""
+        argv = ["unshare", "-m", "--propagation", "private", "sh", "-c", f"{self._mounts()} && {script}"]
+        return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
+
+    def collect(self, facts: list[Fact[Any]]) -> dict[str, Capture]:
+        """The facts' own snippets run through a real probe inside the scenario (two rounds, as a scan)."""
+        captures: dict[str, Capture] = {}
+        todo: list[Fact[Any]] = list(facts)
+        for _round in range(2):
+            if not todo:
+                break
+            probe = render(todo, new_nonce())
+            argv = [
+                "unshare",
+                "-m",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                f"{self._mounts()} && exec sh -s",
+            ]
+            done = subprocess.run(
+                argv, input=probe.script.encode(), capture_output=True, timeout=60, check=False
+            )
+            parsed = parse(
+                probe, done.stdout.decode("ascii", "replace"), stderr=done.stderr.decode("utf-8", "replace")
+            )
+            assert parsed.problem is None, parsed.problem
+            captures.update({c.fact: c for c in parsed.captures})
+            todo = follow_ups(probe, parsed.captures)
+        return captures
+
+    def verdict(self, check_id: str, params: Mapping[str, Any] | None = None) -> Outcome:
+        """The check's verdict on this scenario, from captures the probe collected here."""
+        spec = REGISTRY[check_id]
+        validated = spec.validate(params or {})
+        facts = spec.facts(validated)
+        ctx = Context(
+            host=HostInfo(name="scenario", connector="local"),
+            captures=self.collect(facts),
+            declared=frozenset(f.key for f in facts),
+        )
+        try:
+            return spec.func(validated, ctx)
+        except FactUnavailable as exc:
+            return Outcome(Status.ERROR, str(exc))
