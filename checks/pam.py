@@ -448,7 +448,8 @@ def lockout(lines: list[PamLine], conf: dict[str, tuple[str, int]]) -> tuple[Loc
     """How the stack locks accounts after failures, or why it does not.
 
     The lock is enforced by the ``preauth`` call before pam_unix (its deny and unlock_time decide), and
-    failures are counted by the ``authfail`` call that a pam_unix failure reaches.
+    failures are counted by the ``authfail`` call that a pam_unix failure reaches, which stops counting at
+    its own deny: below preauth's, the account is never locked.
     """
     unix = _first(lines, "pam_unix.so")
     faillock = [(i, line) for i, line in enumerate(lines) if line.module == "pam_faillock.so"]
@@ -473,6 +474,13 @@ def lockout(lines: list[PamLine], conf: dict[str, tuple[str, int]]) -> tuple[Loc
     if blocked is not None:
         return None, f"pam_faillock authfail ({fail[1].where}) never runs: {blocked}"
     deny, deny_where = _faillock_setting(pre[1], conf, "deny", 3)
+    counted, counted_where = _faillock_setting(fail[1], conf, "deny", 3)
+    if deny and counted and counted < deny:
+        # authfail stops recording once ITS deny is reached: the tally never gets to preauth's.
+        return None, (
+            f"never locks: authfail stops counting at deny={counted} ({counted_where}), "
+            f"below preauth's deny={deny} ({deny_where})"
+        )
     unlock, unlock_where = _faillock_setting(pre[1], conf, "unlock_time", 600)
     return Lockout(deny, unlock, f"deny={deny} ({deny_where}), unlock_time={unlock} ({unlock_where})"), None
 
