@@ -329,7 +329,8 @@ def accounts_umask_restrictive(p: UmaskParams, ctx: Context) -> Outcome:
 # ------------------------------------------------------------------------------------ session timeout
 
 _TMOUT_RE = re.compile(
-    r"(?:^|[\s;&|({])(export|readonly|declare|typeset|local)?((?:\s+-[A-Za-z]+)*)\s*\bTMOUT\b(=(\S*))?"
+    r"(?:^|[\s;&|({])(export|readonly|declare|typeset|local)?((?:\s+-[A-Za-z]+)*)"
+    r"\s*\bTMOUT\b(=([^\s;&|)]*))?"
 )
 _SOURCE_RE = re.compile(r"(?:^|[\s;&|({])(?:\.|source)\s+(/etc/(?:bash\.bashrc|bashrc))\b")
 
