@@ -63,14 +63,23 @@ Spec = str | bytes | None | tuple[str | bytes, int] | tuple[str | bytes, int, in
 class EtcTree:
     """Files under /etc for one scenario; ``run`` and ``collect`` act inside its private namespace."""
 
-    def __init__(self, files: Mapping[str, Spec], *, pam_modules: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        files: Mapping[str, Spec],
+        *,
+        pam_modules: list[str] | None = None,
+        binds: Mapping[str, str] | None = None,
+    ) -> None:
         """``files``: path under /etc -> content, ``(content, mode)``, ``(content, mode, uid, gid)``, or
-        ``None`` to hide the real file. Created files are owned by root, mode 0644, unless given."""
+        ``None`` to hide the real file. Created files are owned by root, mode 0644, unless given.
+        ``binds``: existing path -> file bind-mounted over it inside the namespace (a copy of /usr/bin/sudo
+        with other permissions)."""
         self.root = Path(tempfile.mkdtemp(prefix="hds-authn-", dir="/var/tmp"))
         self.upper = self.root / "upper"
         self.upper.mkdir()
         (self.root / "work").mkdir()
         self.pam_modules = pam_modules or []
+        self.binds = dict(binds or {})
         for path, spec in files.items():
             if not path.startswith("/etc/"):
                 raise ValueError(f"only files under /etc: {path}")
@@ -102,20 +111,28 @@ class EtcTree:
             "mount -t tmpfs hds-authn-run /run",
             "mount -t tmpfs hds-authn-log /var/log",
         ]
+        lines += [f"mount --bind {q(source)} {q(target)}" for target, source in self.binds.items()]
         if self.pam_modules:
             lower = ":".join([*self.pam_modules, str(PAM_MODULES)])
             lines.append(f"mount -t overlay hds-authn-pam -o lowerdir={q(lower)} {q(str(PAM_MODULES))}")
         return " && ".join(lines)
+
+    def enter(self) -> str:
+        """A command prefix entering the scenario, for tests/facts/record.py --enter (it appends 'sh -s')."""
+        inner = f'{self._mounts()} && exec "$0" "$@"'
+        return f"unshare -m --propagation private sh -c {shlex.quote(inner)}"
 
     def run(self, script: str, stdin: str = "", timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """``sh -c script`` inside the scenario (as root)."""
         argv = ["unshare", "-m", "--propagation", "private", "sh", "-c", f"{self._mounts()} && {script}"]
         return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
 
-    def collect(self, facts: list[Fact[Any]]) -> dict[str, Capture]:
-        """The facts' own snippets run through a real probe inside the scenario (two rounds, as a scan)."""
+    def collect(self, facts: list[Fact[Any]], user: str | None = None) -> dict[str, Capture]:
+        """The facts' own snippets run through a real probe inside the scenario (two rounds, as a scan),
+        as root or as ``user``."""
         captures: dict[str, Capture] = {}
         todo: list[Fact[Any]] = list(facts)
+        shell = f"runuser -u {shlex.quote(user)} -- sh -s" if user else "sh -s"
         for _round in range(2):
             if not todo:
                 break
@@ -127,7 +144,7 @@ class EtcTree:
                 "private",
                 "sh",
                 "-c",
-                f"{self._mounts()} && exec sh -s",
+                f"{self._mounts()} && exec {shell}",
             ]
             done = subprocess.run(
                 argv, input=probe.script.encode(), capture_output=True, timeout=60, check=False
