@@ -221,10 +221,10 @@ class _Reader:
     def file(self, path: str, depth: int, via: Line | None) -> list[Line]:
         where = f" ({via.where})" if via else ""
         if path in self.sources.absent:
-            self.skipped.append(f"{path}{where} does not exist")
+            self.skipped.append(f"{path}{where}: does not exist")
             return []
         if path in self.sources.not_regular:
-            self.skipped.append(f"{path}{where} is not a regular file")
+            self.skipped.append(f"{path}{where}: not a regular file")
             return []
         found = self.sources.files.get(path)
         if found is None:
@@ -235,7 +235,7 @@ class _Reader:
         if refused is not None:
             if via is None:  # sudo refuses to run at all when its own sudoers file is insecure
                 raise FactUnavailable(f"sudo refuses to run: {path} is {refused}")
-            self.skipped.append(f"{path}{where} is {refused}: sudo skips it")
+            self.skipped.append(f"{path}{where}: {refused}")
             return []
         if found.truncated:
             raise FactUnavailable(f"{path} is larger than the probe reads from one file: not judged")
@@ -253,7 +253,7 @@ class _Reader:
                 for entry in sorted(self.sources.dirs[target[1]]):
                     out.extend(self.file(entry, depth + 1, line))
             elif target[1] in self.sources.absent:
-                self.skipped.append(f"directory {target[1]} ({line.where}) does not exist")
+                self.skipped.append(f"directory {target[1]} ({line.where}): does not exist")
             else:
                 raise FactUnavailable(
                     f"{target[1]} ({line.where}) was not collected: the policy cannot be judged"

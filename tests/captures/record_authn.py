@@ -395,11 +395,12 @@ ALL ALL=(root) /usr/bin/id ""
 backup ALL=(root) NOPASSWD:NOLOG_OUTPUT: /usr/bin/rsync --server --sender -logDtpre.iLsfxC . /srv
 """
 SUDO_HEADER = """# Captures for the sudo checks, RECORDED on this Debian 12 VM (sudo 1.9.13p3) by
-# tests/captures/record_authn.py: each scenario's files laid in a private /etc (overlay, private mount namespace) and the facts' own snippets
-# run there through a real probe. The drop-ins are WRITTEN for the scenarios; the RHEL 9 /etc/sudoers is
-# written from the sudo RPM's default (no RHEL host here). auditctl: this VM has no rule loaded ("No rules");
-# the hds scenario's rules are the recording of tests/facts/auditctl/rules_loaded.yaml. stat:/usr/bin/sudo of
-# the hds scenario is a copy of the binary, mode 4750 group sudo, bound over it in the namespace.
+# tests/captures/record_authn.py: each scenario's files laid in a private /etc (overlay, private mount
+# namespace) and the facts' own snippets run there through a real probe. The drop-ins are WRITTEN for the
+# scenarios; the RHEL 9 /etc/sudoers is written from the sudo RPM's default (no RHEL host here).
+# auditctl: this VM has no rule loaded ("No rules"); the hds scenario's rules are the recording of
+# tests/facts/auditctl/rules_loaded.yaml. stat:/usr/bin/sudo of the hds scenario is a copy of the binary,
+# mode 4750 group sudo, bound over it in the namespace.
 """
 
 
