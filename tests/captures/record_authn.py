@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (scenario texts and expected messages read best unbroken)
 """Record tests/captures/{sudo,pam,accounts}.yaml: each scenario's files laid in a private /etc
 (tests/authn_ns.py) on this machine, and the facts' own snippets run there through a real probe.
 
@@ -313,21 +314,28 @@ def write(area: str, header: str, scenarios: list[Scenario], cases: list[dict[st
     base, *rest = scenarios
     recorded = {s.name: record(s, facts) for s in scenarios}
     lines = [header.rstrip() + "\n", "recorded:\n"]
+    anchors: list[tuple[str, dict[str, Any], str]] = []  # (key, capture, anchor): each capture written once
     for scenario in [base, *rest]:
         own = {
             key: value
             for key, value in recorded[scenario.name].items()
             if scenario is base or recorded[base.name].get(key) != value
         }
+        names: dict[str, str] = {}
         for key, value in own.items():
-            lines.append(f"  # {key} -- {scenario.name}: {scenario.note}\n")
-            lines.append(f"  {scenario.name}__{_slug(key)}: &{scenario.name}__{_slug(key)}\n")
-            lines.append(_dump(value, 4))
+            known = next((a for k, v, a in anchors if k == key and v == value), None)
+            if known is None:
+                known = f"{scenario.name}__{_slug(key)}"
+                anchors.append((key, value, known))
+                lines.append(f"  # {key} -- {scenario.name}: {scenario.note}\n")
+                lines.append(f"  {known}: &{known}\n")
+                lines.append(_dump(value, 4))
+            names[key] = known
         lines.append(f"  {scenario.name}: &{scenario.name}\n")
         if scenario is not base:
             lines.append(f"    <<: *{base.name}\n")
-        for key in own:
-            lines.append(f"    {key!r}: *{scenario.name}__{_slug(key)}\n".replace("'", '"'))
+        for key, anchor in names.items():
+            lines.append(f'    "{key}": *{anchor}\n')
     lines.append("\ncases:\n")
     for case in cases:
         assert case["check"] in REGISTRY, case["check"]
@@ -785,7 +793,432 @@ def sudo_area() -> Path:
     return write("sudo", SUDO_HEADER, scenarios, cases)
 
 
-AREAS = {"sudo": sudo_area}
+# ----------------------------------------------------------------------------------------------- pam
+
+PAM_HEADER = """# Captures for the pam checks, RECORDED on this Debian 12 VM (Linux-PAM 1.5.2) by
+# tests/captures/record_authn.py: each scenario's files laid in a private /etc (overlay, private mount
+# namespace) and the facts' own snippets run there through a real probe. Scenario files are WRITTEN for
+# them; the RHEL 9 /etc/pam.d is written from authselect's "minimal" profile with-faillock and the RHEL
+# packages' service files (no RHEL host here), this VM's own /etc/pam.d files hidden by whiteouts.
+"""
+HARDENED_AUTH = DEBIAN_AUTH.replace(
+    UNIX_AUTH,
+    "auth\trequired\t\t\tpam_faillock.so preauth\n"
+    "auth\t[success=2 default=ignore]\tpam_unix.so\n"
+    "auth\t[default=die]\t\t\tpam_faillock.so authfail",
+)
+HARDENED_PASSWORD = password_stack(
+    before="password\trequisite\t\t\tpam_pwquality.so retry=3\n"
+    "password\trequisite\t\t\tpam_pwhistory.so remember=5 use_authtok enforce_for_root\n",
+    unix_args="obscure use_authtok try_first_pass yescrypt",
+)
+HARDENED_PWQUALITY = "# HDS baseline (PGSSI-S 4.5.1.1)\nminlen = 12\nminclass = 4\nenforce_for_root\n"
+HARDENED_SU = DEBIAN_SU.replace(
+    "# auth       required   pam_wheel.so\n", "auth       required   pam_wheel.so group=sudo\n"
+)
+HARDENED_PAM = {
+    "/etc/pam.d/common-auth": HARDENED_AUTH,
+    "/etc/pam.d/common-password": HARDENED_PASSWORD,
+    "/etc/pam.d/su": HARDENED_SU,
+    "/etc/security/pwquality.conf": HARDENED_PWQUALITY,
+    "/etc/security/faillock.conf": "# HDS baseline (PGSSI-S 5.2.3.1)\ndeny = 3\nunlock_time = 900\n",
+    "/etc/group": groups(sudo="alice,bob"),
+}
+
+
+def _faillock_auth(preauth: str = "", authfail: str = "", after_deny: bool = False) -> str:
+    fail = f"auth\t[default=die]\tpam_faillock.so authfail{authfail}\n"
+    deny = "auth\trequisite\tpam_deny.so\n"
+    return (
+        f"auth\trequired\tpam_faillock.so preauth{preauth}\n"
+        "auth\t[success=2 default=ignore]\tpam_unix.so\n"
+        + (deny + fail if after_deny else fail + deny)
+        + "auth\trequired\tpam_permit.so\n"
+    )
+
+
+def pam_area() -> Path:
+    q = {"min_length": 12, "min_classes": 4}
+    lock = {"attempts": 3, "seconds": 60}
+    scenarios = [
+        Scenario("debian12", "this VM: Debian 12 defaults (libpwquality installed, not its PAM module)"),
+        Scenario(
+            "hardened",
+            "pwquality and pwhistory before pam_unix, faillock, no nullok, pam_wheel",
+            HARDENED_PAM,
+        ),
+        Scenario(
+            "rhel9",
+            "RHEL 9 authselect minimal with-faillock",
+            {
+                **rhel_pam(),
+                "/etc/security/pwquality.conf": RHEL_PWQUALITY,
+                "/etc/security/faillock.conf": "# deny = 3\n# unlock_time = 600\n",
+            },
+        ),
+        Scenario(
+            "credits",
+            "minlen 12 with a credit per class",
+            {
+                **HARDENED_PAM,
+                "/etc/security/pwquality.conf": "minlen = 12\nminclass = 4\ndcredit = 1\nucredit = 1\nlcredit = 1\nocredit = 1\n",
+            },
+        ),
+        Scenario(
+            "dropin_loses",
+            "pwquality.conf.d says minlen 8, pwquality.conf (read last) 14",
+            {
+                **HARDENED_PAM,
+                "/etc/security/pwquality.conf": "minlen = 14\nminclass = 4\n",
+                "/etc/security/pwquality.conf.d/50-local.conf": "minlen = 8\n",
+            },
+        ),
+        Scenario(
+            "argument_wins",
+            "the pam_pwquality line says minlen=8, pwquality.conf 14",
+            {
+                **HARDENED_PAM,
+                "/etc/pam.d/common-password": HARDENED_PASSWORD.replace("retry=3", "retry=3 minlen=8"),
+                "/etc/security/pwquality.conf": "minlen = 14\nminclass = 4\n",
+            },
+        ),
+        Scenario(
+            "after_unix",
+            "pam_pwquality and pam_pwhistory appended after pam_unix",
+            {
+                **HARDENED_PAM,
+                "/etc/pam.d/common-password": DEBIAN_PASSWORD
+                + "password requisite pam_pwquality.so\npassword requisite pam_pwhistory.so remember=5\n",
+            },
+        ),
+        Scenario(
+            "optional",
+            "pam_pwquality is optional, pam_unix remembers 2",
+            {
+                **HARDENED_PAM,
+                "/etc/pam.d/common-password": password_stack(
+                    before="password\toptional\t\t\tpam_pwquality.so\n",
+                    unix_args="obscure yescrypt remember=2",
+                ),
+            },
+        ),
+        Scenario(
+            "not_enforcing",
+            "enforcing = 0 in pwquality.conf",
+            {**HARDENED_PAM, "/etc/security/pwquality.conf": HARDENED_PWQUALITY + "enforcing = 0\n"},
+        ),
+        Scenario(
+            "authfail_below",
+            "authfail deny=3 while preauth takes deny = 5 from faillock.conf",
+            {
+                **HARDENED_PAM,
+                "/etc/pam.d/common-auth": _faillock_auth(authfail=" deny=3"),
+                "/etc/security/faillock.conf": "deny = 5\n",
+            },
+        ),
+        Scenario(
+            "after_deny",
+            "authfail after a requisite pam_deny",
+            {**HARDENED_PAM, "/etc/pam.d/common-auth": _faillock_auth(after_deny=True)},
+        ),
+        Scenario(
+            "not_included",
+            "faillock lines in a file no service includes",
+            {
+                **HARDENED_PAM,
+                "/etc/pam.d/common-auth": DEBIAN_AUTH,
+                "/etc/pam.d/common-auth-hds": _faillock_auth(preauth=" deny=3"),
+            },
+        ),
+        Scenario(
+            "lenient",
+            "preauth deny=10 unlock_time=30",
+            {
+                **HARDENED_PAM,
+                "/etc/pam.d/common-auth": _faillock_auth(
+                    preauth=" deny=10 unlock_time=30", authfail=" deny=10"
+                ),
+            },
+        ),
+        Scenario(
+            "short_lock",
+            "deny = 3, unlock_time = 30",
+            {**HARDENED_PAM, "/etc/security/faillock.conf": "deny = 3\nunlock_time = 30\n"},
+        ),
+        Scenario(
+            "su_deny_only",
+            "pam_wheel only denies group nosu",
+            {
+                "/etc/pam.d/su": DEBIAN_SU.replace(
+                    "# auth       required   pam_wheel.so deny group=nosu",
+                    "auth       required   pam_wheel.so deny group=nosu",
+                )
+            },
+        ),
+        Scenario(
+            "su_optional",
+            "pam_wheel is optional",
+            {
+                "/etc/pam.d/su": DEBIAN_SU.replace(
+                    "# auth       required   pam_wheel.so\n", "auth       optional   pam_wheel.so\n"
+                )
+            },
+        ),
+        Scenario(
+            "missing_include",
+            "passwd includes common-password, which is gone",
+            {"/etc/pam.d/common-password": None},
+        ),
+    ]
+    cases = [
+        case(
+            "pam.password_quality",
+            "12 characters from 4 classes before pam_unix",
+            "hardened",
+            "pass",
+            "passwd: at least 12 characters from 4 classes (/etc/pam.d/common-password line 25)",
+            **q,
+        ),
+        case(
+            "pam.password_quality",
+            "Debian 12: pam_unix alone",
+            "debian12",
+            "fail",
+            "passwd: no pam_pwquality (pam_unix alone: 6 characters, no classes)",
+            **q,
+        ),
+        case(
+            "pam.password_quality",
+            "RHEL 9: pwquality.conf left at its defaults",
+            "rhel9",
+            "fail",
+            "passwd: passwords of 8 characters are accepted (minlen default)",
+            **q,
+        ),
+        case(
+            "pam.password_quality",
+            "credits let 8 characters in",
+            "credits",
+            "fail",
+            "passwords of 8 characters are accepted (minlen=12 (/etc/security/pwquality.conf line 1) with "
+            "dcredit=1",
+            **q,
+        ),
+        case(
+            "pam.password_quality",
+            "pwquality.conf is read after its drop-ins and wins",
+            "dropin_loses",
+            "pass",
+            "at least 14 characters",
+            **q,
+        ),
+        case(
+            "pam.password_quality",
+            "a module argument beats pwquality.conf",
+            "argument_wins",
+            "fail",
+            "passwords of 8 characters are accepted (minlen=8 (/etc/pam.d/common-password line 25))",
+            **q,
+        ),
+        case(
+            "pam.password_quality",
+            "pam_pwquality after pam_unix",
+            "after_unix",
+            "fail",
+            "runs after pam_unix (/etc/pam.d/common-password line 25): too late",
+            **q,
+        ),
+        case("pam.password_quality", "an optional pam_pwquality", "optional", "fail", "is 'optional'", **q),
+        case(
+            "pam.password_quality",
+            "enforcing = 0 only warns",
+            "not_enforcing",
+            "fail",
+            "enforcing=0 (/etc/security/pwquality.conf line 5): weak passwords only get a warning",
+            **q,
+        ),
+        case(
+            "pam.password_quality",
+            "the include passwd needs is missing",
+            "missing_include",
+            "error",
+            "which does not exist: PAM fails the stack",
+            **q,
+        ),
+        case(
+            "pam.password_quality_applies_to_root",
+            "enforce_for_root in pwquality.conf",
+            "hardened",
+            "pass",
+            "enforce_for_root (/etc/security/pwquality.conf line 4)",
+        ),
+        case(
+            "pam.password_quality_applies_to_root",
+            "root gets a warning only",
+            "dropin_loses",
+            "fail",
+            "lets root set any password (no enforce_for_root)",
+        ),
+        case(
+            "pam.password_quality_applies_to_root",
+            "no pam_pwquality",
+            "debian12",
+            "fail",
+            "no pam_pwquality.so",
+        ),
+        case(
+            "pam.password_history",
+            "pam_pwhistory remember=5 before pam_unix",
+            "hardened",
+            "pass",
+            "passwd: pam_pwhistory (/etc/pam.d/common-password line 26) remembers 5",
+            remember=3,
+        ),
+        case(
+            "pam.password_history",
+            "Debian 12 keeps no history",
+            "debian12",
+            "fail",
+            "no pam_pwhistory and no pam_unix remember",
+            remember=3,
+        ),
+        case(
+            "pam.password_history",
+            "pam_unix remember=2",
+            "optional",
+            "fail",
+            "pam_unix remember (/etc/pam.d/common-password line 26) remembers 2 password(s), 3 wanted",
+            remember=3,
+        ),
+        case(
+            "pam.password_history",
+            "pam_pwhistory after pam_unix",
+            "after_unix",
+            "fail",
+            "pam_pwhistory.so (/etc/pam.d/common-password line 35) runs after pam_unix",
+            remember=3,
+        ),
+        case(
+            "pam.lockout_after_failures",
+            "preauth and authfail around pam_unix, deny 3",
+            "hardened",
+            "pass",
+            "login: deny=3 (/etc/security/faillock.conf line 2), unlock_time=900",
+            **lock,
+        ),
+        case(
+            "pam.lockout_after_failures",
+            "RHEL 9 with-faillock, faillock.conf defaults",
+            "rhel9",
+            "pass",
+            "deny=3 (default 3), unlock_time=600 (default 600)",
+            **lock,
+        ),
+        case(
+            "pam.lockout_after_failures",
+            "Debian 12 has no faillock",
+            "debian12",
+            "fail",
+            "login: no pam_faillock",
+            **lock,
+        ),
+        case(
+            "pam.lockout_after_failures",
+            "authfail stops counting below preauth's deny",
+            "authfail_below",
+            "fail",
+            "never locks: authfail stops counting at deny=3 (/etc/pam.d/common-auth line 3), below preauth's "
+            "deny=5 (/etc/security/faillock.conf line 1)",
+            **lock,
+        ),
+        case(
+            "pam.lockout_after_failures",
+            "authfail after pam_deny never runs",
+            "after_deny",
+            "fail",
+            "never runs: pam_deny (/etc/pam.d/common-auth line 3) ends the stack before it",
+            **lock,
+        ),
+        case(
+            "pam.lockout_after_failures",
+            "faillock in a file no service includes",
+            "not_included",
+            "fail",
+            "sshd: no pam_faillock",
+            **lock,
+        ),
+        case(
+            "pam.lockout_after_failures",
+            "deny=10",
+            "lenient",
+            "fail",
+            "deny=10 (/etc/pam.d/common-auth line 1), unlock_time=30 (/etc/pam.d/common-auth line 1), at most 3 "
+            "failures wanted",
+            **lock,
+        ),
+        case(
+            "pam.lockout_after_failures",
+            "unlock after 30 seconds",
+            "short_lock",
+            "fail",
+            "locks shorter than 60s",
+            **lock,
+        ),
+        case(
+            "pam.empty_passwords_refused",
+            "no nullok",
+            "hardened",
+            "pass",
+            "pam_unix refuses empty passwords in the auth stacks of login, sshd, su, sudo, other",
+        ),
+        case(
+            "pam.empty_passwords_refused",
+            "Debian 12 common-auth has nullok",
+            "debian12",
+            "fail",
+            "/etc/pam.d/common-auth line 17 (pam_unix nullok)",
+        ),
+        case(
+            "pam.empty_passwords_refused",
+            "RHEL 9 system-auth and password-auth have nullok",
+            "rhel9",
+            "fail",
+            "/etc/pam.d/password-auth line 9 (pam_unix nullok), /etc/pam.d/system-auth line 9 (pam_unix nullok)",
+        ),
+        case(
+            "pam.su_restricted_to_group",
+            "pam_wheel group=sudo",
+            "hardened",
+            "pass",
+            "su is restricted to group sudo by pam_wheel (/etc/pam.d/su line 15): alice, bob",
+        ),
+        case(
+            "pam.su_restricted_to_group",
+            "Debian 12: the pam_wheel line is a comment",
+            "debian12",
+            "fail",
+            "no pam_wheel in the su auth stack",
+        ),
+        case(
+            "pam.su_restricted_to_group",
+            "RHEL 9: the pam_wheel lines are comments",
+            "rhel9",
+            "fail",
+            "no pam_wheel",
+        ),
+        case(
+            "pam.su_restricted_to_group",
+            "pam_wheel only denies a group",
+            "su_deny_only",
+            "fail",
+            "only to trust or deny some",
+        ),
+        case("pam.su_restricted_to_group", "an optional pam_wheel", "su_optional", "fail", "is 'optional'"),
+    ]
+    return write("pam", PAM_HEADER, scenarios, cases)
+
+
+AREAS = {"sudo": sudo_area, "pam": pam_area}
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or list(AREAS):
