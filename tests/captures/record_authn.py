@@ -1218,7 +1218,484 @@ def pam_area() -> Path:
     return write("pam", PAM_HEADER, scenarios, cases)
 
 
-AREAS = {"sudo": sudo_area, "pam": pam_area}
+# ------------------------------------------------------------------------------------------ accounts
+
+ACCOUNTS_HEADER = """# Captures for the accounts checks, RECORDED on this Debian 12 VM by tests/captures/record_authn.py: each
+# scenario's files laid in a private /etc (overlay, private mount namespace) and the facts' own snippets run
+# there through a real probe. No password hash is in this file: the shadow snippet derives "user:state" on
+# the host; the scenarios' shadow files hold FAKE strings such as "$y$j9T$NOT-A-REAL-HASH..." (only the
+# "$id$" prefix is read), and this_vm's states come from this VM's own /etc/shadow. The RHEL 9 PAM files,
+# RHEL's libuser.conf line and RHEL 8's /etc/bashrc umask block are WRITTEN from those packages' defaults
+# (no RHEL host here).
+"""
+HARDENED_USERS = users(
+    "alice:x:1001:1001:Alice Martin:/home/alice:/bin/bash", "bob:x:1002:1002:Bob Durand:/home/bob:/bin/bash"
+).replace("/var/lib/postgresql:/bin/bash", "/var/lib/postgresql:/usr/sbin/nologin")
+WEAK_USERS = users(
+    "toor:x:0:0:backup root:/root:/bin/bash",
+    "guest::1001:1001:guest:/home/guest:/bin/bash",
+    "alice:x:1002:1002:Alice Martin:/home/alice:/bin/bash",
+    "legacy:x:1003:1003::/home/legacy:/bin/bash",
+    "oracle:x:1003:1004::/home/oracle:/bin/bash",
+    "olddes:x:1005:1005::/home/olddes:/bin/bash",
+    "nis:x:1006:1006::/home/nis:/bin/bash",
+    "admin:x:1007:1007:shared admin:/home/admin:/bin/bash",
+    "svc:x:990:990:a service:/var/lib/svc:",
+)
+HARDENED_PROFILE_D = (
+    "# HDS baseline (ANSSI-BP-028 R32, R36)\numask 027\nTMOUT=900\nreadonly TMOUT\nexport TMOUT\n"
+)
+HARDENED_ACCOUNTS = {
+    "/etc/passwd": HARDENED_USERS,
+    "/etc/shadow": shadow(HARDENED_USERS, {"alice": FAKE["y"], "bob": FAKE["6"], "carol": "!" + FAKE["y"]}),
+    "/etc/group": groups(sudo="alice,bob"),
+    "/etc/login.defs": LOGIN_DEFS.replace("ENCRYPT_METHOD SHA512", "ENCRYPT_METHOD YESCRYPT").replace(
+        "UMASK\t\t022", "UMASK\t\t027"
+    ),
+    "/etc/pam.d/common-session": DEBIAN_SESSION + "session optional\t\t\tpam_umask.so\n",
+    "/etc/profile.d/hds.sh": HARDENED_PROFILE_D,
+}
+WEAK_ACCOUNTS = {
+    "/etc/passwd": WEAK_USERS,
+    "/etc/shadow": shadow(
+        WEAK_USERS,
+        {
+            "guest": "",
+            "alice": FAKE["y"],
+            "legacy": FAKE["1"],
+            "oracle": FAKE["5"],
+            "olddes": FAKE["des"],
+            "nis": FAKE["unknown"],
+            "admin": FAKE["6"],
+        },
+    ),
+    "/etc/group": groups(sudo="admin", sudo2="").replace("sudo2:x:3000:", "sudo2:x:27:"),
+    "/etc/login.defs": LOGIN_DEFS.replace("ENCRYPT_METHOD SHA512", "ENCRYPT_METHOD MD5"),
+    "/etc/pam.d/common-password": password_stack(unix_args="obscure md5"),
+    "/etc/profile.d/tmout.sh": "TMOUT=600; export TMOUT\n",
+}
+SECURETTY_LOGIN = "auth       required   pam_securetty.so\n" + DEBIAN_LOGIN
+ROOT_PASSWORD = shadow(PASSWD, {"root": FAKE["y"]})
+PROFILE_NO_LOOP = (
+    (ETC / "profile").read_text().replace("for i in /etc/profile.d/*.sh", "for i in /etc/profile.local/*.sh")
+)
+
+
+def accounts_area() -> Path:
+    timeout = {"max_seconds": 1800}
+    generic = {"generic_names": ["admin", "ops", "deploy", "support"]}
+    scenarios = [
+        Scenario("this_vm", "this VM as it is"),
+        Scenario(
+            "hardened",
+            "personal admins, yescrypt, umask 027 by pam_umask, read-only TMOUT",
+            HARDENED_ACCOUNTS,
+        ),
+        Scenario(
+            "weak",
+            "uid 0 twin, empty passwords, weak hashes, MD5, shared admin, duplicates, TMOUT not read-only",
+            WEAK_ACCOUNTS,
+        ),
+        Scenario(
+            "rhel9",
+            "RHEL 9 PAM, libuser crypt_style sha512, RHEL 8 /etc/bashrc umask",
+            {
+                **rhel_pam(),
+                "/etc/libuser.conf": "[defaults]\ncrypt_style = sha512\n[import]\nlogin_defs = /etc/login.defs\n",
+                "/etc/bashrc": RHEL8_BASHRC,
+            },
+        ),
+        Scenario(
+            "nohash",
+            "pam_unix without a hash option, ENCRYPT_METHOD SHA512",
+            {"/etc/pam.d/common-password": password_stack(unix_args="obscure")},
+        ),
+        Scenario(
+            "nohash_unset",
+            "pam_unix without a hash option, ENCRYPT_METHOD commented out",
+            {
+                "/etc/pam.d/common-password": password_stack(unix_args="obscure"),
+                "/etc/login.defs": LOGIN_DEFS.replace("ENCRYPT_METHOD SHA512", "#ENCRYPT_METHOD SHA512"),
+            },
+        ),
+        Scenario(
+            "libuser_md5_first",
+            "libuser.conf: crypt_style md5, then sha512 (the first is kept)",
+            {"/etc/libuser.conf": "[defaults]\ncrypt_style = md5\ncrypt_style = sha512\n"},
+        ),
+        Scenario(
+            "securetty",
+            "root has a password; pam_securetty, consoles only",
+            {
+                "/etc/shadow": ROOT_PASSWORD,
+                "/etc/pam.d/login": SECURETTY_LOGIN,
+                "/etc/securetty": "console\ntty1\ntty2\n",
+            },
+        ),
+        Scenario(
+            "securetty_pts",
+            "root has a password; /etc/securetty lists pts/0",
+            {
+                "/etc/shadow": ROOT_PASSWORD,
+                "/etc/pam.d/login": SECURETTY_LOGIN,
+                "/etc/securetty": "console\ntty1\npts/0\n",
+            },
+        ),
+        Scenario(
+            "securetty_absent",
+            "root has a password; pam_securetty without /etc/securetty",
+            {"/etc/shadow": ROOT_PASSWORD, "/etc/pam.d/login": SECURETTY_LOGIN},
+        ),
+        Scenario(
+            "root_password", "root has a password, Debian's login stack", {"/etc/shadow": ROOT_PASSWORD}
+        ),
+        Scenario(
+            "tmout_no_loop",
+            "tmout.sh in /etc/profile.d, but /etc/profile does not loop over it",
+            {
+                "/etc/profile": PROFILE_NO_LOOP,
+                "/etc/profile.d/tmout.sh": "readonly TMOUT=600\nexport TMOUT\n",
+            },
+        ),
+        Scenario(
+            "tmout_readonly_keeps",
+            "a-tmout.sh: readonly TMOUT=600; b-local.sh: TMOUT=0",
+            {
+                "/etc/profile.d/a-tmout.sh": "readonly TMOUT=600\nexport TMOUT\n",
+                "/etc/profile.d/b-local.sh": "TMOUT=0 2>/dev/null\n",
+            },
+        ),
+        Scenario(
+            "tmout_typeset",
+            "typeset -xr TMOUT=900 in /etc/bash.bashrc",
+            {"/etc/bash.bashrc": (ETC / "bash.bashrc").read_text() + "typeset -xr TMOUT=900\n"},
+        ),
+        Scenario(
+            "tmout_long",
+            "readonly TMOUT=3600",
+            {"/etc/profile.d/tmout.sh": "readonly TMOUT=3600\nexport TMOUT\n"},
+        ),
+        Scenario(
+            "admins_sss",
+            "hardened, groups also from sssd",
+            {
+                **HARDENED_ACCOUNTS,
+                "/etc/nsswitch.conf": (ETC / "nsswitch.conf")
+                .read_text()
+                .replace("group:          files", "group:          files sss"),
+            },
+        ),
+        Scenario(
+            "deploy_rule",
+            "a sudo rule for the shared account 'deploy'",
+            {
+                **HARDENED_ACCOUNTS,
+                "/etc/passwd": HARDENED_USERS + "deploy:x:1010:1010::/home/deploy:/bin/bash\n",
+                "/etc/sudoers.d/50-deploy": sudoers("deploy ALL=(root) /usr/bin/systemctl restart app\n"),
+            },
+        ),
+        Scenario("as_nobody", "the probe runs as nobody", user="nobody"),
+        Scenario("no_passwd", "no /etc/passwd", {"/etc/passwd": None}),
+    ]
+    cases = [
+        case(
+            "accounts.no_empty_password",
+            "this VM, every account locked",
+            "this_vm",
+            "pass",
+            "accounts in /etc/shadow has an empty password",
+        ),
+        case(
+            "accounts.no_empty_password",
+            "empty in /etc/shadow and in /etc/passwd itself",
+            "weak",
+            "fail",
+            "2 account(s) with an empty password: guest, guest (in /etc/passwd)",
+        ),
+        case(
+            "accounts.no_empty_password",
+            "probe cannot read /etc/shadow",
+            "as_nobody",
+            "error",
+            "not readable",
+        ),
+        case(
+            "accounts.strong_password_hashes",
+            "yescrypt and SHA-512, one locked account",
+            "hardened",
+            "pass",
+            "the 2 password hash(es) in /etc/shadow use accepted schemes",
+        ),
+        case(
+            "accounts.strong_password_hashes",
+            "this VM has no usable password at all",
+            "this_vm",
+            "pass",
+            "the 0 password hash(es)",
+        ),
+        case(
+            "accounts.strong_password_hashes",
+            "MD5, SHA-256, DES and an unknown marker",
+            "weak",
+            "fail",
+            "4 password hash(es) in /etc/shadow use a weak scheme: legacy ($1$ MD5), oracle ($5$ SHA-256), "
+            "olddes (des), nis (unknown)",
+        ),
+        case(
+            "accounts.strong_password_hashes",
+            "yescrypt only",
+            "hardened",
+            "fail",
+            "bob ($6$ SHA-512)",
+            allowed=["y"],
+        ),
+        case("accounts.strong_password_hashes", "probe cannot read /etc/shadow", "as_nobody", "error"),
+        case(
+            "accounts.password_hashing_configured",
+            "this VM: SHA512 in login.defs, yescrypt in common-password",
+            "this_vm",
+            "pass",
+            "ENCRYPT_METHOD SHA512 in /etc/login.defs; pam_unix yescrypt in /etc/pam.d/common-password",
+        ),
+        case(
+            "accounts.password_hashing_configured",
+            "RHEL 9: sha512 in system-auth, libuser sha512",
+            "rhel9",
+            "pass",
+            "pam_unix sha512 in /etc/pam.d/system-auth",
+        ),
+        case(
+            "accounts.password_hashing_configured",
+            "MD5 in login.defs and on pam_unix",
+            "weak",
+            "fail",
+            "ENCRYPT_METHOD is MD5 in /etc/login.defs line 294; pam_unix uses md5 in /etc/pam.d/common-password line 25",
+        ),
+        case(
+            "accounts.password_hashing_configured",
+            "pam_unix without an option hashes with ENCRYPT_METHOD SHA512",
+            "nohash",
+            "pass",
+            "pam_unix in /etc/pam.d/common-password line 25 has no hash option: it uses ENCRYPT_METHOD SHA512",
+        ),
+        case(
+            "accounts.password_hashing_configured",
+            "pam_unix without an option and no ENCRYPT_METHOD: DES",
+            "nohash_unset",
+            "fail",
+            "it uses ENCRYPT_METHOD (unset: DES)",
+        ),
+        case(
+            "accounts.password_hashing_configured",
+            "libuser keeps its first crypt_style, md5",
+            "libuser_md5_first",
+            "fail",
+            "libuser hashes with MD5: crypt_style md5 in /etc/libuser.conf line 2",
+        ),
+        case(
+            "accounts.password_hashing_configured",
+            "YESCRYPT required, Debian's login.defs says SHA512",
+            "this_vm",
+            "fail",
+            "ENCRYPT_METHOD is SHA512 in /etc/login.defs line 294",
+            allowed=["YESCRYPT"],
+        ),
+        case("accounts.only_root_has_uid_0", "this VM", "this_vm", "pass", "only root has uid 0 among the"),
+        case(
+            "accounts.only_root_has_uid_0",
+            "a toor account with uid 0",
+            "weak",
+            "fail",
+            "accounts other than root have uid 0 in /etc/passwd: toor",
+        ),
+        case(
+            "accounts.only_root_has_uid_0",
+            "no /etc/passwd",
+            "no_passwd",
+            "error",
+            "/etc/passwd does not exist",
+        ),
+        case(
+            "accounts.umask_restrictive",
+            "UMASK 027 applied by pam_umask, umask 027 in profile.d",
+            "hardened",
+            "pass",
+            "UMASK 027 of /etc/login.defs through pam_umask (/etc/pam.d/common-session line 26)",
+        ),
+        case(
+            "accounts.umask_restrictive",
+            "Debian 12 default UMASK 022",
+            "this_vm",
+            "fail",
+            "less restrictive than 027: UMASK is 022 in /etc/login.defs line 151",
+        ),
+        case(
+            "accounts.umask_restrictive",
+            "ANSSI R36 asks for 077",
+            "hardened",
+            "fail",
+            "umask 027 in /etc/profile.d/hds.sh line 2",
+            at_least="077",
+        ),
+        case(
+            "accounts.umask_restrictive",
+            "RHEL 8 /etc/bashrc sets 002/022 whatever login.defs says",
+            "rhel9",
+            "fail",
+            "umask 002 in /etc/bashrc line 13; umask 022 in /etc/bashrc line 15",
+        ),
+        case(
+            "accounts.session_timeout",
+            "read-only, exported TMOUT=900 in profile.d",
+            "hardened",
+            "pass",
+            "TMOUT=900 (/etc/profile.d/hds.sh line 3), read-only (/etc/profile.d/hds.sh line 4), exported",
+            **timeout,
+        ),
+        case(
+            "accounts.session_timeout", "this VM: no TMOUT", "this_vm", "fail", "TMOUT is not set", **timeout
+        ),
+        case(
+            "accounts.session_timeout",
+            "TMOUT not read-only",
+            "weak",
+            "fail",
+            "TMOUT is not read-only: a user can unset it",
+            **timeout,
+        ),
+        case(
+            "accounts.session_timeout",
+            "/etc/profile does not read /etc/profile.d",
+            "tmout_no_loop",
+            "fail",
+            "TMOUT is not set",
+            **timeout,
+        ),
+        case(
+            "accounts.session_timeout",
+            "a read-only TMOUT keeps its value",
+            "tmout_readonly_keeps",
+            "pass",
+            "TMOUT=600 (/etc/profile.d/a-tmout.sh line 1)",
+            **timeout,
+        ),
+        case(
+            "accounts.session_timeout",
+            "typeset -xr in /etc/bash.bashrc",
+            "tmout_typeset",
+            "pass",
+            "TMOUT=900 (/etc/bash.bashrc line 59)",
+            **timeout,
+        ),
+        case(
+            "accounts.session_timeout",
+            "an hour",
+            "tmout_long",
+            "fail",
+            "TMOUT=3600 (/etc/profile.d/tmout.sh line 1)",
+            **timeout,
+        ),
+        case(
+            "accounts.system_accounts_no_login",
+            "postgres has /bin/bash on this VM",
+            "this_vm",
+            "fail",
+            "postgres (uid 101) has the shell /bin/bash",
+        ),
+        case(
+            "accounts.system_accounts_no_login",
+            "every system account has nologin or false",
+            "hardened",
+            "pass",
+            "system accounts (uid outside 1000..60000) have no login shell and no password",
+        ),
+        case(
+            "accounts.system_accounts_no_login",
+            "an empty shell field is /bin/sh",
+            "weak",
+            "fail",
+            "svc (uid 990) has the shell /bin/sh (empty field)",
+        ),
+        case("accounts.no_duplicate_accounts", "this VM", "this_vm", "pass", "have unique names and numbers"),
+        case(
+            "accounts.no_duplicate_accounts",
+            "uid 0 and 1003 shared, gid 27 twice",
+            "weak",
+            "fail",
+            "uid 0 (root, toor) in /etc/passwd; uid 1003 (legacy, oracle) in /etc/passwd; gid 27 (sudo, sudo2) in /etc/group",
+        ),
+        case(
+            "accounts.admin_accounts_nominative",
+            "alice and bob in group sudo",
+            "hardened",
+            "pass",
+            "the 2 admin account(s) are nominative: alice, bob",
+            **generic,
+        ),
+        case(
+            "accounts.admin_accounts_nominative",
+            "a shared 'admin' account in group sudo",
+            "weak",
+            "fail",
+            "accounts with a generic name can administer: admin (member of sudo)",
+            **generic,
+        ),
+        case(
+            "accounts.admin_accounts_nominative",
+            "a sudo rule for 'deploy'",
+            "deploy_rule",
+            "fail",
+            "deploy (sudo rule /etc/sudoers.d/50-deploy line 1)",
+            **generic,
+        ),
+        case(
+            "accounts.admin_accounts_nominative",
+            "groups also come from sssd",
+            "admins_sss",
+            "not_reviewed",
+            "group: files sss",
+            **generic,
+        ),
+        case(
+            "accounts.root_login_console_only",
+            "root's password is locked",
+            "this_vm",
+            "pass",
+            "root's password is locked",
+        ),
+        case(
+            "accounts.root_login_console_only",
+            "pam_securetty, consoles only",
+            "securetty",
+            "pass",
+            "root logs in only on console terminals (console, tty1, tty2), enforced by /etc/pam.d/login line 1",
+        ),
+        case(
+            "accounts.root_login_console_only",
+            "/etc/securetty lists a pseudo-terminal",
+            "securetty_pts",
+            "fail",
+            "terminals other than consoles: pts/0",
+        ),
+        case(
+            "accounts.root_login_console_only",
+            "pam_securetty without /etc/securetty",
+            "securetty_absent",
+            "fail",
+            "finds no /etc/securetty and lets root in everywhere",
+        ),
+        case(
+            "accounts.root_login_console_only",
+            "Debian 12's login has no pam_securetty",
+            "root_password",
+            "fail",
+            "root has a password and the login service has no pam_securetty",
+        ),
+    ]
+    return write("accounts", ACCOUNTS_HEADER, scenarios, cases)
+
+
+AREAS = {"sudo": sudo_area, "pam": pam_area, "accounts": accounts_area}
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or list(AREAS):
