@@ -896,8 +896,14 @@ def _rule_watches(rule: str, path: str) -> bool:
     return path == target or (kind == "tree" and path.startswith(target.rstrip("/") + "/"))
 
 
-@check("sudo.logfile_audited", facts=lambda p: [*POLICY_FACTS, AUDIT_RULES])
-def sudo_logfile_audited(p: NoParams, ctx: Context) -> Outcome:
+class AuditedLogParams(Params):
+    logfile_required: bool = Field(
+        default=False, description="fail when sudo writes no log file of its own (else: not applicable)"
+    )
+
+
+@check("sudo.logfile_audited", params=AuditedLogParams, facts=lambda p: [*POLICY_FACTS, AUDIT_RULES])
+def sudo_logfile_audited(p: AuditedLogParams, ctx: Context) -> Outcome:
     """The log file sudo writes (Defaults logfile) is watched for writes by a loaded audit rule."""
     policy = read_policy(ctx)
     if policy is None:
@@ -908,7 +914,8 @@ def sudo_logfile_audited(p: NoParams, ctx: Context) -> Outcome:
         if setting is not None and _set(setting) and setting.value:
             paths.setdefault(setting.value, setting)
     if not paths:
-        return not_applicable(f"sudo writes no log file of its own (no Defaults logfile in {policy.note})")
+        none = f"sudo writes no log file of its own (no Defaults logfile in {policy.note})"
+        return judge(policy, [none], "") if p.logfile_required else not_applicable(none)
     rules = ctx.get(AUDIT_RULES)
     if rules is None:
         return failed(f"auditctl is not installed: nothing watches the sudo log {', '.join(paths)}")

@@ -776,6 +776,14 @@ def sudo_area() -> Path:
             "sudo writes no log file of its own",
         ),
         case(
+            "sudo.logfile_audited",
+            "no sudo log file, and one is required",
+            "debian12",
+            "fail",
+            "sudo writes no log file of its own",
+            logfile_required=True,
+        ),
+        case(
             "sudo.binary_restricted_to_group",
             "mode 4750, group sudo",
             "hds",
