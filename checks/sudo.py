@@ -918,16 +918,21 @@ def sudo_logfile_audited(p: AuditedLogParams, ctx: Context) -> Outcome:
         return judge(policy, [none], "") if p.logfile_required else not_applicable(none)
     rules = ctx.get(AUDIT_RULES)
     if rules is None:
-        return failed(f"auditctl is not installed: nothing watches the sudo log {', '.join(paths)}")
+        return judge(
+            policy, [f"auditctl is not installed: nothing watches the sudo log {', '.join(paths)}"], ""
+        )
     unwatched = [
         f"{path} ({s.describe()})"
         for path, s in paths.items()
         if not any(_rule_watches(r, path) for r in rules)
     ]
-    if unwatched:
-        return failed(f"no loaded audit rule watches writes to the sudo log: {'; '.join(unwatched)}")
+    problems = (
+        [f"no loaded audit rule watches writes to the sudo log: {'; '.join(unwatched)}"] if unwatched else []
+    )
     watching = [r for r in rules if any(_rule_watches(r, path) for path in paths)]
-    return passed(f"the sudo log {', '.join(paths)} is watched by: {'; '.join(watching[:3])}")
+    return judge(
+        policy, problems, f"the sudo log {', '.join(paths)} is watched by: {'; '.join(watching[:3])}"
+    )
 
 
 # ------------------------------------------------------------------------------ the sudo binary
