@@ -210,6 +210,11 @@ def enforced_before_unix(lines: list[PamLine], module: str) -> tuple[PamLine | N
     return line, None
 
 
+def verdict(problems: list[str], found: list[str], ok: str = "") -> Outcome:
+    """Fail with every problem found, else pass with what holds (``ok`` introduces it)."""
+    return failed("; ".join(problems)) if problems else passed(ok + "; ".join(found))
+
+
 def key_values(data: bytes | None) -> dict[str, tuple[str, int]]:
     """``name = value`` settings of a module configuration file (pwquality.conf, faillock.conf); a bare
     ``name`` is a flag (``""``). The last line naming a setting wins."""
@@ -334,9 +339,7 @@ def pam_password_quality(p: QualityParams, ctx: Context) -> Outcome:
                 f"{p.min_classes} wanted"
             )
         found.append(f"{service}: at least {shortest} characters from {classes} classes ({line.where})")
-    if problems:
-        return failed("; ".join(problems))
-    return passed("; ".join(found))
+    return verdict(problems, found)
 
 
 @check("pam.password_quality_applies_to_root", facts=lambda p: [PAM_FILES, PWQUALITY, PWQUALITY_D])
@@ -359,9 +362,7 @@ def pam_password_quality_applies_to_root(p: NoParams, ctx: Context) -> Outcome:
             )
         else:
             found.append(f"{service}: {settings.where('enforce_for_root').replace('=', '', 1)}")
-    if problems:
-        return failed("; ".join(problems))
-    return passed("password quality binds root: " + "; ".join(found))
+    return verdict(problems, found, "password quality binds root: ")
 
 
 # ------------------------------------------------------------------------------------------ history
@@ -394,9 +395,7 @@ def pam_password_history(p: HistoryParams, ctx: Context) -> Outcome:
             problems.append(f"{service}: {where} remembers {remember} password(s), {p.remember} wanted")
         else:
             found.append(f"{service}: {where} remembers {remember}")
-    if problems:
-        return failed("; ".join(problems))
-    return passed("; ".join(found))
+    return verdict(problems, found)
 
 
 # ------------------------------------------------------------------------------------------ lockout
@@ -514,9 +513,7 @@ def pam_lockout_after_failures(p: LockoutParams, ctx: Context) -> Outcome:
             problems.append(f"{service}: {lock.where}, locks shorter than {p.seconds}s")
         else:
             found.append(f"{service}: {lock.where}")
-    if problems:
-        return failed("; ".join(problems))
-    return passed("accounts are locked after failed logons: " + "; ".join(found))
+    return verdict(problems, found, "accounts are locked after failed logons: ")
 
 
 # ------------------------------------------------------------------------------------- empty passwords

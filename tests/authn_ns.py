@@ -17,7 +17,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -171,3 +171,13 @@ class EtcTree:
             return spec.func(validated, ctx)
         except FactUnavailable as exc:
             return Outcome(Status.ERROR, str(exc))
+
+
+@pytest.fixture(name="trees")
+def trees_fixture() -> Iterator[list[EtcTree]]:
+    """``trees``: the scenarios a test makes (it appends them), removed when it ends. A test module imports
+    ``trees_fixture`` to use it."""
+    made: list[EtcTree] = []
+    yield made
+    for tree in made:
+        tree.close()

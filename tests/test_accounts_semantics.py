@@ -3,23 +3,13 @@ login shells (system accounts), in a private /etc (tests/authn_ns.py) that a tex
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from authn_ns import EtcTree, needs_root_and
+from authn_ns import EtcTree, needs_root_and, trees_fixture  # noqa: F401
 
 from hds_compliance.model import Status
 
 TIMEOUT = {"max_seconds": 1800}
-
-
-@pytest.fixture
-def trees() -> Iterator[list[EtcTree]]:
-    made: list[EtcTree] = []
-    yield made
-    for tree in made:
-        tree.close()
 
 
 def _tree(trees: list[EtcTree], files: dict[str, object]) -> EtcTree:

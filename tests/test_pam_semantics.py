@@ -5,11 +5,10 @@ pam_securetty run by pamtester, libpwquality by pwscore, libuser by lpasswd, eac
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from authn_ns import EtcTree, needs_root_and, pam_module_dirs
+from authn_ns import EtcTree, needs_root_and, pam_module_dirs, trees_fixture  # noqa: F401
 
 from hds_compliance.model import Status
 
@@ -35,14 +34,6 @@ def _shadow(overrides: dict[str, str]) -> str:
 
 def _accounts(**overrides: str) -> dict[str, object]:
     return {"/etc/passwd": USERS, "/etc/group": GROUPS, "/etc/shadow": (_shadow(overrides), 0o640)}
-
-
-@pytest.fixture
-def trees() -> Iterator[list[EtcTree]]:
-    made: list[EtcTree] = []
-    yield made
-    for tree in made:
-        tree.close()
 
 
 def _tree(trees: list[EtcTree], files: dict[str, object], modules: list[str] | None = None) -> EtcTree:

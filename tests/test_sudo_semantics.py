@@ -7,12 +7,13 @@ pseudo-terminal (``use_pty``), whether it records a session under ``iolog_dir``,
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from authn_ns import EtcTree, needs_root_and
+from authn_ns import REGISTRY, EtcTree, needs_root_and, trees_fixture  # noqa: F401
 
+from hds_compliance.check import Context, FactUnavailable, HostInfo
+from hds_compliance.evidence.redact import redact
 from hds_compliance.model import Status
 
 PASSWD = Path("/etc/passwd").read_text() + "alice:x:2001:2001::/nonexistent:/bin/sh\n"
@@ -33,14 +34,6 @@ def _tree(dropins: dict[str, str | tuple[str, int] | tuple[str, int, int, int]],
     for name, spec in dropins.items():
         files[f"/etc/sudoers.d/{name}"] = spec if isinstance(spec, tuple) else (spec, 0o440)
     return EtcTree(files)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def trees() -> Iterator[list[EtcTree]]:
-    made: list[EtcTree] = []
-    yield made
-    for tree in made:
-        tree.close()
 
 
 def _pty_for_alice(tree: EtcTree) -> bool:
@@ -209,3 +202,40 @@ def test_nopasswd_for_all_through_an_alias_and_continuation(trees: list[EtcTree]
     outcome = tree.verdict("sudo.no_nopasswd_all")
     assert outcome.status is Status.FAIL
     assert "NOPASSWD: ADMIN for alice" in outcome.message
+
+
+def _redacted_verdict(tree: EtcTree, check_id: str) -> tuple[Status, str]:
+    """The check on what the probe read in the scenario, after the redaction pass the scan applies."""
+    spec = REGISTRY[check_id]
+    facts = spec.facts(spec.validate({}))
+    captures = {key: redact(capture) for key, capture in tree.collect(facts).items()}
+    ctx = Context(HostInfo("scenario", "local"), captures, declared=frozenset(f.key for f in facts))
+    try:
+        outcome = spec.func(spec.validate({}), ctx)
+    except FactUnavailable as exc:
+        return Status.ERROR, str(exc)
+    return outcome.status, outcome.message
+
+
+def test_sudo_tags_survive_redaction(trees: list[EtcTree]) -> None:
+    """'NOPASSWD: /usr/bin/systemctl, ALL' is a grant of ALL: the redaction pass must leave it whole (a token
+    pattern once ate the command list and made this a pass); a plain NOPASSWD grant still passes."""
+    tree = _tree({"50-hds": "alice ALL=(root) NOPASSWD: /usr/bin/systemctl, ALL\n"})
+    trees.append(tree)
+    _valid(tree)
+    status, message = _redacted_verdict(tree, "sudo.no_nopasswd_all")
+    assert status is Status.FAIL, message
+    assert "NOPASSWD: ALL for alice" in message
+    tree = _tree({"50-hds": "alice ALL=(root) NOPASSWD: /bin/ls\n"})
+    trees.append(tree)
+    assert _redacted_verdict(tree, "sudo.no_nopasswd_all")[0] is Status.PASS
+
+
+def test_a_redacted_sudoers_is_an_error_not_another_verdict(trees: list[EtcTree]) -> None:
+    """A secret-looking line in a drop-in is redacted by the scan: the policy is not judged on altered text.
+    """
+    tree = _tree({"50-hds": "alice ALL=(root) NOPASSWD: ALL\n# api_key=abcdefghijkl\n"})
+    trees.append(tree)
+    status, message = _redacted_verdict(tree, "sudo.no_nopasswd_all")
+    assert status is Status.ERROR
+    assert "token redacted" in message

@@ -147,6 +147,11 @@ class SudoPolicySources(Fact[SudoSources | None]):
             return None
         if capture.exit_code != 0:
             raise self._fail(capture)
+        if capture.redactions:  # the records are framed by byte counts: altered text cannot be read back
+            raise FactError(
+                f"{self.describe()}: {', '.join(capture.redactions)} redacted from what the probe read; "
+                "the sudo policy is not judged on altered text"
+            )
         data = capture.stdout_bytes()
         values: dict[str, str] = {}
         files: dict[str, SudoersFile] = {}
