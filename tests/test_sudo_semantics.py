@@ -232,8 +232,7 @@ def test_sudo_tags_survive_redaction(trees: list[EtcTree]) -> None:
 
 
 def test_a_redacted_sudoers_is_an_error_not_another_verdict(trees: list[EtcTree]) -> None:
-    """A secret-looking line in a drop-in is redacted by the scan: the policy is not judged on altered text.
-    """
+    """A secret-looking line in a drop-in is redacted by the scan: no policy is judged on altered text."""
     tree = _tree({"50-hds": "alice ALL=(root) NOPASSWD: ALL\n# api_key=abcdefghijkl\n"})
     trees.append(tree)
     status, message = _redacted_verdict(tree, "sudo.no_nopasswd_all")
