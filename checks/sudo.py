@@ -968,6 +968,34 @@ def sudo_binary_restricted_to_group(p: NoParams, ctx: Context) -> Outcome:
     return passed(f"/usr/bin/sudo is mode {mode}: only members of group {group} may execute it")
 
 
+class GroupGrantParams(Params):
+    exempt: list[str] = Field(
+        default_factory=lambda: ["root"], description="accounts a rule may name directly (root's own rule)"
+    )
+
+
+@check("sudo.grants_through_groups", params=GroupGrantParams, facts=lambda p: POLICY_FACTS)
+def sudo_grants_through_groups(p: GroupGrantParams, ctx: Context) -> Outcome:
+    """sudo rights are granted to groups (%group), not to individual accounts: who may elevate is decided by
+    group membership alone (User_Alias expanded; root's own rule exempted)."""
+    policy = read_policy(ctx)
+    if policy is None:
+        return not_applicable(_NOT_INSTALLED)
+    direct = sorted(
+        {
+            f"{name} ({grant.line.where})"
+            for name, grant in granted_principals(policy)
+            if not name.startswith("%") and name not in p.exempt
+        }
+    )
+    groups = sorted({name for name, _ in granted_principals(policy) if name.startswith("%")})
+    return judge(
+        policy,
+        ["sudo rules name individual accounts: " + "; ".join(direct)] if direct else [],
+        f"sudo rights go to groups only: {', '.join(groups) or 'none granted'}",
+    )
+
+
 def granted_principals(policy: Policy) -> list[tuple[str, Grant]]:
     """Users and groups (``%group``) any sudo rule grants commands to, through User_Alias, with the rule."""
     out: list[tuple[str, Grant]] = []

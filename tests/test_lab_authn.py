@@ -122,6 +122,7 @@ EXPECTED: dict[str, tuple[Status, Status, str]] = {
     "sudo.io_logging_enabled": (Status.PASS, Status.FAIL, "log_output turned off by Defaults!/usr/bin/rsync"),
     "sudo.logfile_audited": (Status.PASS, Status.FAIL, "no loaded audit rule watches"),
     "sudo.no_nopasswd_all": (Status.PASS, Status.PASS, ""),
+    "sudo.grants_through_groups": (Status.PASS, Status.FAIL, "backup"),
     "pam.password_quality": (Status.PASS, Status.FAIL, "runs after pam_unix"),
     "pam.password_quality_applies_to_root": (Status.PASS, Status.FAIL, "runs after pam_unix"),
     "pam.password_history": (Status.PASS, Status.FAIL, "no pam_pwhistory"),

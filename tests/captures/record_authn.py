@@ -784,6 +784,27 @@ def sudo_area() -> Path:
             logfile_required=True,
         ),
         case(
+            "sudo.grants_through_groups",
+            "Debian 12: root and %sudo",
+            "debian12",
+            "pass",
+            "sudo rights go to groups only: %sudo",
+        ),
+        case(
+            "sudo.grants_through_groups",
+            "rules for backup and for every user",
+            "weak",
+            "fail",
+            "sudo rules name individual accounts: ALL (/etc/sudoers.d/90-weak line 9); backup (/etc/sudoers.d/90-weak line 10)",
+        ),
+        case(
+            "sudo.grants_through_groups",
+            "cloud-init's rule for the image's user",
+            "cloud_init",
+            "fail",
+            "debian (/etc/sudoers.d/90-cloud-init-users line 4)",
+        ),
+        case(
             "sudo.binary_restricted_to_group",
             "mode 4750, group sudo",
             "hds",
