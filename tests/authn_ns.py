@@ -29,6 +29,69 @@ from hds_compliance.facts import Fact
 from hds_compliance.model import Capture, Status
 
 PAM_MODULES = Path("/usr/lib/x86_64-linux-gnu/security")
+# Debian 12's /etc/pam.d/common-password and common-auth as pam-auth-update writes them with pam_unix alone:
+# the tests write them into their scenarios, so packages that change the machine's own copies (installing
+# libpam-pwquality adds pam_pwquality) do not change what the tests start from.
+DEBIAN12_COMMON_PASSWORD = """#
+# /etc/pam.d/common-password - password-related modules common to all services
+#
+# This file is included from other service-specific PAM config files,
+# and should contain a list of modules that define the services to be
+# used to change user passwords.  The default is pam_unix.
+
+# Explanation of pam_unix options:
+# The "yescrypt" option enables
+#hashed passwords using the yescrypt algorithm, introduced in Debian
+#11.  Without this option, the default is Unix crypt.  Prior releases
+#used the option "sha512"; if a shadow password hash will be shared
+#between Debian 11 and older releases replace "yescrypt" with "sha512"
+#for compatibility .  The "obscure" option replaces the old
+#`OBSCURE_CHECKS_ENAB' option in login.defs.  See the pam_unix manpage
+#for other options.
+
+# As of pam 1.0.1-6, this file is managed by pam-auth-update by default.
+# To take advantage of this, it is recommended that you configure any
+# local modules either before or after the default block, and use
+# pam-auth-update to manage selection of other modules.  See
+# pam-auth-update(8) for details.
+
+# here are the per-package modules (the "Primary" block)
+password\t[success=1 default=ignore]\tpam_unix.so obscure yescrypt
+# here's the fallback if no module succeeds
+password\trequisite\t\t\tpam_deny.so
+# prime the stack with a positive return value if there isn't one already;
+# this avoids us returning an error just because nothing sets a success code
+# since the modules above will each just jump around
+password\trequired\t\t\tpam_permit.so
+# and here are more per-package modules (the "Additional" block)
+# end of pam-auth-update config
+"""
+DEBIAN12_COMMON_AUTH = """#
+# /etc/pam.d/common-auth - authentication settings common to all services
+#
+# This file is included from other service-specific PAM config files,
+# and should contain a list of the authentication modules that define
+# the central authentication scheme for use on the system
+# (e.g., /etc/shadow, LDAP, Kerberos, etc.).  The default is to use the
+# traditional Unix authentication mechanisms.
+#
+# As of pam 1.0.1-6, this file is managed by pam-auth-update by default.
+# To take advantage of this, it is recommended that you configure any
+# local modules either before or after the default block, and use
+# pam-auth-update to manage selection of other modules.  See
+# pam-auth-update(8) for details.
+
+# here are the per-package modules (the "Primary" block)
+auth\t[success=1 default=ignore]\tpam_unix.so nullok
+# here's the fallback if no module succeeds
+auth\trequisite\t\t\tpam_deny.so
+# prime the stack with a positive return value if there isn't one already;
+# this avoids us returning an error just because nothing sets a success code
+# since the modules above will each just jump around
+auth\trequired\t\t\tpam_permit.so
+# and here are more per-package modules (the "Additional" block)
+# end of pam-auth-update config
+"""
 REGISTRY = registry()
 
 

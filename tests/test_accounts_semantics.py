@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from authn_ns import EtcTree, needs_root_and, trees_fixture  # noqa: F401
+from authn_ns import (
+    EtcTree,
+    needs_root_and,
+    trees_fixture,  # noqa: F401 (the trees fixture)
+)
 
 from hds_compliance.model import Status
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from authn_ns import DEBIAN12_COMMON_AUTH, DEBIAN12_COMMON_PASSWORD
 from conftest import needs_lab
 from lab.sshlab import SSHLab, make_lab_root
 
@@ -24,8 +25,6 @@ from hds_compliance.model import ScanResult, Status
 from hds_compliance.scan import scan
 
 ETC = Path("/etc")
-DEBIAN_AUTH = (ETC / "pam.d/common-auth").read_text()
-DEBIAN_PASSWORD = (ETC / "pam.d/common-password").read_text()
 DEBIAN_SESSION = (ETC / "pam.d/common-session").read_text()
 DEBIAN_SU = (ETC / "pam.d/su").read_text()
 LOGIN_DEFS = (ETC / "login.defs").read_text()
@@ -62,13 +61,13 @@ COMPLIANT = {
     "/etc/login.defs": LOGIN_DEFS.replace("ENCRYPT_METHOD SHA512", "ENCRYPT_METHOD YESCRYPT").replace(
         "UMASK\t\t022", "UMASK\t\t027"
     ),
-    "/etc/pam.d/common-auth": DEBIAN_AUTH.replace(
+    "/etc/pam.d/common-auth": DEBIAN12_COMMON_AUTH.replace(
         "auth\t[success=1 default=ignore]\tpam_unix.so nullok",
         "auth\trequired\t\t\tpam_faillock.so preauth\n"
         "auth\t[success=2 default=ignore]\tpam_unix.so\n"
         "auth\t[default=die]\t\t\tpam_faillock.so authfail",
     ),
-    "/etc/pam.d/common-password": DEBIAN_PASSWORD.replace(
+    "/etc/pam.d/common-password": DEBIAN12_COMMON_PASSWORD.replace(
         "password\t[success=1 default=ignore]\tpam_unix.so obscure yescrypt",
         "password\trequisite\t\t\tpam_pwquality.so retry=3\n"
         "password\trequisite\t\t\tpam_pwhistory.so remember=5 use_authtok enforce_for_root\n"
@@ -95,7 +94,8 @@ NONCOMPLIANT = {
     "%ops ALL=(ALL) NOPASSWD: /usr/bin/vim /etc/hosts, /usr/bin/systemctl, /usr/bin/less /var/log/*\n"
     "backup ALL=(root) NOPASSWD:NOLOG_OUTPUT: /usr/bin/rsync\n",
     "/etc/login.defs": LOGIN_DEFS.replace("ENCRYPT_METHOD SHA512", "ENCRYPT_METHOD MD5"),
-    "/etc/pam.d/common-password": DEBIAN_PASSWORD.replace("obscure yescrypt", "obscure")
+    "/etc/pam.d/common-auth": DEBIAN12_COMMON_AUTH,
+    "/etc/pam.d/common-password": DEBIAN12_COMMON_PASSWORD.replace("obscure yescrypt", "obscure")
     + "password requisite pam_pwquality.so minlen=14\n",
     "/etc/security/faillock.conf": "deny = 5\n",
     "/etc/profile.d/tmout.sh": "TMOUT=600; export TMOUT\n",

@@ -8,14 +8,20 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from authn_ns import EtcTree, needs_root_and, pam_module_dirs, trees_fixture  # noqa: F401
+from authn_ns import (
+    DEBIAN12_COMMON_AUTH,
+    DEBIAN12_COMMON_PASSWORD,
+    EtcTree,
+    needs_root_and,
+    pam_module_dirs,
+    trees_fixture,  # noqa: F401 (the trees fixture)
+)
 
 from hds_compliance.model import Status
 
 USERS = Path("/etc/passwd").read_text() + "alice:x:2001:2001::/nonexistent:/bin/sh\n"
 GROUPS = Path("/etc/group").read_text() + "alice:x:2001:\n"
 GOOD = "Zq9#vLm2@Tb"  # 11 characters, four classes
-DEBIAN_PASSWORD = Path("/etc/pam.d/common-password").read_text()
 LOGIN_DEFS = Path("/etc/login.defs").read_text()
 QUALITY = {"min_length": 12, "min_classes": 4}
 LOCKOUT = {"attempts": 3, "seconds": 60}
@@ -33,7 +39,14 @@ def _shadow(overrides: dict[str, str]) -> str:
 
 
 def _accounts(**overrides: str) -> dict[str, object]:
-    return {"/etc/passwd": USERS, "/etc/group": GROUPS, "/etc/shadow": (_shadow(overrides), 0o640)}
+    """Accounts with alice, and Debian 12's default auth and password stacks (tests override them)."""
+    return {
+        "/etc/passwd": USERS,
+        "/etc/group": GROUPS,
+        "/etc/shadow": (_shadow(overrides), 0o640),
+        "/etc/pam.d/common-auth": DEBIAN12_COMMON_AUTH,
+        "/etc/pam.d/common-password": DEBIAN12_COMMON_PASSWORD,
+    }
 
 
 def _tree(trees: list[EtcTree], files: dict[str, object], modules: list[str] | None = None) -> EtcTree:
@@ -59,7 +72,7 @@ def test_pam_unix_without_hash_option_hashes_with_encrypt_method(trees: list[Etc
     """pam_unix with no hash option and ENCRYPT_METHOD SHA512: pam_unix stores $6$ hashes, the check passes
     (it used to fail this host); with ENCRYPT_METHOD MD5 pam_unix stores $1$ and the check fails."""
     needs_root_and("pamtester")
-    stack = DEBIAN_PASSWORD.replace(" yescrypt", "")
+    stack = DEBIAN12_COMMON_PASSWORD.replace(" yescrypt", "")
     for method, prefix, expected in (("SHA512", "$6$", Status.PASS), ("MD5", "$1$", Status.FAIL)):
         defs = LOGIN_DEFS.replace("ENCRYPT_METHOD SHA512", f"ENCRYPT_METHOD {method}")
         tree = _tree(
@@ -82,7 +95,7 @@ def test_a_commented_encrypt_method_means_des(trees: list[EtcTree]) -> None:
     """'#ENCRYPT_METHOD SHA512' is a comment: pam_unix without an option stores a 13-character DES hash."""
     needs_root_and("pamtester")
     defs = LOGIN_DEFS.replace("ENCRYPT_METHOD SHA512", "#ENCRYPT_METHOD SHA512")
-    stack = DEBIAN_PASSWORD.replace(" yescrypt", "")
+    stack = DEBIAN12_COMMON_PASSWORD.replace(" yescrypt", "")
     tree = _tree(
         trees,
         {
@@ -120,7 +133,7 @@ def test_libuser_keeps_the_first_crypt_style(trees: list[EtcTree]) -> None:
 
 # ------------------------------------------------------------------------------------------ pwquality
 
-PWQUALITY_STACK = DEBIAN_PASSWORD.replace(
+PWQUALITY_STACK = DEBIAN12_COMMON_PASSWORD.replace(
     "password\t[success=1 default=ignore]\tpam_unix.so obscure yescrypt",
     "password\trequisite\t\t\tpam_pwquality.so ARGS\n"
     "password\t[success=1 default=ignore]\tpam_unix.so obscure use_authtok try_first_pass yescrypt",
@@ -186,7 +199,10 @@ def test_pwquality_after_pam_unix_is_too_late(trees: list[EtcTree]) -> None:
     """pam_pwquality appended after pam_unix: pam_unix has already stored the weak password when it runs."""
     needs_root_and("pamtester")
     modules = pam_module_dirs("pam_pwquality.so")
-    stack = DEBIAN_PASSWORD + "password requisite pam_pwquality.so minlen=14 minclass=4 enforce_for_root\n"
+    stack = (
+        DEBIAN12_COMMON_PASSWORD
+        + "password requisite pam_pwquality.so minlen=14 minclass=4 enforce_for_root\n"
+    )
     files = {**_accounts(), "/etc/pam.d/common-password": stack}
     tree = _tree(trees, files, modules)
     _, stored = _set_password(tree, "weak")
@@ -298,9 +314,7 @@ def test_authfail_after_a_requisite_pam_deny_never_counts(trees: list[EtcTree]) 
 def test_faillock_in_a_file_no_service_includes(trees: list[EtcTree]) -> None:
     """The faillock lines live in /etc/pam.d/common-auth-hds, which no service includes: no lock."""
     needs_root_and("pamtester", "faillock")
-    debian = (
-        Path("/etc/pam.d/common-auth").read_text().replace("pam_unix.so nullok", "pam_unix.so nullok nodelay")
-    )
+    debian = DEBIAN12_COMMON_AUTH.replace("pam_unix.so nullok", "pam_unix.so nullok nodelay")
     files = {
         **_accounts(alice=_hash(ALICE_PASSWORD)),
         "/etc/pam.d/common-auth": debian,
@@ -326,7 +340,7 @@ def test_nullok_lets_an_empty_password_in(trees: list[EtcTree]) -> None:
     outcome = tree.verdict("pam.empty_passwords_refused")
     assert outcome.status is Status.FAIL
     assert "common-auth line" in outcome.message and "nullok" in outcome.message
-    strict = Path("/etc/pam.d/common-auth").read_text().replace(" nullok", "")
+    strict = DEBIAN12_COMMON_AUTH.replace(" nullok", "")
     tree = _tree(trees, {**_accounts(alice=""), "/etc/pam.d/common-auth": strict})
     done = tree.run("echo | pamtester login alice authenticate")
     assert "successfully authenticated" not in done.stdout + done.stderr

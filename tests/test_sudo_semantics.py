@@ -10,7 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from authn_ns import REGISTRY, EtcTree, needs_root_and, trees_fixture  # noqa: F401
+from authn_ns import (
+    REGISTRY,
+    EtcTree,
+    needs_root_and,
+    trees_fixture,  # noqa: F401 (the trees fixture)
+)
 
 from hds_compliance.check import Context, FactUnavailable, HostInfo
 from hds_compliance.evidence.redact import redact
