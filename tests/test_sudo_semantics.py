@@ -243,3 +243,15 @@ def test_a_redacted_sudoers_is_an_error_not_another_verdict(trees: list[EtcTree]
     status, message = _redacted_verdict(tree, "sudo.no_nopasswd_all")
     assert status is Status.ERROR
     assert "token redacted" in message
+
+
+def test_a_hash_and_digit_starts_a_uid_not_a_comment(trees: list[EtcTree]) -> None:
+    """'#1 first rule...' reads as a comment, but to sudo '#1' is uid 1: visudo rejects the file, sudo
+    refuses the policy, and the checks say they cannot judge it (error), never pass."""
+    tree = _tree({"50-hds": '#1 first rule: web operators\n%web ALL=(root) /usr/bin/id ""\n'})
+    trees.append(tree)
+    done = tree.run("visudo -c")
+    assert done.returncode != 0 and "syntax error" in done.stdout + done.stderr
+    outcome = tree.verdict("sudo.no_nopasswd_all")
+    assert outcome.status is Status.ERROR
+    assert "/etc/sudoers.d/50-hds line 1: cannot read" in outcome.message
