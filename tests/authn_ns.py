@@ -104,6 +104,23 @@ def needs_root_and(*programs: str) -> None:
         pytest.skip(f"needs {', '.join(missing)} (see the authn report for the Debian packages)")
 
 
+def faillock_stack(
+    preauth: str = "", authfail: str = "", after_deny: bool = False, nodelay: bool = False
+) -> str:
+    """An auth stack with pam_faillock around pam_unix, which jumps over the next two lines when the password
+    is right. ``after_deny`` puts authfail after 'requisite pam_deny': logins work, failures never reach it.
+    ``nodelay`` spares tests the two-second delay after each failure."""
+    quick = " nodelay" if nodelay else ""
+    fail = f"auth\t[default=die]\tpam_faillock.so authfail{quick}{' ' + authfail if authfail else ''}\n"
+    deny = "auth\trequisite\tpam_deny.so\n"
+    return (
+        f"auth\trequired\tpam_faillock.so preauth{quick}{' ' + preauth if preauth else ''}\n"
+        f"auth\t[success=2 default=ignore]\tpam_unix.so{quick}\n"
+        + (deny + fail if after_deny else fail + deny)
+        + "auth\trequired\tpam_permit.so\n"
+    )
+
+
 def pam_module_dirs(*modules: str) -> list[str]:
     """Extra module directories to overlay so ``modules`` load; skip the test if one cannot be found."""
     extra = os.environ.get("HDS_TEST_PAM_MODULES", "")

@@ -12,6 +12,7 @@ from authn_ns import (
     DEBIAN12_COMMON_AUTH,
     DEBIAN12_COMMON_PASSWORD,
     EtcTree,
+    faillock_stack,
     needs_root_and,
     pam_module_dirs,
     trees_fixture,  # noqa: F401 (the trees fixture)
@@ -233,19 +234,7 @@ ALICE_PASSWORD = "Right#Pass1"
 
 
 def _auth_stack(preauth: str = "", authfail: str = "", after_deny: bool = False) -> str:
-    """A faillock auth stack; pam_unix jumps over the next two lines when the password is right.
-
-    ``after_deny`` puts authfail after 'requisite pam_deny': logins still work, failures never reach it.
-    (``nodelay`` only spares the tests the two-second delay after each failure.)
-    """
-    fail = f"auth\t[default=die]\tpam_faillock.so authfail nodelay {authfail}\n"
-    deny = "auth\trequisite\tpam_deny.so\n"
-    return (
-        f"auth\trequired\tpam_faillock.so preauth nodelay {preauth}\n"
-        "auth\t[success=2 default=ignore]\tpam_unix.so nodelay\n"
-        + (deny + fail if after_deny else fail + deny)
-        + "auth\trequired\tpam_permit.so\n"
-    )
+    return faillock_stack(preauth, authfail, after_deny, nodelay=True)
 
 
 def _locked_after(tree: EtcTree, failures: int) -> bool:

@@ -26,7 +26,7 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parent.parent))
 
-from authn_ns import EtcTree  # noqa: E402
+from authn_ns import EtcTree, faillock_stack  # noqa: E402
 from fact_fixtures import dump_capture  # noqa: E402
 
 from hds_compliance.check import registry  # noqa: E402
@@ -855,17 +855,6 @@ HARDENED_PAM = {
 }
 
 
-def _faillock_auth(preauth: str = "", authfail: str = "", after_deny: bool = False) -> str:
-    fail = f"auth\t[default=die]\tpam_faillock.so authfail{authfail}\n"
-    deny = "auth\trequisite\tpam_deny.so\n"
-    return (
-        f"auth\trequired\tpam_faillock.so preauth{preauth}\n"
-        "auth\t[success=2 default=ignore]\tpam_unix.so\n"
-        + (deny + fail if after_deny else fail + deny)
-        + "auth\trequired\tpam_permit.so\n"
-    )
-
-
 def pam_area() -> Path:
     q = {"min_length": 12, "min_classes": 4}
     lock = {"attempts": 3, "seconds": 60}
@@ -941,14 +930,14 @@ def pam_area() -> Path:
             "authfail deny=3 while preauth takes deny = 5 from faillock.conf",
             {
                 **HARDENED_PAM,
-                "/etc/pam.d/common-auth": _faillock_auth(authfail=" deny=3"),
+                "/etc/pam.d/common-auth": faillock_stack(authfail="deny=3"),
                 "/etc/security/faillock.conf": "deny = 5\n",
             },
         ),
         Scenario(
             "after_deny",
             "authfail after a requisite pam_deny",
-            {**HARDENED_PAM, "/etc/pam.d/common-auth": _faillock_auth(after_deny=True)},
+            {**HARDENED_PAM, "/etc/pam.d/common-auth": faillock_stack(after_deny=True)},
         ),
         Scenario(
             "not_included",
@@ -956,7 +945,7 @@ def pam_area() -> Path:
             {
                 **HARDENED_PAM,
                 "/etc/pam.d/common-auth": DEBIAN_AUTH,
-                "/etc/pam.d/common-auth-hds": _faillock_auth(preauth=" deny=3"),
+                "/etc/pam.d/common-auth-hds": faillock_stack(preauth="deny=3"),
             },
         ),
         Scenario(
@@ -964,8 +953,8 @@ def pam_area() -> Path:
             "preauth deny=10 unlock_time=30",
             {
                 **HARDENED_PAM,
-                "/etc/pam.d/common-auth": _faillock_auth(
-                    preauth=" deny=10 unlock_time=30", authfail=" deny=10"
+                "/etc/pam.d/common-auth": faillock_stack(
+                    preauth="deny=10 unlock_time=30", authfail="deny=10"
                 ),
             },
         ),
