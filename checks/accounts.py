@@ -1,33 +1,41 @@
-"""Local accounts: no empty password, strong password hashes, a single uid 0, a restrictive default umask.
+"""Local accounts: passwords and their hashes, uid 0, umask, session timeout, system and admin accounts.
 
 Password facts come from :class:`~hds_compliance.facts.ShadowSummary`, derived on the host: no hash ever
-leaves it. PAM is read for both families: Debian/Ubuntu ``/etc/pam.d/common-password``, RHEL-family
-``/etc/pam.d/system-auth`` and ``/etc/pam.d/password-auth`` (authselect).
+leaves it. PAM is read as services run it (:mod:`hds_compliance.checks.pam`): the passwd, chpasswd and sshd
+password stacks, the login and sshd session stacks, whatever files (common-*, system-auth, password-auth)
+they include.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Annotated
 
 from pydantic import Field
 
-from hds_compliance.check import Context, FactUnavailable, NoParams, Outcome, Params, check, failed, passed
+from hds_compliance.check import (
+    Context,
+    FactUnavailable,
+    NoParams,
+    Outcome,
+    Params,
+    check,
+    failed,
+    not_reviewed,
+    passed,
+)
+from hds_compliance.checks.pam import LOGIN_SERVICES, PAM_FILES, PASSWORD_SERVICES, skipped_before, stacks
+from hds_compliance.checks.sudo import GROUP, POLICY_FACTS, granted_principals, read_policy
 from hds_compliance.facts import FileContent, FilesMatching, ShadowSummary
+from hds_compliance.facts.nss import NssSources
 
 SHADOW = ShadowSummary()
 PASSWD = FileContent("/etc/passwd")
 LOGIN_DEFS = FileContent("/etc/login.defs")
-PAM_PASSWORD = [
-    FileContent("/etc/pam.d/common-password"),  # Debian, Ubuntu
-    FileContent("/etc/pam.d/system-auth"),  # RHEL family
-    FileContent("/etc/pam.d/password-auth"),  # RHEL family (remote services: sshd...)
-]
-PAM_SESSION = [
-    FileContent("/etc/pam.d/common-session"),  # Debian, Ubuntu
-    FileContent("/etc/pam.d/system-auth"),  # RHEL family
-    FileContent("/etc/pam.d/password-auth"),
-]
+LIBUSER = FileContent("/etc/libuser.conf")
+SECURETTY = FileContent("/etc/securetty")
+NSS = NssSources()
 SHELL_INIT = [FileContent("/etc/profile"), FileContent("/etc/bash.bashrc"), FileContent("/etc/bashrc")]
 PROFILE_D = FilesMatching("/etc/profile.d/*.sh")
 
@@ -119,28 +127,52 @@ def _login_defs(data: bytes) -> dict[str, tuple[str, int]]:
     return values
 
 
-def _pam_unix_password_lines(data: bytes) -> list[tuple[int, list[str]]]:
-    """(line number, module arguments) of every ``password ... pam_unix.so`` line."""
-    out = []
-    lines = data.decode("utf-8", "replace").splitlines()
-    number = 0
-    while number < len(lines):
-        start, text = number + 1, lines[number]
-        while text.endswith("\\") and number + 1 < len(lines):
-            number += 1
-            text = text[:-1] + " " + lines[number]
-        number += 1
-        tokens = text.split("#", 1)[0].split()
-        if not tokens or tokens[0].lstrip("-") != "password":
+_LIBUSER_METHODS = {
+    "des": "DES",
+    "md5": "MD5",
+    "blowfish": "BCRYPT",
+    "sha256": "SHA256",
+    "sha512": "SHA512",
+    "yescrypt": "YESCRYPT",
+}
+
+
+def _ini_first(data: bytes) -> dict[tuple[str, str], tuple[str, int]]:
+    """(section, key) -> (value, line) of an ini file; the FIRST value is kept (libuser ignores the rest)."""
+    values: dict[tuple[str, str], tuple[str, int]] = {}
+    section = ""
+    for number, raw in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
+        text = raw.strip()
+        if not text or text.startswith("#"):
             continue
-        rest = tokens[1:]
-        if rest and rest[0].startswith("["):
-            while rest and not rest[0].endswith("]"):
-                rest = rest[1:]
-        rest = rest[1:]  # the control field (or its closing bracket)
-        if rest and rest[0].rsplit("/", 1)[-1] == "pam_unix.so":
-            out.append((start, rest[1:]))
-    return out
+        if text.startswith("[") and text.endswith("]"):
+            section = text[1:-1].strip()
+            continue
+        key, sep, value = text.partition("=")
+        if sep:
+            values.setdefault((section, key.strip()), (value.strip(), number))
+    return values
+
+
+def _libuser_method(data: bytes, encrypt_method: str | None) -> tuple[str, str]:
+    """The hash libuser (luseradd, lpasswd) uses, and what decides it (libuser.conf(5))."""
+    values = _ini_first(data)
+    style = values.get(("defaults", "crypt_style"))
+    if style is not None:
+        method = _LIBUSER_METHODS.get(style[0].lower(), "DES")
+        return method, f"crypt_style {style[0]} in {LIBUSER.arg} line {style[1]}"
+    imported = values.get(("import", "login_defs"))
+    if imported is not None and imported[0] == LOGIN_DEFS.arg:
+        return encrypt_method or "DES", (
+            f"ENCRYPT_METHOD of {LOGIN_DEFS.arg} imported by {LIBUSER.arg} line {imported[1]}"
+            if encrypt_method
+            else f"{LOGIN_DEFS.arg} imported by {LIBUSER.arg} line {imported[1]} has no ENCRYPT_METHOD: DES"
+        )
+    if imported is not None:
+        raise FactUnavailable(
+            f"{LIBUSER.arg} line {imported[1]} imports {imported[0]}, which is not collected"
+        )
+    return "DES", f"no crypt_style in {LIBUSER.arg}: libuser's default DES"
 
 
 class HashingParams(Params):
@@ -154,44 +186,58 @@ class HashingParams(Params):
 @check(
     "accounts.password_hashing_configured",
     params=HashingParams,
-    facts=lambda p: [LOGIN_DEFS, *PAM_PASSWORD],
+    facts=lambda p: [LOGIN_DEFS, PAM_FILES, LIBUSER],
 )
 def accounts_password_hashing_configured(p: HashingParams, ctx: Context) -> Outcome:
-    """New passwords get a strong hash: login.defs ENCRYPT_METHOD and every pam_unix password line say so."""
+    """New passwords get a strong hash: login.defs ENCRYPT_METHOD, pam_unix as passwd runs it, and libuser.
+
+    pam_unix without a hash option hashes with login.defs ENCRYPT_METHOD (Linux-PAM 1.4 and later), DES when
+    that is unset; the last hash option of a pam_unix line wins. RHEL's libuser (luseradd, lpasswd) uses
+    the first crypt_style of /etc/libuser.conf, else ENCRYPT_METHOD if it imports login.defs, else DES.
+    """
     allowed = [a.upper() for a in p.allowed]
     problems: list[str] = []
     found: list[str] = []
     defs = ctx.get(LOGIN_DEFS)
+    encrypt: str | None = None
     if defs is None:
         problems.append("/etc/login.defs does not exist")
     else:
         method, number = _login_defs(defs).get("ENCRYPT_METHOD", ("", 0))
+        encrypt = method.upper() or None
         if not method:
             problems.append("ENCRYPT_METHOD is not set in /etc/login.defs (shadow falls back to DES or MD5)")
         elif method.upper() not in allowed:
             problems.append(f"ENCRYPT_METHOD is {method} in /etc/login.defs line {number}")
         else:
             found.append(f"ENCRYPT_METHOD {method} in /etc/login.defs")
-    pam_files = 0
-    for fact in PAM_PASSWORD:
-        data = ctx.get(fact)
-        if data is None:
-            continue
-        pam_files += 1
-        lines = _pam_unix_password_lines(data)
-        if not lines:
-            problems.append(f"no 'password ... pam_unix.so' line in {fact.arg}")
-        for number, args in lines:
-            chosen = [_PAM_METHODS[a] for a in args if a in _PAM_METHODS]
-            if not chosen:
-                problems.append(f"pam_unix selects no hashing method in {fact.arg} line {number}")
-            elif chosen[-1] not in allowed:
-                option = next(a for a in reversed(args) if a in _PAM_METHODS)
-                problems.append(f"pam_unix uses {option} in {fact.arg} line {number}")
+    seen: set[str] = set()
+    for service, lines in stacks(ctx, PASSWORD_SERVICES, "password").items():
+        unix = [line for line in lines if line.module == "pam_unix.so"]
+        if not unix:
+            problems.append(f"no pam_unix password line in the {service} stack")
+        for line in unix:
+            if line.where in seen:
+                continue
+            seen.add(line.where)
+            options = [a for a in line.args if a in _PAM_METHODS]
+            if options:
+                chosen, how = _PAM_METHODS[options[-1]], f"pam_unix uses {options[-1]} in {line.where}"
             else:
-                found.append(f"pam_unix {chosen[-1].lower()} in {fact.arg}")
-    if not pam_files:
-        problems.append("no PAM password stack found (common-password, system-auth, password-auth)")
+                chosen = encrypt or "DES"
+                how = f"pam_unix in {line.where} has no hash option: it uses ENCRYPT_METHOD " + (
+                    encrypt or "(unset: DES)"
+                )
+            if chosen not in allowed:
+                problems.append(how)
+            else:
+                found.append(how if not options else f"pam_unix {options[-1]} in {line.file}")
+    if not seen:
+        problems.append(f"no PAM password stack found ({', '.join(PASSWORD_SERVICES)})")
+    libuser = ctx.get(LIBUSER)
+    if libuser is not None:
+        method, how = _libuser_method(libuser, encrypt)
+        (found if method in allowed else problems).append(f"libuser hashes with {method}: {how}")
     if problems:
         return failed("; ".join(problems))
     return passed("; ".join(found))
@@ -220,14 +266,15 @@ class UmaskParams(Params):
 @check(
     "accounts.umask_restrictive",
     params=UmaskParams,
-    facts=lambda p: [LOGIN_DEFS, *PAM_SESSION, *SHELL_INIT, PROFILE_D],
+    facts=lambda p: [LOGIN_DEFS, PAM_FILES, *SHELL_INIT, PROFILE_D],
 )
 def accounts_umask_restrictive(p: UmaskParams, ctx: Context) -> Outcome:
     """Sessions get a restrictive umask: login.defs UMASK through pam_umask, or umask in shell start-up files.
 
-    login.defs UMASK only reaches sessions through pam_umask (not in Debian 12's default PAM stack);
-    otherwise the kernel default 022 applies unless a system shell start-up file sets a umask.
-    Every umask found must be at least as restrictive as ``at_least``, and at least one must apply.
+    login.defs UMASK only reaches sessions through pam_umask in the session stack of login or sshd (not in
+    Debian 12's default stacks), whose umask= argument comes first; otherwise the kernel default 022
+    applies unless a system shell start-up file sets a umask. Every umask found must be at least as
+    restrictive as ``at_least``, and at least one must apply.
     """
     required = int(p.at_least, 8)
     problems: list[str] = []
@@ -240,10 +287,19 @@ def accounts_umask_restrictive(p: UmaskParams, ctx: Context) -> Outcome:
         problems.append("UMASK is not set in /etc/login.defs (the default is 022)")
     elif not re.fullmatch(r"0?[0-7]{3}", value) or int(value, 8) & required != required:
         problems.append(f"UMASK is {value} in /etc/login.defs line {number}")
-    for fact in PAM_SESSION:
-        data = ctx.get(fact)
-        if data is not None and _pam_session_umask(data):
-            applied.append(f"UMASK {value or '022'} of /etc/login.defs through pam_umask in {fact.arg}")
+    seen: set[str] = set()
+    for lines in stacks(ctx, LOGIN_SERVICES, "session").values():
+        for line in lines:
+            if line.module != "pam_umask.so" or line.where in seen:
+                continue
+            seen.add(line.where)
+            own = line.arg("umask")
+            if not own:
+                applied.append(f"UMASK {value or '022'} of /etc/login.defs through pam_umask ({line.where})")
+            elif not re.fullmatch(r"0?[0-7]{3,4}", own) or int(own, 8) & required != required:
+                problems.append(f"umask={own} of pam_umask ({line.where})")
+            else:
+                applied.append(f"umask={own} of pam_umask ({line.where})")
     files: list[tuple[str, bytes]] = []
     for fact in SHELL_INIT:
         data = ctx.get(fact)
@@ -270,13 +326,310 @@ def accounts_umask_restrictive(p: UmaskParams, ctx: Context) -> Outcome:
     return passed("; ".join(applied))
 
 
-def _pam_session_umask(data: bytes) -> bool:
-    for raw in data.decode("utf-8", "replace").splitlines():
-        tokens = raw.split("#", 1)[0].split()
-        if (
-            tokens
-            and tokens[0].lstrip("-") == "session"
-            and any(t.rsplit("/", 1)[-1] == "pam_umask.so" for t in tokens[1:])
-        ):
-            return True
-    return False
+# ------------------------------------------------------------------------------------ session timeout
+
+_TMOUT_RE = re.compile(
+    r"(?:^|[\s;&|({])(export|readonly|declare|typeset|local)?((?:\s+-[A-Za-z]+)*)"
+    r"\s*\bTMOUT\b(=([^\s;&|)]*))?"
+)
+_SOURCE_RE = re.compile(r"(?:^|[\s;&|({])(?:\.|source)\s+(/etc/(?:bash\.bashrc|bashrc))\b")
+
+
+def _profile_order(ctx: Context) -> list[tuple[str, bytes]]:
+    """System shell start-up files in the order a login shell reads them.
+
+    /etc/profile, with /etc/bash.bashrc or /etc/bashrc read where it sources them and /etc/profile.d/*.sh
+    where its loop over that directory stands (a drop-in is read only if /etc/profile loops over them);
+    then /etc/bashrc if /etc/profile did not read it (RHEL: ~/.bashrc reads it).
+    """
+    texts = {fact.arg: ctx.get(fact) for fact in SHELL_INIT}
+    dropins = list(ctx.get(PROFILE_D).items())
+    order: list[tuple[str, bytes]] = []
+    profile = texts.get("/etc/profile")
+    read: set[str] = set()
+    if profile is not None:
+        order.append(("/etc/profile", profile))
+        for raw in profile.decode("utf-8", "replace").splitlines():
+            code = raw.split("#", 1)[0]
+            sourced = _SOURCE_RE.search(code)
+            if sourced and texts.get(sourced.group(1)) is not None and sourced.group(1) not in read:
+                read.add(sourced.group(1))
+                order.append((sourced.group(1), texts[sourced.group(1)] or b""))
+            if "/etc/profile.d/" in code and "profile.d" not in read:
+                read.add("profile.d")
+                order += dropins
+    bashrc = texts.get("/etc/bashrc")
+    if bashrc is not None and "/etc/bashrc" not in read:
+        order.append(("/etc/bashrc", bashrc))
+    return order
+
+
+@dataclass
+class _Tmout:
+    value: str | None = None
+    where: str = ""
+    readonly: str = ""
+    exported: str = ""
+
+
+def session_timeout(ctx: Context) -> _Tmout:
+    """TMOUT as bash has it after the system start-up files: once read-only, later assignments fail."""
+    state = _Tmout()
+    for name, data in _profile_order(ctx):
+        for number, raw in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
+            for match in _TMOUT_RE.finditer(raw.split("#", 1)[0]):
+                word, flags, assign, value = match.groups()
+                where = f"{name} line {number}"
+                letters = "".join(flags.split()).replace("-", "")
+                if assign and not (state.readonly and state.value is not None):
+                    state.value, state.where = value.strip("\"'"), where
+                if word == "readonly" or (word in ("declare", "typeset") and "r" in letters):
+                    state.readonly = state.readonly or where
+                if word == "export" or (word in ("declare", "typeset") and "x" in letters):
+                    state.exported = state.exported or where
+    return state
+
+
+class TimeoutParams(Params):
+    max_seconds: int = Field(ge=1, description="longest idle time of an interactive shell, in seconds")
+
+
+@check("accounts.session_timeout", params=TimeoutParams, facts=lambda p: [*SHELL_INIT, PROFILE_D])
+def accounts_session_timeout(p: TimeoutParams, ctx: Context) -> Outcome:
+    """Idle shells are closed: TMOUT is set, read-only and exported by the system start-up files (bash).
+
+    Read in the order bash reads them (/etc/profile, the files it sources, /etc/profile.d/*.sh where its
+    loop stands); a TMOUT made read-only keeps its value, 0 means no timeout.
+    """
+    state = session_timeout(ctx)
+    if state.value is None:
+        return failed(
+            "TMOUT is not set by /etc/profile, the files it reads, or /etc/bashrc: shells never time out"
+        )
+    if not state.value.isdigit():
+        return failed(f"TMOUT={state.value} ({state.where}) cannot be evaluated")
+    seconds = int(state.value)
+    problems = []
+    if seconds == 0 or seconds > p.max_seconds:
+        problems.append(f"TMOUT={seconds} ({state.where}){' disables the timeout' if seconds == 0 else ''}")
+    if not state.readonly:
+        problems.append("TMOUT is not read-only: a user can unset it")
+    if not state.exported:
+        problems.append("TMOUT is not exported")
+    if problems:
+        return failed(f"idle shells are not closed within {p.max_seconds}s: " + "; ".join(problems))
+    return passed(
+        f"TMOUT={seconds} ({state.where}), read-only ({state.readonly}), exported ({state.exported})"
+    )
+
+
+# ------------------------------------------------------------------------------------ system accounts
+
+
+def _login_range(ctx: Context) -> tuple[int, int]:
+    defs = _login_defs(ctx.get(LOGIN_DEFS) or b"")
+    low, high = defs.get("UID_MIN", ("1000", 0))[0], defs.get("UID_MAX", ("60000", 0))[0]
+    return (int(low) if low.isdigit() else 1000), (int(high) if high.isdigit() else 60000)
+
+
+def _no_login(shell: str) -> bool:
+    return shell.rsplit("/", 1)[-1] in ("nologin", "false")
+
+
+class SystemAccountParams(Params):
+    exempt: list[str] = Field(
+        default_factory=lambda: ["root", "sync", "shutdown", "halt"],
+        description="system accounts allowed a shell (sync, shutdown and halt run one command)",
+    )
+
+
+@check(
+    "accounts.system_accounts_no_login",
+    params=SystemAccountParams,
+    facts=lambda p: [PASSWD, LOGIN_DEFS, SHADOW],
+)
+def accounts_system_accounts_no_login(p: SystemAccountParams, ctx: Context) -> Outcome:
+    """Service (system) accounts cannot log in: a nologin or false shell and no usable password (R34).
+
+    System accounts are those outside UID_MIN..UID_MAX of /etc/login.defs (1000..60000 by default); an empty
+    shell field is /bin/sh.
+    """
+    low, high = _login_range(ctx)
+    hashed = {e.user for e in ctx.get(SHADOW) if e.state not in ("locked", "empty")}
+    problems: list[str] = []
+    judged = 0
+    for row in _passwd(ctx):
+        if len(row) < 7 or not row[2].strip().isdigit() or row[0] in p.exempt:
+            continue
+        uid = int(row[2])
+        if low <= uid <= high:
+            continue
+        judged += 1
+        shell = row[6].strip() or "/bin/sh (empty field)"
+        if not _no_login(row[6].strip() or "/bin/sh"):
+            problems.append(f"{row[0]} (uid {uid}) has the shell {shell}")
+        if row[0] in hashed:
+            problems.append(f"{row[0]} (uid {uid}) has a usable password")
+    if problems:
+        return failed(f"system accounts that can log in: {_users(problems)}")
+    return passed(
+        f"the {judged} system accounts (uid outside {low}..{high}) have no login shell and no password"
+    )
+
+
+# ------------------------------------------------------------------------------------------ duplicates
+
+
+def _duplicates(rows: list[list[str]], column: int, what: str, where: str) -> list[str]:
+    seen: dict[str, list[str]] = {}
+    for row in rows:
+        if len(row) > column:
+            seen.setdefault(row[column].strip(), []).append(row[0])
+    return [f"{what} {key} ({', '.join(names)}) in {where}" for key, names in seen.items() if len(names) > 1]
+
+
+def _rows(data: bytes | None) -> list[list[str]]:
+    text = (data or b"").decode("utf-8", "replace")
+    return [
+        line.split(":") for line in text.splitlines() if line.strip() and not line.startswith(("#", "+", "-"))
+    ]
+
+
+@check("accounts.no_duplicate_accounts", facts=lambda p: [PASSWD, GROUP, SHADOW])
+def accounts_no_duplicate_accounts(p: NoParams, ctx: Context) -> Outcome:
+    """Every account and group has its own name and number: no duplicate user name, uid, group name or gid."""
+    users, groups = _passwd(ctx), _rows(ctx.get(GROUP))
+    if ctx.get(GROUP) is None:
+        raise FactUnavailable("/etc/group does not exist")
+    shadow = [[e.user] for e in ctx.get(SHADOW)]
+    found = (
+        _duplicates(users, 0, "user name", "/etc/passwd")
+        + _duplicates(users, 2, "uid", "/etc/passwd")
+        + _duplicates(shadow, 0, "user name", "/etc/shadow")
+        + _duplicates(groups, 0, "group name", "/etc/group")
+        + _duplicates(groups, 2, "gid", "/etc/group")
+    )
+    if found:
+        return failed("shared identities: " + "; ".join(found))
+    return passed(f"the {len(users)} accounts and {len(groups)} groups have unique names and numbers")
+
+
+# ------------------------------------------------------------------------------------ admin accounts
+
+
+def _admins(ctx: Context, admin_groups: list[str]) -> dict[str, str]:
+    """Accounts that can administer, and why: members of the admin groups, and whoever sudo grants to."""
+    groups = _rows(ctx.get(GROUP))
+    by_name = {row[0]: row for row in groups if len(row) >= 4}
+    by_gid = {row[2]: row[0] for row in groups if len(row) >= 3}
+    primary: dict[str, list[str]] = {}
+    for row in _passwd(ctx):
+        if len(row) > 3:
+            primary.setdefault(by_gid.get(row[3].strip(), ""), []).append(row[0])
+
+    def members(group: str) -> list[str]:
+        row = by_name.get(group)
+        listed = [m for m in row[3].strip().split(",") if m] if row else []
+        return listed + primary.get(group, [])
+
+    admins: dict[str, str] = {}
+    for group in admin_groups:
+        for name in members(group):
+            admins.setdefault(name, f"member of {group}")
+    policy = read_policy(ctx)
+    for principal, grant in granted_principals(policy) if policy is not None else []:
+        why = f"sudo rule {grant.line.where}"
+        if principal.startswith("%:"):
+            continue  # a non-Unix group (group plugin): its members are not in /etc/group
+        if principal.startswith("%"):
+            for name in members(principal[1:]):
+                admins.setdefault(name, f"{why} for %{principal[1:]}")
+        elif principal not in ("ALL",) and not principal.startswith(("#", "+")):
+            admins.setdefault(principal, why)
+    return admins
+
+
+class NominativeParams(Params):
+    generic_names: list[str] = Field(
+        min_length=1, description="account names that designate a function, not a person (admin, ops...)"
+    )
+    admin_groups: list[str] = Field(
+        default_factory=lambda: ["sudo", "wheel", "admin"],
+        description="groups whose members administer the host",
+    )
+
+
+@check(
+    "accounts.admin_accounts_nominative",
+    params=NominativeParams,
+    facts=lambda p: [PASSWD, GROUP, *POLICY_FACTS],
+)
+def accounts_admin_accounts_nominative(p: NominativeParams, ctx: Context) -> Outcome:
+    """Accounts that can administer are personal: none has a generic name (admin, ops, deploy...).
+
+    Administrators are the members of the admin groups (listed, or by primary group) and whoever a sudo
+    rule names, directly, through User_Alias or a %group. root is judged by the root-login controls.
+    """
+    admins = _admins(ctx, p.admin_groups)
+    admins.pop("root", None)
+    generic = re.compile(r"^(?:" + "|".join(re.escape(n) for n in p.generic_names) + r")[0-9_-]*$", re.I)
+    shared = [f"{name} ({why})" for name, why in sorted(admins.items()) if generic.match(name)]
+    nss = ctx.get(NSS) or {}
+    remote = [
+        f"{db}: {' '.join(nss[db].sources)}"
+        for db in ("passwd", "group")
+        if db in nss and any(s not in ("files", "systemd") for s in nss[db].sources)
+    ]
+    if shared:
+        return failed(f"accounts with a generic name can administer: {', '.join(shared)}")
+    policy = read_policy(ctx)
+    directory = list(policy.directory_sources) if policy is not None else []
+    summary = (
+        f"the {len(admins)} admin account(s) are nominative: {_users(sorted(admins))}"
+        if admins
+        else "no account other than root can administer (admin groups, sudo rules)"
+    )
+    if remote or directory:
+        where = "; ".join(remote + [f"sudoers: {' '.join(directory)}"] * bool(directory))
+        return not_reviewed(
+            f"{summary}; but accounts, groups or sudo rules also come from a directory ({where})"
+        )
+    return passed(summary)
+
+
+# ------------------------------------------------------------------------------------------- root login
+
+_CONSOLE_RE = re.compile(r"^(console|tty[0-9]+|ttyS[0-9]+|hvc[0-9]+|xvc[0-9]+|ttysclp[0-9]+|3270/tty[0-9]+)$")
+
+
+@check("accounts.root_login_console_only", facts=lambda p: [SHADOW, PAM_FILES, SECURETTY])
+def accounts_root_login_console_only(p: NoParams, ctx: Context) -> Outcome:
+    """root cannot log in directly except on the console: its password is locked, or pam_securetty limits
+    the login service to console terminals listed in /etc/securetty (no pseudo-terminal)."""
+    root = next((e for e in ctx.get(SHADOW) if e.user == "root"), None)
+    if root is not None and root.state == "locked":
+        return passed("root's password is locked: root cannot log in with a password anywhere")
+    login = stacks(ctx, ["login"], "auth").get("login")
+    if login is None:
+        raise FactUnavailable("the login service has no PAM file: how root logs in on terminals is unknown")
+    index = next((i for i, line in enumerate(login) if line.module == "pam_securetty.so"), None)
+    state = "has an empty password" if root is not None and root.state == "empty" else "has a password"
+    if index is None:
+        return failed(
+            f"root {state} and the login service has no pam_securetty: root logs in on any terminal"
+        )
+    line = login[index]
+    skip = skipped_before(login, index)
+    if not line.fails_hard() or skip is not None:
+        why = skip or f"it is '{line.control}'"
+        return failed(f"pam_securetty ({line.where}) does not bind: {why}")
+    data = ctx.get(SECURETTY)
+    if data is None:
+        return failed(f"pam_securetty ({line.where}) finds no /etc/securetty and lets root in everywhere")
+    ttys = [
+        t.strip() for t in data.decode("utf-8", "replace").splitlines() if t.strip() and not t.startswith("#")
+    ]
+    others = [t for t in ttys if not _CONSOLE_RE.match(t)]
+    if others:
+        return failed(f"/etc/securetty lets root log in on terminals other than consoles: {_users(others)}")
+    return passed(f"root logs in only on console terminals ({_users(ttys)}), enforced by {line.where}")
