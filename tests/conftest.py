@@ -77,7 +77,8 @@ def ssh_lab() -> Iterator[SSHLab]:
             "/etc/sudoers": SUDOERS_HARDENED,
             "/etc/login.defs": "ENCRYPT_METHOD YESCRYPT\nUMASK 027\n",
             "/etc/pam.d/common-password": PAM_PASSWORD.format(hash="yescrypt"),
-            "/etc/fstab": "tmpfs /tmp tmpfs nosuid,nodev,noexec 0 0\n",  # /tmp stays restricted after a reboot
+            # /tmp stays restricted after a reboot too.
+            "/etc/fstab": "tmpfs /tmp tmpfs nosuid,nodev,noexec 0 0\n",
         },
         file_modes={"/etc/sudoers": 0o440, "/etc/shadow": 0o640},
     )

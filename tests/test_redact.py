@@ -9,7 +9,9 @@ from test_probe import run_sh
 from hds_compliance.check import Context, HostInfo, registry
 from hds_compliance.collect.probe import new_nonce, parse, render
 from hds_compliance.evidence.redact import redact, scrub
-from hds_compliance.facts import FileContent, FilesMatching
+from hds_compliance.facts import FileContent
+from hds_compliance.facts.nss import NssSources
+from hds_compliance.facts.sudo import SudoPolicySources
 from hds_compliance.model import Capture, Status
 
 
@@ -58,10 +60,16 @@ def test_markers_are_one_word() -> None:
 def _sudo_verdict(sudoers: bytes) -> tuple[Status, str]:
     """no_nopasswd_all on a sudoers file, after the redaction pass the scan applies."""
     spec = registry()["sudo.no_nopasswd_all"]
-    main, dropins = FileContent("/etc/sudoers"), FilesMatching("/etc/sudoers.d/*")
+    policy, nss = SudoPolicySources(), NssSources()
+    # The sudo-policy fact's framing: the file, its size twice, mode, owner, group, path, then its bytes.
+    body = b"start /etc/sudoers\nhost h\nfile %d %d 440 0 0 /etc/sudoers\n%s\n" % (
+        len(sudoers),
+        len(sudoers),
+        sudoers,
+    )
     captures = {
-        main.key: redact(Capture.from_bytes(main.key, "(recorded)", sudoers, exit_code=0)),
-        dropins.key: Capture(fact=dropins.key, command="(recorded)", exit_code=0),
+        policy.key: redact(Capture.from_bytes(policy.key, "(recorded)", body, exit_code=0)),
+        nss.key: Capture(fact=nss.key, command="(recorded)", exit_code=100),
     }
     ctx = Context(HostInfo("h", "ssh"), captures, declared=frozenset(captures))
     try:
