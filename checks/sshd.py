@@ -283,7 +283,7 @@ def sshd_forwarding_disabled(p: NoParams, ctx: Context) -> Outcome:
 
 @check("sshd.unix_socket_forwarding_disabled", facts=lambda p: [SSHD])
 def sshd_unix_socket_forwarding_disabled(p: NoParams, ctx: Context) -> Outcome:
-    """Unix-socket forwarding is off: a client cannot reach the host's local sockets (a container daemon...)."""
+    """Unix-socket forwarding is off: a client cannot reach the host's local sockets (container daemon...)."""
 
     def judge(view: SshdView) -> Judgement:
         if view.get("disableforwarding") == "yes":
