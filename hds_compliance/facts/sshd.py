@@ -119,6 +119,7 @@ class SshdView:
     where: str  # "/etc/ssh/sshd_config" or "/etc/ssh/sshd_config for connections matching 'Match ...'"
     options: dict[str, list[str]]
     config: SshdConfig
+    criteria: str | None = None  # the Match block whose connections get it; None: those matching no block
 
     def get(self, name: str) -> str | None:
         """First value of a keyword, ``None`` if sshd did not print it."""
@@ -138,7 +139,7 @@ def views(config: SshdConfig) -> Iterator[SshdView]:
         if variant.unreachable is None:
             match = f"connections matching 'Match {variant.criteria}'"
             where = f"{config.source} for {match} (sshd -T -C {variant.spec})"
-            yield SshdView(where, variant.options, config)
+            yield SshdView(where, variant.options, config, variant.criteria)
 
 
 # ----------------------------------------------------------------------------------------- first round
