@@ -337,17 +337,15 @@ class SourcesParams(Params):
 
 
 def ssh_ports(ctx: Context) -> list[int] | None:
-    """TCP ports the host's SSH daemons listen on (sshd -T), ``None`` without sshd."""
+    """TCP ports the host's SSH daemons listen on (sshd -T ``listenaddress``), ``None`` without sshd."""
     configs = ctx.get(SSHD)
     if configs is None:
         return None
     ports: set[int] = set()
     for config in configs:
-        for entry in config.options.get("listenaddress", []):
-            port = entry.split()[0].rpartition(":")[2]
-            if port.isdigit():
-                ports.add(int(port))
-        ports.update(int(p) for p in config.options.get("port", []) if p.isdigit())
+        listen = [e.split()[0].rpartition(":")[2] for e in config.options.get("listenaddress", [])]
+        # sshd -T prints each listener with its port; "Port" only feeds addresses given without one.
+        ports.update(int(p) for p in listen or config.options.get("port", []) if p.isdigit())
     return sorted(ports) or [22]
 
 
