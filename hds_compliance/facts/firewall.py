@@ -475,9 +475,10 @@ class FirewallRules(Fact[Firewall | None]):
             "$N6 || exit 1; };; esac; fi; "
             'if [ -n "$L" ] && { [ "$l" = iptables ] || read -r t < /proc/net/ip_tables_names; } '
             f'2>/dev/null; then echo "{_MARK}$l"; $L || exit 1; fi; '
-            'if [ -n "$L6" ] && command -v "$L6" >/dev/null 2>&1 && '
-            '{ [ "$l" = iptables ] || read -r t < /proc/net/ip6_tables_names; } 2>/dev/null; '
-            f'then echo "{_MARK}$l6"; $L6 || exit 1; fi; exit 0'
+            'if [ -n "$L6" ] && { [ "$l" = iptables ] || read -r t < /proc/net/ip6_tables_names; } '
+            '2>/dev/null; then command -v "$L6" >/dev/null 2>&1 || '
+            '{ echo "IPv6 rules are loaded but $L6 is missing" >&2; '
+            f'exit 1; }}; echo "{_MARK}$l6"; $L6 || exit 1; fi; exit 0'
         )
 
     def parse(self, capture: Capture) -> Firewall | None:
