@@ -1,20 +1,90 @@
-"""The SSH daemon as it runs: its effective configuration (sshd -T)."""
+"""The SSH daemon as it runs: its effective configuration (``sshd -T``) for every kind of connection.
+
+sshd decides per connection: ``Match`` blocks change keywords for the connections they select, ``Include``
+drop-ins are read where they are included, and the first value obtained for a keyword wins. The probe asks
+sshd itself rather than reading its files: the first round runs ``sshd -T`` for each of the host's own
+daemons and collects the ``Match`` criteria sshd parsed (its ``-ddd`` syntax pass, included files too);
+the second round runs ``sshd -T -C <connection>`` for a connection that satisfies each block and for one
+that satisfies none (see :mod:`hds_compliance.facts.sshd_match`), and reads the public host keys the
+daemons use.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
-from hds_compliance.facts.base import ABSENT, Fact, FactError
+from hds_compliance.facts.base import ABSENT, Fact, FactError, check_path, quote
+from hds_compliance.facts.sshd_match import (
+    Block,
+    Spec,
+    local_reachable,
+    parse_block,
+    parse_listeners,
+    specs,
+)
 from hds_compliance.model import Capture
+
+DEFAULT_CONFIG = "/etc/ssh/sshd_config"
+# sshd -T refuses to evaluate "Match LocalPort" without a port; the retry gives it one no listener uses.
+_LPORT_FATAL = "'lport' not in connection test specification"
+_RETRY_PORT = "65535"
+
+
+def _run_sshd(args: str) -> str:
+    """sh: ``sshd -T <args>``, its configuration on stdout; ``$e`` what it said on stderr, ``$r`` its exit."""
+    return f"{{ e=$(sshd -T {args} 2>&1 >&3); r=$?; }} 3>&1; "
+
+
+# sshd's error or warnings, kept as "# said <line>".
+_SAID = "[ -z \"$e\" ] || printf '%s\\n' \"$e\" | sed 's/^/# said /'; "
+
+
+# sh setting $cfgs to the config files of the host's own listening daemons. A listener's title is "sshd:
+# /usr/sbin/sshd -D -f FILE [listener] ..." (OpenSSH >= 8.2) or its plain command line; session processes are
+# "sshd: user@...". A process in another mount namespace is a container's: skipped by a builtin test, before
+# anything forks. Configs are de-duplicated.
+_OWN_DAEMONS = (
+    'cfgs=; for p in /proc/[0-9]*; do read -r c < "$p/comm" 2>/dev/null && [ "$c" = sshd ] || continue; '
+    '[ "$p/ns/mnt" -ef /proc/self/ns/mnt ] || continue; '
+    "t=$(tr '\\000' ' ' < \"$p/cmdline\" 2>/dev/null) || continue; "
+    'case "$t" in "sshd: "*"[listener]"*|/*sshd|/*sshd" "*|sshd|sshd" "*) ;; *) continue;; esac; '
+    "f=$(printf '%s\\n' \"$t\" | sed -n 's/.* -f \\([^ ]*\\).*/\\1/p'); "
+    f'f=${{f:-{DEFAULT_CONFIG}}}; case " $cfgs " in *" $f "*) ;; *) cfgs="$cfgs $f";; esac; done; '
+)
+
+
+def _debug_lines(args: str, sed: str) -> str:
+    """sh: the lines of ``sshd -T -ddd <args>``'s debug output that ``sed`` keeps.
+
+    sshd's debug output says which ``Match`` blocks it parsed (``checking syntax``) or applied (``checking
+    match``). It runs apart from the configuration dump, because ``-ddd`` also changes the LogLevel that
+    sshd -T prints; its lines end with a carriage return.
+    """
+    return f"sshd -T -ddd {args} 2>&1 >/dev/null | tr -d '\\r' | sed -n {sed}; "
 
 
 @dataclass(frozen=True)
-class SshdConfig:
-    """Effective configuration of the SSH daemon (``sshd -T``): lower-case keyword → values."""
+class HostKey:
+    """A host key sshd -T lists, as ``ssh-keygen -l`` reads its public half (``<path>.pub``)."""
 
-    source: str
-    options: dict[str, list[str]]
+    path: str
+    algorithm: str | None = None  # RSA, ECDSA, ED25519, DSA...
+    bits: int | None = None
+    problem: str | None = None  # why it could not be read (no public half, ssh-keygen refused it)
+
+
+@dataclass(frozen=True)
+class MatchVariant:
+    """What sshd enforces for the connections one ``Match`` block selects."""
+
+    criteria: str  # as sshd parsed it: "User alice,bob Address 10.0.0.0/8"
+    spec: str = ""  # the connection sshd was asked about (-C), user resolved
+    applied: tuple[str, ...] = ()  # every Match block sshd applied to that connection, in order
+    options: dict[str, list[str]] = field(default_factory=dict)
+    unreachable: str | None = None  # why no connection can reach this block on this host
 
     def get(self, name: str) -> str | None:
         """First value of a keyword, ``None`` if sshd did not print it."""
@@ -23,70 +93,446 @@ class SshdConfig:
 
 
 @dataclass(frozen=True)
-class SshdEffectiveConfig(Fact[list[SshdConfig] | None]):
-    """What the running SSH daemons enforce: ``sshd -T`` on the config file each listener was started with.
+class SshdConfig:
+    """Effective configuration of one SSH daemon (``sshd -T``): lower-case keyword -> values.
 
-    Reading ``sshd_config`` alone misses defaults, ``Include`` files and a daemon started with ``-f``;
-    ``sshd -T`` resolves all of them. Every listening daemon counts (a host may run a second sshd for
-    SFTP); with none running, the default configuration is what the next start would enforce.
-    ``None`` means sshd is not installed.
+    ``options`` is what a connection that matches no ``Match`` block gets; ``variants`` what the connections
+    each block selects get.
+    """
+
+    source: str
+    options: dict[str, list[str]]
+    matches: tuple[str, ...] = ()
+    variants: tuple[MatchVariant, ...] = ()
+    base_spec: str = ""  # the connection the base options were asked for ("" = sshd -T without -C)
+
+    def get(self, name: str) -> str | None:
+        """First value of a keyword, ``None`` if sshd did not print it."""
+        values = self.options.get(name.lower())
+        return values[0] if values else None
+
+
+@dataclass(frozen=True)
+class SshdView:
+    """One configuration a check judges: a daemon's base configuration or one of its Match variants."""
+
+    where: str  # "/etc/ssh/sshd_config" or "/etc/ssh/sshd_config for connections matching 'Match ...'"
+    options: dict[str, list[str]]
+    config: SshdConfig
+    criteria: str | None = None  # the Match block whose connections get it; None: those matching no block
+
+    def get(self, name: str) -> str | None:
+        """First value of a keyword, ``None`` if sshd did not print it."""
+        values = self.options.get(name.lower())
+        return values[0] if values else None
+
+    def values(self, name: str) -> list[str]:
+        """Every value sshd printed for a keyword (``allowusers`` prints one line per entry)."""
+        return list(self.options.get(name.lower(), []))
+
+
+def views(config: SshdConfig) -> Iterator[SshdView]:
+    """The base configuration, then each reachable Match variant, each with where it applies."""
+    base = f"{config.source} for connections matching no Match block" if config.matches else config.source
+    yield SshdView(base, config.options, config)
+    for variant in config.variants:
+        if variant.unreachable is None:
+            match = f"connections matching 'Match {variant.criteria}'"
+            where = f"{config.source} for {match} (sshd -T -C {variant.spec})"
+            yield SshdView(where, variant.options, config, variant.criteria)
+
+
+# ----------------------------------------------------------------------------------------- first round
+
+
+@dataclass
+class _Daemon:
+    source: str
+    options: dict[str, list[str]] = field(default_factory=dict)
+    matches: list[str] = field(default_factory=list)
+    said: list[str] = field(default_factory=list)
+    exit_code: int | None = None
+
+
+def _options(lines: list[str]) -> dict[str, list[str]]:
+    options: dict[str, list[str]] = {}
+    for line in lines:
+        key, _, value = line.strip().partition(" ")
+        if key:
+            options.setdefault(key.lower(), []).append(value.strip())
+    return options
+
+
+def _first_round(text: str, what: str) -> list[_Daemon]:
+    daemons: list[_Daemon] = []
+    current: _Daemon | None = None
+    lines: list[str] = []
+
+    def close() -> None:
+        assert current is not None
+        current.options = _options(lines)
+        daemons.append(current)
+
+    for line in text.splitlines():
+        if line.startswith("# config "):
+            if current is not None and current.exit_code is None:
+                close()  # recordings made before "# exit" lines existed
+            current, lines = _Daemon(line[len("# config ") :].strip()), []
+            continue
+        if current is None:  # plain `sshd -T` output without a header: the default configuration
+            current, lines = _Daemon(DEFAULT_CONFIG), []
+        if line.startswith("# exit "):
+            word = line.split()[-1]
+            current.exit_code = int(word) if word.lstrip("-").isdigit() else 1
+            close()
+        elif line.startswith("# match "):
+            current.matches.append(line[len("# match ") :].strip())
+        elif line.startswith("# said "):
+            current.said.append(line[len("# said ") :].strip())
+        elif line.startswith("# "):
+            continue  # "# lport 65535": sshd needed a port to evaluate Match LocalPort
+        elif line.strip():
+            lines.append(line)
+    if current is not None and current.exit_code is None:
+        close()
+    if not daemons:
+        raise FactError(f"{what}: sshd -T printed no configuration")
+    for daemon in daemons:
+        if daemon.exit_code not in (None, 0):
+            said = daemon.said[-1] if daemon.said else "no output"
+            raise FactError(
+                f"{what}: sshd -T -f {daemon.source} failed with exit code {daemon.exit_code} ({said})"
+            )
+        if not daemon.options:
+            raise FactError(f"{what}: sshd -T -f {daemon.source} printed no configuration")
+    return daemons
+
+
+# ---------------------------------------------------------------------------------------- second round
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """sshd -T -C for one connection: its configuration and which Match blocks sshd applied."""
+
+    user: str | None  # the group member the probe found, when the user was resolved on the host
+    no_member: bool  # no account of the requested groups exists on the host
+    options: dict[str, list[str]]
+    checked: tuple[tuple[str, bool], ...]  # every Match block sshd evaluated, and whether it applied
+
+
+_ARG_RE = re.compile(r"^(\S+) (\S+)(?: groups=(\S+))?$")
+
+
+@dataclass(frozen=True)
+class SshdMatchConfig(Fact[MatchResult]):
+    """sshd's effective configuration for one connection: ``sshd -T -C <spec> -f <config>``.
+
+    ``arg`` is ``"<config> <spec>"``, optionally followed by ``" groups=g1,g2"``: the connection's user is
+    then a member of one of those groups, found on the host (``getent``), since sshd matches ``Group`` only
+    for an account that exists.
+    """
+
+    kind: ClassVar[str] = "sshd-match"
+    arg: str = ""
+
+    def _parts(self) -> tuple[str, str, list[str]]:
+        found = _ARG_RE.match(self.arg)
+        if not found or not re.fullmatch(r"[A-Za-z0-9._@%+:=,-]+", found.group(2)):
+            raise ValueError(f"not '<config> <spec> [groups=...]': {self.arg!r}")
+        groups = found.group(3).split(",") if found.group(3) else []
+        if any(not re.fullmatch(r"[A-Za-z0-9._-]+", g) for g in groups):
+            raise ValueError(f"bad group names in {self.arg!r}")
+        return check_path(found.group(1)), found.group(2), groups
+
+    def script(self) -> str:
+        config, spec, groups = self._parts()
+        user = ""
+        if groups:
+            user = (
+                f"u=; for g in {' '.join(quote(g) for g in groups)}; do "
+                'e=$(getent group "$g") || continue; u=$(printf \'%s\\n\' "$e" | cut -d: -f4 | cut -d, -f1); '
+                '[ -n "$u" ] && break; i=$(printf \'%s\\n\' "$e" | cut -d: -f3); '
+                "u=$(getent passwd | awk -F: -v g=\"$i\" '$4 == g { print $1; exit }'); "
+                '[ -n "$u" ] && break; done; [ -n "$u" ] || { echo "# nomember"; exit 0; }; '
+                'echo "# user $u"; s="user=$u,$s"; '
+            )
+        args = f'-C "$s" -f {quote(config)}'
+        return (
+            f"command -v sshd >/dev/null 2>&1 || exit {ABSENT}; s={quote(spec)}; {user}"
+            + _run_sshd(args)
+            + _SAID
+            + _debug_lines(
+                args,
+                "-e \"s/^debug3: checking match for '\\(.*\\)' user .*/# check \\1/p\" "
+                "-e 's/^debug3: match not found$/# not found/p'",
+            )
+            + 'echo "# exit $r"'
+        )
+
+    def parse(self, capture: Capture) -> MatchResult:
+        if capture.exit_code != 0:
+            raise self._fail(capture)
+        user, lines, checked, said = None, [], list[list[Any]](), list[str]()
+        code: int | None = None
+        for line in capture.stdout_text().splitlines():
+            if line == "# nomember":
+                return MatchResult(None, True, {}, ())
+            if line.startswith("# user "):
+                user = line[len("# user ") :].strip()
+            elif line.startswith("# check "):
+                checked.append([line[len("# check ") :].strip(), True])
+            elif line == "# not found" and checked:
+                checked[-1][1] = False
+            elif line.startswith("# said "):
+                said.append(line[len("# said ") :])
+            elif line.startswith("# exit "):
+                word = line.split()[-1]
+                code = int(word) if word.lstrip("-").isdigit() else 1
+            elif line.strip() and not line.startswith("# "):
+                lines.append(line)
+        if code is None:
+            raise FactError(f"{self.describe()}: the output ended before sshd's exit code")
+        if code != 0 or not lines:
+            why = said[-1] if said else "no configuration printed"
+            raise FactError(f"{self.describe()}: sshd -T failed with exit code {code} ({why})")
+        return MatchResult(user, False, _options(lines), tuple((c, bool(m)) for c, m in checked))
+
+    def describe(self) -> str:
+        config, spec, groups = self._parts()
+        member = f" (user: a member of {', '.join(groups)})" if groups else ""
+        return f"sshd -T -C {spec} -f {config}{member}"
+
+
+@dataclass(frozen=True)
+class DaemonHostKeys:
+    """The host keys one daemon loads (``hostkey`` of its sshd -T), read from their public halves."""
+
+    source: str
+    keys: tuple[HostKey, ...]
+
+
+@dataclass(frozen=True)
+class SshdHostKeys(Fact[list[DaemonHostKeys] | None]):
+    """Type and size of the host keys of each of the host's own daemons (``ssh-keygen -l`` on ``<key>.pub``).
+
+    The keys are those ``sshd -T`` lists (``hostkey``); a private key is never opened. A listed key that does
+    not exist is left out, as sshd skips it. ``None`` means sshd is not installed.
+    """
+
+    kind: ClassVar[str] = "sshd-hostkeys"
+    arg: str = ""
+
+    def script(self) -> str:
+        # HostKey is global: any connection gives it; lport lets sshd -T evaluate "Match LocalPort" blocks.
+        return (
+            f"command -v sshd >/dev/null 2>&1 || exit {ABSENT}; "
+            f"command -v ssh-keygen >/dev/null 2>&1 || exit 127; {_OWN_DAEMONS}"
+            f'for f in ${{cfgs:-{DEFAULT_CONFIG}}}; do echo "# config $f"; '
+            f'o=$(sshd -T -C lport={_RETRY_PORT} -f "$f" 2>&1) || {{ '
+            "printf '%s\\n' \"$o\" | sed 's/^/# said /'; echo \"# exit 1\"; continue; }; "
+            "for k in $(printf '%s\\n' \"$o\" | sed -n 's/^hostkey //p'); do "
+            'if [ ! -e "$k" ]; then echo "# missing $k"; elif [ -e "$k.pub" ]; then echo "# key $k"; '
+            'ssh-keygen -l -f "$k.pub" 2>&1; else echo "# nopub $k"; fi; done; done'
+        )
+
+    def parse(self, capture: Capture) -> list[DaemonHostKeys] | None:
+        if capture.exit_code == ABSENT:
+            return None
+        if capture.exit_code != 0:
+            raise self._fail(capture)
+        daemons: list[DaemonHostKeys] = []
+        source: str | None = None
+        keys: list[HostKey] = []
+        path: str | None = None
+        said: list[str] = []
+
+        def close() -> None:
+            if source is not None:
+                if path is not None:
+                    keys.append(HostKey(path, problem="ssh-keygen -l printed nothing"))
+                daemons.append(DaemonHostKeys(source, tuple(keys)))
+
+        for line in capture.stdout_text().splitlines():
+            if line.startswith("# config "):
+                close()
+                source, keys, path = line[len("# config ") :].strip(), [], None
+            elif line.startswith("# said "):
+                said.append(line[len("# said ") :])
+            elif line.startswith("# exit "):
+                why = said[-1] if said else "no output"
+                raise FactError(f"{self.describe()}: sshd -T -f {source} failed ({why})")
+            elif line.startswith("# nopub "):
+                keys.append(HostKey(line[len("# nopub ") :], problem="no public key file next to it"))
+            elif line.startswith("# key "):
+                if path is not None:
+                    keys.append(HostKey(path, problem="ssh-keygen -l printed nothing"))
+                path = line[len("# key ") :]
+            elif path is not None and not line.startswith("# "):
+                found = re.fullmatch(r"(\d+) \S+ .*\((\S+)\)", line.strip())
+                if found:
+                    keys.append(HostKey(path, found.group(2).upper(), int(found.group(1))))
+                else:
+                    keys.append(HostKey(path, problem=f"ssh-keygen -l said: {line.strip()}"))
+                path = None
+        close()
+        if not daemons:
+            raise FactError(f"{self.describe()}: no daemon configuration was read")
+        return daemons
+
+    def describe(self) -> str:
+        return "public host keys of sshd"
+
+
+# ------------------------------------------------------------------------------------------ the fact
+
+
+@dataclass(frozen=True)
+class SshdEffectiveConfig(Fact[list[SshdConfig] | None]):
+    """What the host's running SSH daemons enforce, for every kind of connection their Match blocks select.
+
+    ``sshd -T`` runs on the config file each listener was started with (``-f``), so defaults, ``Include``
+    files and a second daemon for SFTP all count; with no daemon running, the default configuration is
+    what the next start would enforce. Only the host's own daemons count: a process named sshd in another
+    mount namespace is a container's (``[ /proc/$p/ns/mnt -ef /proc/self/ns/mnt ]``, a shell builtin, so
+    containers cost nothing). ``None`` means sshd is not installed.
     """
 
     kind: ClassVar[str] = "sshd"
     arg: str = ""
 
     def script(self) -> str:
-        # A listener's title is "sshd: /usr/sbin/sshd -D -f FILE [listener] ..." (OpenSSH >= 8.2) or its
-        # plain command line; session processes are "sshd: user@...". Configs are de-duplicated.
         return (
-            "command -v sshd >/dev/null 2>&1 || exit 100; cfgs=; "
-            'for p in /proc/[0-9]*; do read -r c < "$p/comm" 2>/dev/null && [ "$c" = sshd ] || continue; '
-            "t=$(tr '\\000' ' ' < \"$p/cmdline\" 2>/dev/null) || continue; "
-            'case "$t" in "sshd: "*"[listener]"*|/*sshd|/*sshd" "*|sshd|sshd" "*) ;; *) continue;; esac; '
-            "f=$(printf '%s\\n' \"$t\" | sed -n 's/.* -f \\([^ ]*\\).*/\\1/p'); "
-            'f=${f:-/etc/ssh/sshd_config}; case " $cfgs " in *" $f "*) ;; *) cfgs="$cfgs $f";; esac; done; '
-            "for f in ${cfgs:-/etc/ssh/sshd_config}; do "
-            'echo "# config $f"; sshd -T -f "$f" 2>&1; echo "# exit $?"; done'
+            f"command -v sshd >/dev/null 2>&1 || exit {ABSENT}; {_OWN_DAEMONS}"
+            f'for f in ${{cfgs:-{DEFAULT_CONFIG}}}; do echo "# config $f"; '
+            + _run_sshd('-f "$f"')
+            + f'case "$e" in *"{_LPORT_FATAL}"*) echo "# lport {_RETRY_PORT}"; '
+            + _run_sshd(f'-C lport={_RETRY_PORT} -f "$f"')
+            + ";; esac; "
+            + _SAID
+            + _debug_lines('-f "$f"', "\"s/^debug3: checking syntax for 'Match \\(.*\\)'\\$/# match \\1/p\"")
+            + 'echo "# exit $r"; done'
         )
 
     def parse(self, capture: Capture) -> list[SshdConfig] | None:
+        return self.parse_with(capture, lambda _key: None)
+
+    def follow_ups(self, capture: Capture) -> list[Fact[Any]]:
+        if capture.exit_code != 0:
+            return []
+        try:
+            daemons = _first_round(capture.stdout_text(), self.describe())
+        except FactError:
+            return []
+        out: list[Fact[Any]] = []
+        for daemon in daemons:
+            out += [f for f in _match_facts(daemon)[1] if f is not None]
+        return out
+
+    def parse_with(
+        self, capture: Capture, lookup: Callable[[str], Capture | None]
+    ) -> list[SshdConfig] | None:
         if capture.exit_code == ABSENT:
             return None
         if capture.exit_code != 0:
             raise self._fail(capture)
-        configs: list[SshdConfig] = []
-        source, options, lines = "/etc/ssh/sshd_config", dict[str, list[str]](), list[str]()
-
-        def close(code: int) -> None:
-            if code != 0:
-                said = lines[-1] if lines else "no output"
-                raise FactError(
-                    f"{self.describe()}: sshd -T -f {source} failed with exit code {code} ({said})"
+        daemons = _first_round(capture.stdout_text(), self.describe())
+        configs = []
+        for daemon in daemons:
+            base, base_spec, variants = _variants(daemon, lookup)
+            configs.append(
+                SshdConfig(
+                    source=daemon.source,
+                    options=base,
+                    matches=tuple(daemon.matches),
+                    variants=tuple(variants),
+                    base_spec=base_spec,
                 )
-            if not options:
-                raise FactError(f"{self.describe()}: sshd -T -f {source} printed no configuration")
-            configs.append(SshdConfig(source=source, options=dict(options)))
-
-        started = False
-        for line in capture.stdout_text().splitlines():
-            if line.startswith("# config "):
-                if started and lines:
-                    close(0)  # recordings made before "# exit" lines existed
-                source, options, lines, started = line[len("# config ") :].strip(), {}, [], True
-            elif line.startswith("# exit "):
-                close(int(line.split()[-1]) if line.split()[-1].lstrip("-").isdigit() else 1)
-                started = False
-            else:
-                started = True  # plain `sshd -T` output without a header: the default configuration
-                lines.append(line.strip())
-                key, _, value = line.strip().partition(" ")
-                if key:
-                    options.setdefault(key.lower(), []).append(value.strip())
-        if started:
-            close(0)
-        if not configs:
-            raise FactError(f"{self.describe()}: sshd -T printed no configuration")
+            )
         return configs
 
     def describe(self) -> str:
         return "effective sshd configuration"
+
+
+def _listeners(daemon: _Daemon) -> list[Any]:
+    return parse_listeners(daemon.options.get("listenaddress", []))
+
+
+def _match_facts(daemon: _Daemon) -> tuple[list[Block], list[SshdMatchConfig | None], Spec | None]:
+    """The daemon's blocks, one follow-up per block (``None``: no connection found), then the no-match one."""
+    if not daemon.matches:
+        return [], [], None
+    blocks = [parse_block(text) for text in daemon.matches]
+    none, per_block = specs(blocks, _listeners(daemon))
+    facts: list[SshdMatchConfig | None] = [_match_fact(daemon.source, s) if s else None for s in per_block]
+    if none is not None:
+        facts.append(_match_fact(daemon.source, none))
+    return blocks, facts, none
+
+
+def _match_fact(source: str, spec: Spec) -> SshdMatchConfig:
+    groups = f" groups={','.join(spec.groups)}" if spec.groups else ""
+    return SshdMatchConfig(f"{source} {spec.render()}{groups}")
+
+
+def _usable(fact: Fact[Any], lookup: Callable[[str], Capture | None]) -> Capture:
+    capture = lookup(fact.key)
+    if capture is None:
+        raise FactError(f"{fact.describe()} was not collected (second probe round)")
+    if capture.problem is not None or not capture.complete:
+        raise FactError(f"{fact.describe()}: {capture.problem or 'incomplete capture'}")
+    if capture.redactions:
+        raise FactError(f"{fact.describe()}: {', '.join(capture.redactions)} redacted from what sshd printed")
+    return capture
+
+
+def _variants(
+    daemon: _Daemon, lookup: Callable[[str], Capture | None]
+) -> tuple[dict[str, list[str]], str, list[MatchVariant]]:
+    """Base options, the connection they were asked for, and one variant per non-``all`` Match block."""
+    try:
+        blocks, facts, none = _match_facts(daemon)
+    except ValueError as exc:
+        raise FactError(f"effective sshd configuration of {daemon.source}: {exc}") from exc
+    if not blocks:
+        return daemon.options, "", []
+    listeners = _listeners(daemon)
+    variants: list[MatchVariant] = []
+    for index, (block, fact) in enumerate(zip(blocks, facts, strict=False)):
+        if block.is_all:
+            continue  # applies to every connection: part of every configuration sshd prints
+        if fact is None:
+            if not local_reachable(block, listeners):
+                why = "the daemon listens on no address and port that its LocalAddress/LocalPort select"
+                variants.append(MatchVariant(block.text, unreachable=why))
+                continue
+            raise FactError(
+                f"effective sshd configuration of {daemon.source}: no connection satisfying "
+                f"'Match {block.text}' could be built to ask sshd about it"
+            )
+        result = SshdMatchConfig(fact.arg).parse(_usable(fact, lookup))
+        if result.no_member:
+            groups = ", ".join(block.values("group"))
+            variants.append(MatchVariant(block.text, unreachable=f"no account of group {groups} on the host"))
+            continue
+        applied = tuple(c for c, hit in result.checked if hit)
+        if index >= len(result.checked) or not result.checked[index][1]:
+            raise FactError(
+                f"effective sshd configuration of {daemon.source}: sshd did not apply 'Match {block.text}' "
+                f"to the connection built for it ({fact.describe()})"
+            )
+        spec = fact.arg.split()[1] if result.user is None else f"user={result.user},{fact.arg.split()[1]}"
+        variants.append(MatchVariant(block.text, spec, applied, result.options))
+    if none is None:
+        return daemon.options, "", variants  # every connection matches a block, or none could be built
+    last = facts[-1]
+    assert last is not None
+    result = SshdMatchConfig(last.arg).parse(_usable(last, lookup))
+    stray = [c for c, hit in result.checked if hit and c.lower() != "all"]
+    if stray:
+        raise FactError(
+            f"effective sshd configuration of {daemon.source}: sshd applied 'Match {stray[0]}' to the "
+            f"connection built to match no block ({last.describe()})"
+        )
+    return result.options, none.render(), variants

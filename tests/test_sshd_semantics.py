@@ -1,0 +1,266 @@
+"""sshd judged as sshd judges: each case is a configuration tree whose verdict a text match of sshd_config
+gets wrong, collected with the probe's own snippets and judged by the real ``sshd -T`` (OpenSSH 9.2 here).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from sshd_trees import DEBIAN_STOCK, collect, enter, have_sshd, host_key, judge, make_tree
+
+from hds_compliance.check import FactUnavailable
+from hds_compliance.facts.sshd import SshdEffectiveConfig
+from hds_compliance.model import Capture, Status
+
+pytestmark = pytest.mark.skipif(
+    not have_sshd() or os.geteuid() != 0, reason="needs root, openssh-server and unshare"
+)
+
+SSHD = SshdEffectiveConfig()
+
+
+def _effective(tmp_path: Path, config: str, dropins: dict[str, str] | None = None) -> dict[str, Capture]:
+    files = {"sshd_config": config, **{f"sshd_config.d/{k}": v for k, v in (dropins or {}).items()}}
+    return collect(enter(make_tree(tmp_path, files)))
+
+
+def test_a_match_block_that_reopens_root_login_fails_naming_the_block(tmp_path: Path) -> None:
+    """Text match: 'PermitRootLogin no' is the only global line -> pass. sshd: yes for 10.0.0.0/8 -> fail."""
+    captures = _effective(
+        tmp_path,
+        "HostKey /etc/ssh/ssh_host_ed25519_key\nPermitRootLogin no\n"
+        "Match Address 10.0.0.0/8\n  PermitRootLogin yes\n",
+    )
+    outcome = judge("sshd.root_login_disabled", captures)
+    assert outcome.status is Status.FAIL, outcome.message
+    assert "PermitRootLogin is yes" in outcome.message
+    assert "/etc/ssh/sshd_config for connections matching 'Match Address 10.0.0.0/8'" in outcome.message
+    assert "addr=10.0.0.1" in outcome.message  # the connection sshd was asked about
+
+
+def test_first_value_wins_inside_a_match_block(tmp_path: Path) -> None:
+    """Text match of the last line: 'PasswordAuthentication yes' -> fail. sshd keeps the first value: no."""
+    captures = _effective(
+        tmp_path,
+        "HostKey /etc/ssh/ssh_host_ed25519_key\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+        "Match User alice\n  PasswordAuthentication no\n  PasswordAuthentication yes\n",
+    )
+    outcome = judge("sshd.password_authentication_disabled", captures)
+    assert outcome.status is Status.PASS, outcome.message
+    assert "its 1 Match block" in outcome.message
+
+
+def test_match_all_overrides_the_global_value(tmp_path: Path) -> None:
+    """Text match: the global 'X11Forwarding no' -> pass. sshd: a Match block's value beats the global one."""
+    captures = _effective(
+        tmp_path,
+        "HostKey /etc/ssh/ssh_host_ed25519_key\nX11Forwarding no\nAllowTcpForwarding no\n"
+        "AllowAgentForwarding no\nAllowStreamLocalForwarding no\nMatch all\n  X11Forwarding yes\n",
+    )
+    outcome = judge("sshd.forwarding_disabled", captures)
+    assert outcome.status is Status.FAIL, outcome.message
+    assert "x11forwarding yes" in outcome.message
+
+
+def test_a_drop_in_read_first_wins_over_sshd_config(tmp_path: Path) -> None:
+    """Text match of sshd_config: 'PasswordAuthentication yes' -> fail. sshd reads the Include first: no."""
+    captures = _effective(
+        tmp_path,
+        "Include /etc/ssh/sshd_config.d/*.conf\nHostKey /etc/ssh/ssh_host_ed25519_key\n"
+        "PasswordAuthentication yes\nKbdInteractiveAuthentication yes\n",
+        {"10-hds.conf": "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"},
+    )
+    outcome = judge("sshd.password_authentication_disabled", captures)
+    assert outcome.status is Status.PASS, outcome.message
+
+
+def test_a_drop_in_can_reopen_what_sshd_config_closes(tmp_path: Path) -> None:
+    """Text match of sshd_config: 'PermitRootLogin no' -> pass. The drop-in, read first, says yes."""
+    captures = _effective(
+        tmp_path,
+        "Include /etc/ssh/sshd_config.d/*.conf\nHostKey /etc/ssh/ssh_host_ed25519_key\nPermitRootLogin no\n",
+        {"50-cloud-init.conf": "PermitRootLogin yes\n"},
+    )
+    outcome = judge("sshd.root_login_disabled", captures)
+    assert outcome.status is Status.FAIL and "PermitRootLogin is yes" in outcome.message
+
+
+def test_disable_forwarding_turns_off_what_sshd_T_still_prints(tmp_path: Path) -> None:
+    """sshd -T prints 'allowtcpforwarding yes' under DisableForwarding yes: a reader of that line fails."""
+    captures = _effective(tmp_path, "HostKey /etc/ssh/ssh_host_ed25519_key\nDisableForwarding yes\n")
+    assert "allowtcpforwarding yes" in captures["sshd"].stdout
+    outcome = judge("sshd.forwarding_disabled", captures)
+    assert outcome.status is Status.PASS, outcome.message
+    assert "DisableForwarding yes" in outcome.message
+    gateway = judge("sshd.gateway_ports_disabled", captures)
+    assert gateway.status is Status.PASS
+
+
+def test_debian_12_stock_config_fails_only_for_what_it_offers_by_exact_name(tmp_path: Path) -> None:
+    """Substring match: 'diffie-hellman-group1' is in 'diffie-hellman-group16-sha512' -> flagged. Not here."""
+    stock = DEBIAN_STOCK.read_text()
+    captures = _effective(tmp_path, stock + "HostKey /etc/ssh/ssh_host_ed25519_key\n")
+    kex = captures["sshd"].stdout
+    assert "diffie-hellman-group16-sha512" in kex and "diffie-hellman-group18-sha512" in kex
+    outcome = judge("sshd.weak_algorithms_disabled", captures)
+    assert outcome.status is Status.FAIL
+    assert "group16" not in outcome.message and "group18" not in outcome.message
+    assert "macs: umac-64-etm@openssh.com" in outcome.message and "hmac-sha1" in outcome.message
+    # The same configuration without the SHA-1 and 64-bit MACs passes, group16/group18 still offered.
+    macs = "MACs hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com,umac-128-etm@openssh.com\n"
+    captures = _effective(tmp_path / "macs", macs + stock + "HostKey /etc/ssh/ssh_host_ed25519_key\n")
+    outcome = judge("sshd.weak_algorithms_disabled", captures)
+    assert outcome.status is Status.PASS, outcome.message
+
+
+def test_zero_means_no_limit(tmp_path: Path) -> None:
+    """'at most 60' by arithmetic: 0 <= 60 -> pass. sshd_config(5): LoginGraceTime 0 is no time limit."""
+    captures = _effective(
+        tmp_path, "HostKey /etc/ssh/ssh_host_ed25519_key\nLoginGraceTime 0\nClientAliveInterval 0\n"
+    )
+    outcome = judge("sshd.option_at_most", captures, name="logingracetime", max=60)
+    assert outcome.status is Status.FAIL and "no time limit" in outcome.message
+    alive = judge("sshd.unresponsive_clients_disconnected", captures, max_seconds=900)
+    assert alive.status is Status.FAIL and "never checks" in alive.message
+    captures = _effective(
+        tmp_path / "count",
+        "HostKey /etc/ssh/ssh_host_ed25519_key\nClientAliveInterval 300\nClientAliveCountMax 0\n",
+    )
+    alive = judge("sshd.unresponsive_clients_disconnected", captures, max_seconds=900)
+    assert alive.status is Status.FAIL and "never disconnected" in alive.message
+
+
+def test_a_time_in_minutes_is_read_as_sshd_reads_it(tmp_path: Path) -> None:
+    """Text match comparing '2m' or the literal: sshd -T reports LoginGraceTime 2m as 120 seconds."""
+    captures = _effective(tmp_path, "HostKey /etc/ssh/ssh_host_ed25519_key\nLoginGraceTime 2m\n")
+    outcome = judge("sshd.option_at_most", captures, name="logingracetime", max=60)
+    assert outcome.status is Status.FAIL and "logingracetime is 120" in outcome.message
+
+
+def test_match_group_is_judged_for_a_real_member(tmp_path: Path) -> None:
+    """sshd matches Group only for an existing account: the probe finds a member with getent on the host."""
+    etc = make_tree(
+        tmp_path,
+        {
+            "sshd_config": "HostKey /etc/ssh/ssh_host_ed25519_key\nPasswordAuthentication no\n"
+            "KbdInteractiveAuthentication no\nMatch Group hdsadmins\n  PasswordAuthentication yes\n"
+        },
+    )
+    passwd = "hdsalice:x:4001:4001::/nonexistent:/usr/sbin/nologin\n"
+    captures = collect(enter(etc, passwd=passwd, group="hdsadmins:x:4002:hdsalice\n"))
+    outcome = judge("sshd.password_authentication_disabled", captures)
+    assert outcome.status is Status.FAIL, outcome.message
+    assert "'Match Group hdsadmins'" in outcome.message and "user=hdsalice" in outcome.message
+    # Without any member, no connection can reach the block: judged for everyone else, and said so.
+    captures = collect(enter(etc, group="hdsadmins:x:4002:\n"))
+    outcome = judge("sshd.password_authentication_disabled", captures)
+    assert outcome.status is Status.PASS, outcome.message
+    assert "no account of group hdsadmins" in outcome.message
+
+
+def test_match_localport_needs_a_port_and_a_listener(tmp_path: Path) -> None:
+    """sshd -T alone refuses 'Match LocalPort'; the block applies only if the daemon listens on that port."""
+    config = (
+        "HostKey /etc/ssh/ssh_host_ed25519_key\nPort 22\n{extra}PermitRootLogin no\n"
+        "Match LocalPort 2222\n  PermitRootLogin yes\n"
+    )
+    captures = _effective(tmp_path, config.format(extra=""))
+    outcome = judge("sshd.root_login_disabled", captures)
+    assert outcome.status is Status.PASS, outcome.message
+    assert "listens on no address and port" in outcome.message
+    captures = _effective(tmp_path / "2222", config.format(extra="Port 2222\n"))
+    outcome = judge("sshd.root_login_disabled", captures)
+    assert outcome.status is Status.FAIL and "'Match LocalPort 2222'" in outcome.message
+
+
+def test_negated_and_wildcard_patterns_are_exercised(tmp_path: Path) -> None:
+    """'User *,!admin' matches every user but admin; 'Address 192.168.*' is a wildcard, not a prefix."""
+    captures = _effective(
+        tmp_path,
+        "HostKey /etc/ssh/ssh_host_ed25519_key\nMaxAuthTries 3\n"
+        "Match User *,!admin Address 192.168.*\n  MaxAuthTries 10\n",
+    )
+    outcome = judge("sshd.option_at_most", captures, name="maxauthtries", max=4)
+    assert outcome.status is Status.FAIL, outcome.message
+    assert "maxauthtries is 10" in outcome.message and "addr=192.168.1.1" in outcome.message
+
+
+def test_host_keys_are_read_from_their_public_halves(tmp_path: Path) -> None:
+    """Weak keys are those sshd -T lists (not files lying around), read without opening a private key."""
+    etc = tmp_path / "etc-ssh"
+    etc.mkdir()
+    host_key(etc, "ed25519")
+    host_key(etc, "rsa", bits=1024)
+    host_key(etc, "rsa", bits=3072, name="unused_rsa_key")  # on disk, not used by sshd: not judged
+    config = "HostKey /etc/ssh/ssh_host_ed25519_key\nHostKey /etc/ssh/ssh_host_rsa_key\n"
+    (etc / "sshd_config").write_text(config)
+    for private in etc.glob("*_key"):
+        private.chmod(0o600)
+    captures = collect(enter(etc))
+    outcome = judge("sshd.host_keys_strong", captures, rsa_min_bits=2048)
+    assert outcome.status is Status.FAIL
+    assert "/etc/ssh/ssh_host_rsa_key (RSA 1024 bits)" in outcome.message and "unused" not in outcome.message
+    # A used key without its public half cannot be judged: an error, never a pass.
+    (etc / "ssh_host_rsa_key.pub").unlink()
+    captures = collect(enter(etc))
+    with pytest.raises(FactUnavailable, match="no public key file"):
+        judge("sshd.host_keys_strong", captures, rsa_min_bits=2048)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
+
+
+def test_only_the_hosts_own_daemons_are_judged(tmp_path: Path) -> None:
+    """A process list showing a container's sshd (another mount namespace) must not make the host fail.
+
+    Two real daemons run: the host's own (compliant) and a "container" one started by ``unshare -m`` with
+    root login allowed. Only the host's is judged, and sshd -T runs once: containers cost nothing.
+    """
+    own = make_tree(tmp_path / "own", {})
+    (own / "sshd_config").write_text(
+        f"HostKey {own}/ssh_host_ed25519_key\nListenAddress 127.0.11.250:22250\nPidFile {own}/pid\n"
+        "PermitRootLogin no\n"
+    )
+    box = make_tree(tmp_path / "box", {})
+    (box / "sshd_config").write_text(
+        f"HostKey {box}/ssh_host_ed25519_key\nListenAddress 127.0.11.251:22251\nPidFile {box}/pid\n"
+        "PermitRootLogin yes\n"
+    )
+    quiet = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    # The host: a mount namespace of its own (held by a sleeping process), its daemon and the probe inside.
+    holder = subprocess.Popen(["unshare", "-m", "sleep", "infinity"], **quiet)  # type: ignore[call-overload]
+    started = [holder]
+    try:
+        mine, held = os.stat("/proc/self/ns/mnt"), Path(f"/proc/{holder.pid}/ns/mnt")
+        deadline = time.monotonic() + 10
+        while os.stat(held).st_ino == mine.st_ino and time.monotonic() < deadline:
+            time.sleep(0.01)  # until unshare has made the namespace
+        inside = ["nsenter", "-t", str(holder.pid), "-m"]
+        daemon = ["/usr/sbin/sshd", "-D", "-f"]
+        started.append(subprocess.Popen([*inside, *daemon, f"{own}/sshd_config"], **quiet))
+        started.append(subprocess.Popen(["unshare", "-m", *daemon, f"{box}/sshd_config"], **quiet))
+        titles = [Path(f"/proc/{p.pid}/cmdline") for p in started[1:]]
+        deadline = time.monotonic() + 10
+        while not all(b"[listener]" in _read(t) for t in titles) and time.monotonic() < deadline:
+            time.sleep(0.05)  # sshd retitles itself once it listens
+        assert all(b"[listener]" in _read(t) for t in titles), "test daemons did not start"
+        assert f"-f {box}/sshd_config".encode() in _read(titles[1])  # the container's daemon is in the list
+        captures = collect(shlex.join(inside))
+    finally:
+        for process in reversed(started):
+            process.kill()
+            process.wait()
+    text = captures["sshd"].stdout
+    assert text.count("# config ") == 1 and f"# config {own}/sshd_config" in text, text[:300]
+    outcome = judge("sshd.root_login_disabled", captures)
+    assert outcome.status is Status.PASS, outcome.message
+    assert str(own) in outcome.message
