@@ -38,12 +38,10 @@ def _job(host: Host, facts: list[Fact[Any]], nonce: str, section_cap: int) -> Ho
     return HostJob(name=host.name, data=data, facts=keys, nonce=nonce, section_cap=section_cap, sudo=sudo)
 
 
-def host_record(
-    host: Host, raw: RawProbe, section_cap: int = DEFAULT_SECTION_CAP, scanner: list[Capture] | None = None
-) -> HostRecord:
-    """Turn the worker's raw answer for one host into a record with parsed, redacted captures."""
+def record_base(host: Host) -> dict[str, Any]:
+    """The inventory fields of a host's record (what checks may read of the inventory)."""
     data = host.info
-    base: dict[str, Any] = {
+    return {
         "name": host.name,
         "connector": host.connector,
         "groups": host.groups,
@@ -54,6 +52,13 @@ def host_record(
         "tls_endpoints": data.tls_endpoints,
         "backup_repositories": data.backup_repositories,
     }
+
+
+def host_record(
+    host: Host, raw: RawProbe, section_cap: int = DEFAULT_SECTION_CAP, scanner: list[Capture] | None = None
+) -> HostRecord:
+    """Turn the worker's raw answer for one host into a record with parsed, redacted captures."""
+    base = record_base(host)
     if not raw.connected:
         why = scrub_text(raw.error or "could not connect")
         return HostRecord(**base, probe=ProbeRun(connected=False, error=why))
