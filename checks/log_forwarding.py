@@ -563,17 +563,22 @@ def syslog_ng_targets(tree: ConfigTree) -> list[ForwardTarget]:
 # ----------------------------------------------------------------------------------- systemd-style files
 
 
-def systemd_assignments(tree: ConfigTree, name: str, section: str) -> list[tuple[str, str, str]]:
-    """(key, value, where) of ``[section]`` in systemd's order: the main file (first of /etc, /run,
-    /usr/local/lib, /usr/lib), then drop-ins sorted by name, one of /etc hiding a same-named one below."""
+def systemd_files(tree: ConfigTree, name: str) -> list[str]:
+    """Files of a systemd daemon configuration in the order systemd reads them: the main file (first of
+    /etc, /run, /usr/local/lib, /usr/lib), then drop-ins sorted by name, one of /etc hiding a same-named
+    one below it."""
     main = next((f"{d}/{name}" for d in SYSTEMD_CONF_DIRS if f"{d}/{name}" in tree.files), None)
     dropins: dict[str, str] = {}
     for directory in reversed(SYSTEMD_CONF_DIRS):
         for path in tree.under(f"{directory}/{name}.d", ".conf"):
             dropins[path.rsplit("/", 1)[1]] = path
-    paths = ([main] if main else []) + [dropins[base] for base in sorted(dropins)]
+    return ([main] if main else []) + [dropins[base] for base in sorted(dropins)]
+
+
+def systemd_assignments(tree: ConfigTree, name: str, section: str) -> list[tuple[str, str, str]]:
+    """(key, value, where) of ``[section]`` of a systemd daemon configuration, in systemd's order."""
     out = []
-    for path in paths:
+    for path in systemd_files(tree, name):
         current = ""
         for number, raw in enumerate(tree.files[path].decode("utf-8", "replace").splitlines(), 1):
             line = raw.strip()

@@ -90,6 +90,11 @@ def tls_action(extra: str, protocol: str = ' protocol="tcp"') -> str:
     )
 
 
+def in_ruleset(config: str) -> str:
+    """The action of ``config`` moved into ruleset hds-remote (global() must stay outside)."""
+    return config.replace("action(", 'ruleset(name="hds-remote") {\naction(', 1) + "}\n"
+
+
 VERIFIED = (
     'StreamDriver="gtls" StreamDriverMode="1" StreamDriverAuthMode="x509/name" '
     'StreamDriverPermittedPeers="logs.hds.example"'
@@ -187,12 +192,12 @@ LOGS = [
     rsyslog(
         "rs_unbound_ruleset",
         "a verified TLS action inside a ruleset that no input or call uses",
-        {REMOTE: 'ruleset(name="hds-remote") {\n' + tls_action(VERIFIED) + "}\n"},
+        {REMOTE: in_ruleset(tls_action(VERIFIED))},
     ),
     rsyslog(
         "rs_bound_ruleset",
         "the same ruleset, called from the main flow",
-        {REMOTE: 'ruleset(name="hds-remote") {\n' + tls_action(VERIFIED) + "}\ncall hds-remote\n"},
+        {REMOTE: in_ruleset(tls_action(VERIFIED)) + "call hds-remote\n"},
     ),
     Scenario(
         "ng_tls",
@@ -301,6 +306,17 @@ LOGS = [
         },
     ),
     Scenario(
+        "journald_vendor",
+        "journal-journald-config",
+        "a vendor drop-in in /usr/lib keeps 1 week; a same-named drop-in in /etc hides it (7 months)",
+        {
+            "/usr/lib/systemd/journald.conf.d/60-vendor.conf": "[Journal]\nMaxRetentionSec=1week\n",
+            "/usr/lib/systemd/journald.conf.d/70-storage.conf": "[Journal]\nStorage=persistent\n",
+            "/etc/systemd/journald.conf.d/60-vendor.conf": "[Journal]\nMaxRetentionSec=7month\n",
+        },
+        {"overlays": ("/etc", "/usr/lib/systemd")},
+    ),
+    Scenario(
         "journald_short",
         "journal-journald-config",
         "MaxRetentionSec=1month in one drop-in; a later one sets Storage",
@@ -308,6 +324,13 @@ LOGS = [
             "/etc/systemd/journald.conf.d/10-retention.conf": "[Journal]\nMaxRetentionSec=1month\n",
             "/etc/systemd/journald.conf.d/20-storage.conf": "[Journal]\nStorage=persistent\n",
         },
+    ),
+    Scenario(
+        "logrotate_duplicate",
+        "log-logrotate-config",
+        "00-hds names /var/log/syslog (daily, rotate 200) before logrotate.d/rsyslog does: the later "
+        "duplicate is an error logrotate skips",
+        {**LOGROTATE_CLEAN, "/etc/logrotate.d/00-hds": "/var/log/syslog {\n\tdaily\n\trotate 200\n}\n"},
     ),
     Scenario(
         "logrotate_debian",
