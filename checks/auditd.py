@@ -9,7 +9,7 @@ rules loaded by hand vanish at the next reboot.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -31,7 +31,7 @@ from hds_compliance.checks.log_forwarding import (
     audit_forwarding,
     auditd_settings,
 )
-from hds_compliance.facts import AuditRules, AuditStatus, FileContent, Processes
+from hds_compliance.facts import AuditRules, AuditStatus, Fact, FileContent, Processes
 from hds_compliance.facts.audit import AuditLogDir, AuditRulesConfig
 
 RULES = AuditRules()
@@ -141,12 +141,12 @@ def _covers(rule: Rule, path: str) -> bool:
     )
 
 
-def _watch_problems(rules: list[Rule], p: WatchParams) -> list[str]:
+def _watch_problems(rules: list[Rule], paths: list[str], permissions: str) -> list[str]:
     blocker = task_never(rules)
     if blocker is not None:
         return [f"'{blocker.text}' is present: {_TASK_NEVER}"]
     problems: list[str] = []
-    for path in p.paths:
+    for path in paths:
         path = path.rstrip("/") or "/"
         exit_rules = [r for r in rules if r.list_name == "exit" and _covers(r, path)]
         suppressed = next((r for r in exit_rules if r.action == "never"), None)
@@ -158,14 +158,14 @@ def _watch_problems(rules: list[Rule], p: WatchParams) -> list[str]:
             problems.append(f"{path} is not watched")
             continue
         perms = set("".join(r.perms or "rwxa" for r in watching))
-        missing = "".join(c for c in p.permissions if c not in perms)
+        missing = "".join(c for c in permissions if c not in perms)
         if missing:
             problems.append(f"{path} is watched without '{missing}' (-p {''.join(sorted(perms))})")
     return problems
 
 
-def _judge_sets(ctx: Context, judge: Callable[[list[Rule]], list[str]], what: str) -> Outcome:
-    """Apply ``judge(rules) -> problems`` to the loaded and the persisted rules; fail naming the source."""
+def _findings(ctx: Context, judge: Callable[[list[Rule]], list[str]]) -> list[str]:
+    """``judge(rules) -> problems`` applied to the loaded and the persisted rules, each naming its source."""
     findings: list[str] = []
     for label, rules, why in _rule_sets(ctx):
         if rules is None:
@@ -174,12 +174,27 @@ def _judge_sets(ctx: Context, judge: Callable[[list[Rule]], list[str]], what: st
         problems = judge(rules)
         if problems:
             findings.append(f"{'; '.join(problems)} in {label}")
+    return findings
+
+
+def _judge_sets(ctx: Context, judge: Callable[[list[Rule]], list[str]], what: str) -> Outcome:
+    findings = _findings(ctx, judge)
     if findings:
         return failed("; ".join(findings))
     return passed(f"{what} in the loaded rules and in the rules loaded at boot")
 
 
-@check("auditd.watches_present", params=WatchParams, facts=lambda p: [RULES, PERSISTED])
+WATCH_FACTS: list[Fact[Any]] = [RULES, PERSISTED]
+
+
+def watch_gaps(ctx: Context, paths: list[str], permissions: str = "wa") -> list[str]:
+    """Why some of ``paths`` are not audited for ``permissions``, in the loaded rules or in those the boot
+    loads (each finding names its source); empty when all are. Public: the sudo log file of the sudo area
+    can be judged with it. The caller declares :data:`WATCH_FACTS`."""
+    return _findings(ctx, lambda rules: _watch_problems(rules, paths, permissions))
+
+
+@check("auditd.watches_present", params=WatchParams, facts=lambda p: WATCH_FACTS)
 def auditd_watches_present(p: WatchParams, ctx: Context) -> Outcome:
     """Each listed path is audited (-w or -F path/dir) for the required access types, now and after a reboot.
 
@@ -188,7 +203,7 @@ def auditd_watches_present(p: WatchParams, ctx: Context) -> Outcome:
     """
     return _judge_sets(
         ctx,
-        lambda rules: _watch_problems(rules, p),
+        lambda rules: _watch_problems(rules, p.paths, p.permissions),
         f"{', '.join(p.paths)} watched for '{p.permissions}'",
     )
 

@@ -49,6 +49,7 @@ def scenario(
     processes: tuple[str, ...] = (),
     chown: Mapping[str, str] | None = None,
     addresses: tuple[str, ...] = (),
+    own_pids: bool = False,
 ) -> Iterator[str]:
     """A command prefix entering a fresh private mount namespace where ``files`` are in place.
 
@@ -56,7 +57,8 @@ def scenario(
     directories with a mode; ``processes`` are program names started (copies of sleep) in a fresh PID
     namespace, so that /proc shows them and nothing else of the machine; ``chown`` gives owners
     (``root:adm``); ``addresses`` (``10.20.0.5/24``) are set on a veth interface of a network namespace of
-    the scenario's own, which is deleted afterwards.
+    the scenario's own, which is deleted afterwards. With ``processes`` or ``own_pids`` the scenario has
+    its own PID namespace: whatever it starts dies with it.
     """
     tmp = Path(tempfile.mkdtemp(prefix="hds-logaudit-", dir="/var/tmp"))
     netns = f"hds-logaudit-{tmp.name.rsplit('-', 1)[-1]}" if addresses else ""
@@ -110,7 +112,7 @@ def scenario(
                 f"| wc -l) -ge {len(processes)} ] && break; sleep 0.02; done"
             )
         script = "\n".join([*lines, 'exec "$0" "$@"'])
-        pid = "--pid --fork --mount-proc --kill-child " if processes else ""
+        pid = "--pid --fork --mount-proc --kill-child " if processes or own_pids else ""
         enter = f"ip netns exec {netns} " if netns else ""
         yield f"{enter}unshare -m --propagation private {pid}sh -c {shlex.quote(script)}"
     finally:

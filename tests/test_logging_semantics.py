@@ -136,12 +136,12 @@ def _observe(tree: ConfigTree, certs: Path, cert: str, grace: int) -> str:
     makes TLS handshakes slow; a prediction of "something" fails only if nothing ever comes).
     """
     command = (
-        f"python3 {SERVER} {certs / cert}.pem {certs / cert}.key /tmp/ready > /tmp/seen 2>&1 & "
+        f"python3 {SERVER} {certs / cert}.pem {certs / cert}.key /tmp/ready > /tmp/seen 2>&1 & server=$!; "
         "while [ ! -e /tmp/ready ]; do sleep 0.05; done; "
-        "rsyslogd -n -f /etc/rsyslog.conf -i /tmp/rsyslogd.pid >/dev/null 2>&1 & "
+        "rsyslogd -n -f /etc/rsyslog.conf -i /tmp/rsyslogd.pid >/dev/null 2>&1 & daemon=$!; "
         "n=0; for i in $(seq 300); do logger -n 127.0.0.1 -P 5514 -d hds-probe-message; "
         "[ -s /tmp/seen ] && break; grep -q hds-probe /tmp/local.log 2>/dev/null && n=$((n+1)); "
-        f"[ $n -ge {grace} ] && break; sleep 0.1; done; sleep 0.3; kill %2 2>/dev/null; kill %1 2>/dev/null; "
+        f"[ $n -ge {grace} ] && break; sleep 0.1; done; sleep 0.3; kill $daemon $server 2>/dev/null; "
         "cat /tmp/seen"
     )
     done = execute(
@@ -149,6 +149,7 @@ def _observe(tree: ConfigTree, certs: Path, cert: str, grace: int) -> str:
         _live_files(tree, certs / "ca.pem"),
         overlays=("/etc", "/var/log", "/var/spool", "/tmp"),
         addresses=("10.254.0.1/30",),
+        own_pids=True,  # rsyslogd and the server die with the scenario, whatever happens
     )
     lines = done.stdout.split()
     return lines[0] if lines else "nothing"
