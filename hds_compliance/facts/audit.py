@@ -1,11 +1,14 @@
-"""Linux audit: rules loaded in the kernel and its status."""
+"""Linux audit: the rules loaded in the kernel and those loaded at boot, the kernel's audit status, the audit
+daemon's configuration and its log directory."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import ClassVar
 
-from hds_compliance.facts.base import ABSENT, Fact, FactError
+from hds_compliance.facts.base import ABSENT, UNREADABLE, Fact, FactError
+from hds_compliance.facts.conftree import TreeFact
+from hds_compliance.facts.files import Stat
 from hds_compliance.model import Capture
 
 
@@ -53,3 +56,103 @@ class AuditStatus(Fact[dict[str, str] | None]):
 
     def describe(self) -> str:
         return "kernel audit status"
+
+
+# auditd.service and its overrides say how rules reach the kernel at boot (augenrules --load, or
+# auditctl -R FILE); audit 3.1 moved that step to audit-rules.service.
+_UNIT_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/usr/lib/systemd/system")
+AUDIT_RULES_D = "/etc/audit/rules.d"
+
+
+@dataclass(frozen=True)
+class AuditRulesConfig(TreeFact):
+    """Rules that survive a reboot: /etc/audit/audit.rules, /etc/audit/rules.d/*.rules, and the units
+    (auditd.service, audit-rules.service, their drop-ins) that say which of them is loaded at boot."""
+
+    kind: ClassVar[str] = "audit-rules-config"
+    arg: str = ""
+    roots: ClassVar[tuple[str, ...]] = (
+        "/etc/audit/audit.rules",
+        f"{AUDIT_RULES_D}/*.rules",
+        *(f"{d}/{unit}" for unit in ("auditd.service", "audit-rules.service") for d in _UNIT_DIRS),
+        *(f"{d}/{unit}.d/*.conf" for unit in ("auditd.service", "audit-rules.service") for d in _UNIT_DIRS),
+    )
+    dirs: ClassVar[tuple[str, ...]] = (AUDIT_RULES_D,)
+    what: ClassVar[str] = "persisted audit rules"
+
+
+@dataclass(frozen=True)
+class AuditdConfig(TreeFact):
+    """auditd.conf, the audit dispatcher plugins (plugin_dir, default /etc/audit/plugins.d) and
+    audisp-remote.conf; audit 2 kept the plugins in /etc/audisp."""
+
+    kind: ClassVar[str] = "audit-daemon-config"
+    arg: str = ""
+    roots: ClassVar[tuple[str, ...]] = (
+        "/etc/audit/auditd.conf",
+        "/etc/audit/plugins.d/*.conf",
+        "/etc/audit/audisp-remote.conf",
+        "/etc/audisp/plugins.d/*.conf",
+        "/etc/audisp/audisp-remote.conf",
+    )
+    include: ClassVar[str] = (
+        "awk -F= 'tolower($1) ~ /^[ \\t]*plugin_dir[ \\t]*$/ "
+        '{ v = $2; gsub(/[ \\t]/, "", v); print v "/*.conf" }\' "$1"'
+    )
+    what: ClassVar[str] = "audit daemon configuration"
+
+
+@dataclass(frozen=True)
+class AuditLogFiles:
+    """The audit log file auditd writes (``log_file``) and the metadata of its directory and files."""
+
+    log_file: str
+    entries: dict[str, Stat]  # path -> stat; the directory first
+
+
+@dataclass(frozen=True)
+class AuditLogDir(Fact[AuditLogFiles | None]):
+    """Permissions of the directory of auditd's ``log_file`` and of every file in it; ``None`` if absent.
+
+    The path is read from /etc/audit/auditd.conf on the host (last ``log_file`` line, default
+    /var/log/audit/audit.log), so one round trip is enough.
+    """
+
+    kind: ClassVar[str] = "audit-log-files"
+    arg: str = ""
+
+    def script(self) -> str:
+        return (
+            "f=/etc/audit/auditd.conf; l=''; "
+            f"[ -d /etc/audit ] && ! {{ [ -x /etc/audit ] && [ -r /etc/audit ]; }} && exit {UNREADABLE}; "
+            f'if [ -e "$f" ]; then [ -r "$f" ] || exit {UNREADABLE}; '
+            "l=$(awk -F= 'tolower($1) ~ /^[ \\t]*log_file[ \\t]*$/ { v = $2 } "
+            'END { gsub(/[ \\t]/, "", v); print v }\' '
+            '"$f"); fi; l=${l:-/var/log/audit/audit.log}; d=${l%/*}; '
+            f'[ -d "$d" ] || exit {ABSENT}; [ -r "$d" ] && [ -x "$d" ] || exit {UNREADABLE}; '
+            "printf 'log_file %s\\n' \"$l\"; "
+            'set -- "$d"/*; [ -e "$1" ] || set --; stat -c \'%a %u %g %F\t%n\' -- "$d" "$@"'
+        )
+
+    def parse(self, capture: Capture) -> AuditLogFiles | None:
+        if capture.exit_code == ABSENT:
+            return None
+        if capture.exit_code != 0:
+            raise self._fail(capture)
+        head, _, rest = capture.stdout_text().partition("\n")
+        if not head.startswith("log_file "):
+            raise FactError(f"{self.describe()}: unexpected output {head[:80]!r}")
+        entries: dict[str, Stat] = {}
+        for line in rest.splitlines():
+            meta, _, path = line.partition("\t")
+            parts = meta.split(" ", 3)
+            try:
+                entries[path] = Stat(int(parts[0], 8), int(parts[1]), int(parts[2]), parts[3])
+            except (IndexError, ValueError) as exc:
+                raise FactError(f"{self.describe()}: unexpected stat line {line[:80]!r}") from exc
+        if not entries:
+            raise FactError(f"{self.describe()}: stat printed nothing")
+        return AuditLogFiles(head[len("log_file ") :], entries)
+
+    def describe(self) -> str:
+        return "audit log directory"

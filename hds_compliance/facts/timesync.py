@@ -1,4 +1,4 @@
-"""Clock synchronisation status."""
+"""Clock synchronisation: the status the running daemon reports, and the configuration of each time daemon."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from hds_compliance.facts.base import ABSENT, Fact, FactError
+from hds_compliance.facts.conftree import TreeFact
+from hds_compliance.facts.logging import systemd_conf_roots
 from hds_compliance.model import Capture
 
 
@@ -60,3 +62,28 @@ class TimeSyncStatus(Fact[TimeSync | None]):
 
     def describe(self) -> str:
         return "time synchronisation status"
+
+
+@dataclass(frozen=True)
+class TimeConfig(TreeFact):
+    """Configuration of every time daemon a host may run: chrony (Debian and RHEL paths, with the files its
+    ``confdir``, ``sourcedir`` and ``include`` directives name), ntpd and ntpsec (``includefile``),
+    OpenNTPD, and systemd-timesyncd with its drop-ins. Which daemon runs is another fact."""
+
+    kind: ClassVar[str] = "time-config"
+    arg: str = ""
+    roots: ClassVar[tuple[str, ...]] = (
+        "/etc/chrony/chrony.conf",
+        "/etc/chrony.conf",
+        "/etc/ntpsec/ntp.conf",
+        "/etc/ntp.conf",
+        "/etc/openntpd/ntpd.conf",
+        "/etc/ntpd.conf",
+        *systemd_conf_roots("timesyncd.conf"),
+    )
+    include: ClassVar[str] = (
+        'awk \'$1 == "confdir" { for (i = 2; i <= NF; i++) print $i "/*.conf" } '
+        '$1 == "sourcedir" { for (i = 2; i <= NF; i++) print $i "/*.sources" } '
+        '$1 == "include" || $1 == "includefile" { print $2 }\' "$1"'
+    )
+    what: ClassVar[str] = "time daemon configuration"
