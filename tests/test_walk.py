@@ -34,11 +34,12 @@ def test_one_find_serves_every_walk_check_of_the_catalogue() -> None:
         f.key: f
         for control in catalog.controls
         for ref in control.checks
-        if "fs-walk" in checks[ref.id].tags
+        if ref.id.startswith("walk.")
         for f in checks[ref.id].facts_for(checks[ref.id].validate(ref.params), host)
     }
     walk_checks = {ref.id for c in catalog.controls for ref in c.checks if ref.id.startswith("walk.")}
     assert len(walk_checks) == 4 and len(facts) == 1
+    assert all("fs-walk" in checks[c].tags for c in walk_checks)
     script = render(list(facts.values()), new_nonce()).script
     assert script.count(" find ") == 1
 
