@@ -11,7 +11,6 @@ the scan make its verdict ``not_reviewed``; facts it needs that cannot be read m
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -26,14 +25,16 @@ from hds_compliance.check import (
     HostInfo,
     Outcome,
     Params,
+    errored,
     failed,
     fleet_check,
     not_applicable,
     not_reviewed,
     passed,
 )
+from hds_compliance.checks.identity import Identities, identity_facts
 from hds_compliance.checks.inventory import ALLOWED
-from hds_compliance.facts import Addresses, Fact, NodeName
+from hds_compliance.facts import Fact
 from hds_compliance.facts.backup import (
     BORG_ENCRYPTED,
     BORG_UNENCRYPTED,
@@ -47,22 +48,14 @@ from hds_compliance.facts.backup import (
     repository_fact,
 )
 from hds_compliance.facts.process_table import Process, ProcessTable
-from hds_compliance.model import Status
 
 BACKUP_ROLE = "backup"
-NODE = NodeName()
-ADDRESSES = Addresses()
 CLIENT = BackupClientConfig()
 SSH_ACCESS = SshAuthorizedKeys()
 REST_SERVER = ProcessTable("rest-server")
 # A snapshot dated after the backup host was probed proves nothing about the past (restic backup --time
 # can set any date); a client clock a little ahead of the backup host's is tolerated.
 CLOCK_SKEW = timedelta(minutes=15)
-
-
-def errored(message: str) -> Outcome:
-    """The check cannot judge: a fact it needs could not be read."""
-    return Outcome(Status.ERROR, message)
 
 
 class DataParams(Params):
@@ -112,61 +105,6 @@ def data_hosts(p: DataParams, fleet: Fleet, out: dict[str, Outcome], backup_host
 def repository_facts(host: HostInfo) -> list[Fact[Any]]:
     """The listings of the repositories a backup host declares."""
     return [repository_fact(r) for r in host.backup_repositories] if is_backup_host(host) else []
-
-
-# ------------------------------------------------------------------------------------------ who is who
-
-
-def _plain_address(text: str) -> bool:
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return not (address.is_loopback or address.is_link_local)
-
-
-@dataclass
-class Identities:
-    """Every name and address each scanned host is known by, and which hosts a name designates."""
-
-    names: dict[str, set[str]] = field(default_factory=dict)
-    unknown: dict[str, list[str]] = field(default_factory=dict)  # host -> identity facts that failed
-
-    @classmethod
-    def of(cls, fleet: Fleet) -> Identities:
-        """From the inventory and each host's own identity facts (node name, addresses)."""
-        out = cls()
-        for name, ctx in fleet.hosts.items():
-            ids = {name.lower()}
-            if ctx.host.ssh_hostname:
-                ids.add(ctx.host.ssh_hostname.lower().strip("[]"))
-            missing = []
-            try:
-                ids.add(ctx.get(NODE).lower())
-            except FactUnavailable as exc:
-                missing.append(str(exc))
-            try:  # loopback and link-local addresses are on every host: they designate none
-                ids |= {a.address.lower() for a in ctx.get(ADDRESSES) if _plain_address(a.address)}
-            except FactUnavailable as exc:
-                missing.append(str(exc))
-            out.names[name] = ids
-            if missing:
-                out.unknown[name] = missing
-        return out
-
-    def hosts(self, label: str) -> list[str]:
-        """Scanned hosts a host name or address designates (several: it is ambiguous)."""
-        key = label.lower().strip("[]")
-        return [name for name, ids in self.names.items() if key in ids]
-
-    def describe(self, name: str) -> str:
-        """The names a host is known by, for messages."""
-        return ", ".join(sorted(self.names.get(name, {name})))
-
-
-def identity_facts(host: HostInfo) -> list[Fact[Any]]:
-    """What a host's own probe says it is called."""
-    return [NODE, ADDRESSES]
 
 
 # ------------------------------------------------------------------------------------- repositories

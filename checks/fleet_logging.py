@@ -7,7 +7,6 @@ Hosts are matched by inventory name, ``ssh_hostname`` or an address the collecto
 
 from __future__ import annotations
 
-import ipaddress
 from collections import Counter
 from typing import Any
 
@@ -19,29 +18,17 @@ from hds_compliance.check import (
     HostInfo,
     Outcome,
     Params,
+    errored,
     failed,
     fleet_check,
     not_applicable,
     not_reviewed,
     passed,
 )
+from hds_compliance.checks.identity import ADDRESSES, Identities, normalised
 from hds_compliance.checks.log_forwarding import FORWARDING_FACTS, ForwardTarget, forwarding_targets
 from hds_compliance.checks.timesync import SOURCE_FACTS, DaemonSources, time_sources
-from hds_compliance.facts import Addresses, Fact
-from hds_compliance.model import Status
-
-ADDRESSES = Addresses()
-
-
-def _norm(name: str) -> str:
-    return name.strip().strip("[]").rstrip(".").lower()
-
-
-def _routable(address: str) -> bool:
-    try:
-        return not ipaddress.ip_address(address.split("%")[0]).is_loopback
-    except ValueError:
-        return False
+from hds_compliance.facts import Fact
 
 
 class CollectorParams(Params):
@@ -57,19 +44,8 @@ def _collector_facts(p: CollectorParams, host: HostInfo) -> list[Fact[Any]]:
 
 def _identities(fleet: Fleet, collectors: list[str]) -> tuple[dict[str, set[str]], dict[str, str]]:
     """Names each scanned collector answers to, and why some collectors' addresses are unknown."""
-    known: dict[str, set[str]] = {}
-    unknown: dict[str, str] = {}
-    for name in collectors:
-        ctx = fleet.hosts[name]
-        known[name] = {_norm(name)} | ({_norm(ctx.host.ssh_hostname)} if ctx.host.ssh_hostname else set())
-        if name in fleet.broken:
-            unknown[name] = fleet.broken[name]
-            continue
-        try:
-            known[name] |= {_norm(a.address) for a in ctx.get(ADDRESSES) if _routable(a.address)}
-        except FactUnavailable as exc:
-            unknown[name] = str(exc)
-    return known, unknown
+    ids = Identities.of(fleet, collectors)
+    return ids.names, {name: "; ".join(why) for name, why in ids.unknown.items()}
 
 
 def _judge_forwarding(
@@ -78,7 +54,7 @@ def _judge_forwarding(
     """(target, collector) pairs, and targets that reach no collector."""
     matched, elsewhere = [], []
     for target in targets:
-        collector = next((c for c, names in known.items() if _norm(target.host) in names), None)
+        collector = next((c for c, names in known.items() if normalised(target.host) in names), None)
         if collector is None:
             elsewhere.append(target)
         else:
@@ -104,7 +80,7 @@ def fleet_logs_forwarded_to_collector(p: CollectorParams, fleet: Fleet) -> dict[
         try:
             targets, _ = forwarding_targets(ctx)
         except FactUnavailable as exc:
-            out[name] = Outcome(Status.ERROR, str(exc))
+            out[name] = errored(str(exc))
             continue
         out[name] = _verdict(p, name, targets, known, unknown, outside)
     return out
@@ -141,7 +117,7 @@ def _verdict(
     shown = ", ".join(sorted({t.host for t in elsewhere}))
     if unknown:
         why = "; ".join(f"{c}: {reason}" for c, reason in unknown.items())
-        return Outcome(Status.ERROR, f"cannot tell whether {shown} is a {p.role}: addresses unknown ({why})")
+        return errored(f"cannot tell whether {shown} is a {p.role}: addresses unknown ({why})")
     if outside:
         return not_reviewed(
             f"{shown} matches no scanned {p.role}; {', '.join(outside)} are outside this scan"
@@ -168,9 +144,9 @@ def fleet_time_sources_consistent(p: TimeSourcesParams, fleet: Fleet) -> dict[st
             found[name] = time_sources(fleet.hosts[name])
         except FactUnavailable as exc:
             errors[name] = str(exc)
-    out: dict[str, Outcome] = {name: Outcome(Status.ERROR, why) for name, why in errors.items()}
+    out: dict[str, Outcome] = {name: errored(why) for name, why in errors.items()}
     if p.sources:
-        reference, origin = frozenset(_norm(s) for s in p.sources), "parameter time_sources"
+        reference, origin = frozenset(normalised(s) for s in p.sources), "parameter time_sources"
     else:
         missing = sorted(set(fleet.outside) | set(fleet.broken) | set(errors))
         if missing:

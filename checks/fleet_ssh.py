@@ -31,6 +31,7 @@ from hds_compliance.check import (
     HostInfo,
     Outcome,
     Params,
+    errored,
     failed,
     fleet_check,
     not_applicable,
@@ -41,7 +42,6 @@ from hds_compliance.checks.firewall import FIREWALL, IPV6_DISABLED, SSHD, Packet
 from hds_compliance.facts import Addresses, Fact
 from hds_compliance.facts.sshd import SshdConfig, SshdView, views
 from hds_compliance.facts.sshd_match import Block, parse_block, parse_listeners
-from hds_compliance.model import Status
 
 ADDRESSES = Addresses()
 _LOOPBACK = {4: Span.of(4, ["127.0.0.0/8"]), 6: Span.of(6, ["::1/128"])}
@@ -238,7 +238,7 @@ def fleet_ssh_admin_only_from_bastions(p: BastionParams, fleet: Fleet) -> dict[s
         try:
             settled, finding, everyone = _judge(ctx, bastions)
         except FactUnavailable as exc:
-            out[name] = Outcome(Status.ERROR, str(exc))
+            out[name] = errored(str(exc))
             continue
         if settled is not None:
             out[name] = settled

@@ -80,6 +80,11 @@ def not_applicable(message: str) -> Outcome:
     return Outcome(Status.NOT_APPLICABLE, message)
 
 
+def errored(message: str) -> Outcome:
+    """A fleet check could not judge this host: a fact it needs there could not be read."""
+    return Outcome(Status.ERROR, message)
+
+
 def not_reviewed(message: str) -> Outcome:
     """The check could not judge with what this scan holds (e.g. hosts it needs are outside the scan)."""
     return Outcome(Status.NOT_REVIEWED, message)
