@@ -246,6 +246,14 @@ def _syscall_problems(rules: list[Rule], p: SyscallParams) -> list[str]:
     return problems
 
 
+def syscall_gaps(ctx: Context, syscalls: list[str]) -> list[str]:
+    """Why some of ``syscalls`` are not audited (b64 and b32), in the loaded rules or in those the boot loads;
+    empty when all are. Public: the bastion's session recording counts an audited execve. The caller
+    declares :data:`WATCH_FACTS`."""
+    params = SyscallParams(syscalls=syscalls)
+    return _findings(ctx, lambda rules: _syscall_problems(rules, params))
+
+
 @check("auditd.syscalls_audited", params=SyscallParams, facts=lambda p: [RULES, PERSISTED])
 def auditd_syscalls_audited(p: SyscallParams, ctx: Context) -> Outcome:
     """Each listed system call is audited for each ABI (-a always,exit -S), now and after a reboot."""

@@ -183,7 +183,8 @@ class EtcTree:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _mounts(self) -> str:
+    def mounts(self) -> str:
+        """The shell commands that mount the scenario (overlay on /etc, fresh /run and /var/log)."""
         q = shlex.quote
         lines = [
             f"mount -t overlay hds-authn -o lowerdir=/etc,upperdir={q(str(self.upper))},"
@@ -199,12 +200,12 @@ class EtcTree:
 
     def enter(self) -> str:
         """A command prefix entering the scenario, for tests/facts/record.py --enter (it appends 'sh -s')."""
-        inner = f'{self._mounts()} && exec "$0" "$@"'
+        inner = f'{self.mounts()} && exec "$0" "$@"'
         return f"unshare -m --propagation private sh -c {shlex.quote(inner)}"
 
     def run(self, script: str, stdin: str = "", timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """``sh -c script`` inside the scenario (as root)."""
-        argv = ["unshare", "-m", "--propagation", "private", "sh", "-c", f"{self._mounts()} && {script}"]
+        argv = ["unshare", "-m", "--propagation", "private", "sh", "-c", f"{self.mounts()} && {script}"]
         return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
 
     def collect(self, facts: list[Fact[Any]], user: str | None = None) -> dict[str, Capture]:
@@ -224,7 +225,7 @@ class EtcTree:
                 "private",
                 "sh",
                 "-c",
-                f"{self._mounts()} && exec {shell}",
+                f"{self.mounts()} && exec {shell}",
             ]
             done = subprocess.run(
                 argv, input=probe.script.encode(), capture_output=True, timeout=60, check=False
