@@ -676,6 +676,21 @@ def _aide(
     return build
 
 
+RHEL_AIDE_CONF = (
+    "@@define DBDIR /var/lib/aide\n@@define LOGDIR /var/log/aide\n"
+    "database_in=file:@@{DBDIR}/aide.db.gz\ndatabase_out=file:@@{DBDIR}/aide.db.new.gz\n"
+    "gzip_dbout=yes\nreport_url=file:@@{LOGDIR}/aide-rhel.log\nreport_url=stdout\n"
+)
+
+
+def _aide_custom() -> Where:
+    """RHEL's way of naming AIDE's files (written from RHEL 9's /etc/aide.conf), on Debian's aide."""
+    where = _aide()()
+    assert where.scene is not None
+    where.scene.etc = {"/etc/aide/aide.conf": RHEL_AIDE_CONF}
+    return where
+
+
 def _booted(unit: str, enabled: str) -> dict[str, Any]:
     """svc-unit written from systemctl(1) as a booted systemd answers (no systemd runs here)."""
     active = "active" if enabled == "enabled" else "inactive"
@@ -1697,6 +1712,15 @@ def _fixture_cases() -> list[tuple[str, str, str, str, Callable[[], Where]]]:
             "no_database",
             SCENE.format(what="aide installed, aideinit never ran"),
             _aide(db=False, report=""),
+        ),
+        (
+            "aide-config",
+            "",
+            "rhel_style_paths",
+            SCENE.format(
+                what="an aide.conf with @@define DBDIR and other file names: a second round reads them"
+            ),
+            _aide_custom,
         ),
         ("aide-db", "/var/lib/aide/aide.db", "present", SCENE.format(what="a real AIDE database"), _aide()),
         (

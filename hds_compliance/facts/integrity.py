@@ -7,11 +7,12 @@ its database, the summary lines of its last report and the headers of ClamAV's s
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from hds_compliance.facts.base import ABSENT, UNREADABLE, Fact, FactError, check_path, quote
-from hds_compliance.facts.framed import FILE_SH, parse_frames
+from hds_compliance.facts.framed import FILE_SH, PART_SH, framed_output
 from hds_compliance.model import Capture
 
 DEBIAN_REPORT = "/var/log/aide/aide.log"  # written by Debian's dailyaidecheck whatever report_url says
@@ -128,61 +129,89 @@ class AideReport(Fact[AideFileState | None]):
         return _stat_line(self, lines, [line.strip() for line in lines[1:]])
 
 
+# Where Debian and RHEL keep AIDE's database: read in the first round, so that only a configuration naming
+# other files costs a second one.
+DEFAULT_DATABASES = ("/var/lib/aide/aide.db", "/var/lib/aide/aide.db.gz")
+
+
+def _embedded(fact: Fact[Any]) -> str:
+    """sh running ``fact``'s snippet in a subshell and framing its output as ``<kind>|<exit code>|<arg>``."""
+    return f'o=$( ( {fact.script()} ) ); r=$?; part "{fact.kind}|$r|{fact.arg}" "$o"'
+
+
 @dataclass(frozen=True)
 class AideConfig(Fact[AideState | None]):
-    """AIDE: the configuration (``/etc/aide/aide.conf`` on Debian, ``/etc/aide.conf`` on RHEL), then, in
-    the second round, its database and report files. ``None`` where AIDE is not installed."""
+    """AIDE: its configuration (``/etc/aide/aide.conf`` on Debian, ``/etc/aide.conf`` on RHEL), the stat of
+    its database and its reports' summary lines. The usual paths are read at once; files the configuration
+    puts elsewhere are read in the second round. ``None`` where AIDE is not installed."""
 
     kind: ClassVar[str] = "aide-config"
     arg: str = ""
 
     def script(self) -> str:
+        embedded = "; ".join(
+            _embedded(fact) for fact in [*map(AideFile, DEFAULT_DATABASES), AideReport(DEBIAN_REPORT)]
+        )
         return (
-            f"command -v aide >/dev/null 2>&1 || exit {ABSENT}; {FILE_SH}; "
-            'for f in /etc/aide/aide.conf /etc/aide.conf; do file "$f"; done'
+            f"command -v aide >/dev/null 2>&1 || exit {ABSENT}; {FILE_SH}; {PART_SH}; "
+            f'for f in /etc/aide/aide.conf /etc/aide.conf; do file "$f"; done; {embedded}'
         )
 
-    def _config(self, capture: Capture) -> tuple[str, str, list[str]] | None:
-        if capture.exit_code == ABSENT:
+    def _read(self, capture: Capture) -> tuple[str, str, list[str], dict[str, Capture]] | None:
+        """(config file, database, reports, captures of the files read in the first round)."""
+        frames = framed_output(self, capture)
+        if frames is None:
             return None
-        if capture.exit_code != 0:
-            raise self._fail(capture)
-        frames = parse_frames(capture.stdout_bytes(), self.describe())
-        if not frames:
+        configs = [f for f in frames if f.name.startswith("/")]
+        if not configs:
             raise FactError(f"{self.describe()}: aide is installed but has no configuration file")
-        frame = frames[0]
+        frame = configs[0]
         if frame.data is None:
             raise FactError(f"{self.describe()}: {frame.name} is not readable with the probe's privileges")
         database, reports = aide_settings(frame.text())
         if database is None:
             raise FactError(f"{self.describe()}: {frame.name} names no database_in file")
-        return frame.name, database, list(dict.fromkeys([*reports, DEBIAN_REPORT]))
+        read: dict[str, Capture] = {}
+        for part in frames:
+            kind, sep, rest = part.name.partition("|")
+            code, _, arg = rest.partition("|")
+            if sep and code.lstrip("-").isdigit():
+                key = f"{kind}:{arg}"
+                read[key] = Capture.from_bytes(
+                    key, "(first round)", (part.data or b"") + b"\n", exit_code=int(code)
+                )
+        return frame.name, database, list(dict.fromkeys([*reports, DEBIAN_REPORT])), read
+
+    @staticmethod
+    def _files(database: str, reports: list[str]) -> list[Fact[Any]]:
+        return [AideFile(database), *(AideReport(path) for path in reports)]
 
     def follow_ups(self, capture: Capture) -> list[Fact[Any]]:
         try:
-            config = self._config(capture)
+            config = self._read(capture)
         except FactError:
             return []
         if config is None:
             return []
-        return [AideFile(config[1]), *(AideReport(path) for path in config[2])]
+        _name, database, reports, read = config
+        return [fact for fact in self._files(database, reports) if fact.key not in read]
 
     def parse(self, capture: Capture) -> AideState | None:
         return self.parse_with(capture, lambda _key: None)
 
-    def parse_with(self, capture: Capture, lookup: Any) -> AideState | None:
-        config = self._config(capture)
+    def parse_with(self, capture: Capture, lookup: Callable[[str], Capture | None]) -> AideState | None:
+        config = self._read(capture)
         if config is None:
             return None
-        name, database, reports = config
+        name, database, reports, read = config
         values: dict[str, AideFileState | None] = {}
-        for fact in [AideFile(database), *(AideReport(path) for path in reports)]:
-            follow = lookup(fact.key)
-            if follow is None:
+        for fact in self._files(database, reports):
+            found = read.get(fact.key) or lookup(fact.key)
+            if found is None:
                 raise FactError(f"{self.describe()}: {fact.key} was not collected")
-            if follow.problem is not None or not follow.complete:
-                raise FactError(f"{fact.describe()}: {follow.problem or 'incomplete capture'}")
-            values[fact.arg] = fact.parse(follow)
+            if found.problem is not None or not found.complete:
+                raise FactError(f"{fact.describe()}: {found.problem or 'incomplete capture'}")
+            values[fact.arg] = fact.parse(found)
         return AideState(
             config=name,
             database=database,

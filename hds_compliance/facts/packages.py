@@ -310,8 +310,8 @@ _DNF_PRIVATE = (
 class DnfPendingUpdates(Fact[DnfPending | None]):
     """Security advisories pending from dnf's cache only (``dnf -C``), run so that it writes nothing.
 
-    ``None`` where dnf is not installed. Without ``unshare`` (or the right to use it) dnf is not run at
-    all: it would write its logs and lock files.
+    ``None`` where dnf is not installed, or dpkg manages the host (Debian ships a dnf too). Without
+    ``unshare`` (or the right to use it) dnf is not run at all: it would write its logs and lock files.
     """
 
     kind: ClassVar[str] = "dnf-security"
@@ -328,6 +328,8 @@ class DnfPendingUpdates(Fact[DnfPending | None]):
         )
         return (
             f"command -v dnf >/dev/null 2>&1 || exit {ABSENT}; "
+            "[ -f /var/lib/dpkg/status ] && { echo 'dpkg manages this host: dnf is not run' >&2; "
+            f"exit {ABSENT}; }}; "
             "command -v unshare >/dev/null 2>&1 || { echo 'unshare is missing: dnf would write its logs "
             "and lock files' >&2; exit 1; }\n"
             f"unshare -m sh <<'HDS_DNF'\n{inner}\nHDS_DNF"
