@@ -13,12 +13,10 @@ grub.cfg) are written by hand in WRITTEN below, from the named documentation, an
 
 from __future__ import annotations
 
-import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,164 +28,27 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 from fact_fixtures import dump_capture  # noqa: E402
-from software_env import Advisory, Scene, dedent, dnf_scene  # noqa: E402
+from software_env import (  # noqa: E402
+    WORK,
+    Advisory,
+    Scene,
+    Where,
+    _run,
+    collect,
+    dedent,
+    dnf_scene,
+    dpkg_status,
+    netns,
+    status_scene,
+)
 from test_checks import run_case  # noqa: E402
 
 from hds_compliance.check import registry  # noqa: E402
-from hds_compliance.collect.probe import follow_ups, new_nonce, parse, render  # noqa: E402
+from hds_compliance.collect.probe import follow_ups, render  # noqa: E402
 from hds_compliance.facts import Fact  # noqa: E402
-from hds_compliance.model import Capture  # noqa: E402
 
-WORK = Path("/var/tmp/hds-software-record")
 NOW = "2026-12-02T03:00:00Z"
 REGISTRY = registry()
-
-
-def _run(facts: list[Fact[Any]], argv: list[str]) -> list[Capture]:
-    probe = render(facts, new_nonce())
-    done = subprocess.run([*argv, "sh", "-s"], input=probe.script.encode(), capture_output=True, timeout=180)
-    parsed = parse(
-        probe, done.stdout.decode("ascii", "replace"), stderr=done.stderr.decode("utf-8", "replace")
-    )
-    if parsed.problem:
-        raise RuntimeError(f"probe failed: {parsed.problem}\n{done.stderr.decode()[-2000:]}")
-    return parsed.captures
-
-
-def collect(facts: list[Fact[Any]], argv: list[str]) -> dict[str, dict[str, Any]]:
-    """Captures of ``facts`` (and their follow-ups) run behind ``argv``, as a case's ``captures``."""
-    first = _run(facts, argv)
-    more = follow_ups(render(facts, "x"), first)
-    second = _run(more, argv) if more else []
-    return {c.fact: dump_capture(c) for c in [*first, *second]}
-
-
-# ----------------------------------------------------------------------------------------------- scenes
-
-
-@dataclass
-class Where:
-    """How to enter a host state: a mount scene, process names (PID namespace), a network namespace."""
-
-    scene: Scene | None = None
-    processes: tuple[str, ...] = ()
-    netns: str | None = None
-    argv: list[str] = field(default_factory=list)
-
-    def prefix(self) -> list[str]:
-        argv = list(self.argv)
-        if self.netns:
-            argv += ["ip", "netns", "exec", self.netns]
-        unshare = ["unshare", "-m"]
-        if self.processes:
-            unshare += ["-p", "-f", "--mount-proc"]
-        script = self.scene.enter_script() if self.scene else None
-        fakes = ""
-        if self.processes:
-            bindir = WORK / "fakebin"
-            bindir.mkdir(parents=True, exist_ok=True)
-            for name in self.processes:
-                target = bindir / name
-                if not target.exists():
-                    target.write_bytes(Path("/bin/sleep").read_bytes())
-                    target.chmod(0o755)
-            # setsid: each fake gets its own session, so the Processes fact does not take it for the probe's.
-            fakes = "; ".join(
-                f"PATH={bindir} /usr/bin/setsid -f {shlex.quote(n)} infinity" for n in self.processes
-            )
-        inner = f'{fakes + "; sleep 0.3; " if fakes else ""}exec "$@"'
-        if script is not None:
-            return [*argv, *unshare, str(script), "sh", "-c", inner, "sh"]
-        return [*argv, *unshare, "sh", "-c", inner, "sh"]
-
-
-_STATUS = {
-    "installed": "install ok installed",
-    "hold": "hold ok installed",
-    "config-files": "deinstall ok config-files",
-}
-
-
-def _stanza(name: str, version: str) -> str:
-    """The package's real stanza: dpkg's own when that version is installed here, else the archive's."""
-    own = subprocess.run(["dpkg-query", "-s", name], capture_output=True, text=True, check=False).stdout
-    if f"\nVersion: {version}\n" in own:
-        return own
-    shown = subprocess.run(
-        ["apt-cache", "show", f"{name}={version}"], capture_output=True, text=True, check=False
-    )
-    if shown.returncode == 0 and shown.stdout.strip():
-        return shown.stdout.split("\n\n")[0] + "\n"
-    arch = "amd64" if name in ("apt", "openssh-server", "telnetd") else "all"
-    return (
-        f"Package: {name}\nPriority: optional\nArchitecture: {arch}\nVersion: {version}\n"
-        f"Description: {name}\n"
-    )
-
-
-def dpkg_status(*packages: tuple[str, str, str]) -> str:
-    """A dpkg status file: (name, version, state) with state 'installed', 'config-files' or 'hold'; real
-    stanzas (from this machine's dpkg or apt's index), so apt takes equal versions for the same."""
-    out = []
-    for name, version, state in packages:
-        archive_only = ("Status:", "Filename:", "Size:", "MD5sum:", "SHA256:", "Description-md5:")
-        lines = [ln for ln in _stanza(name, version).splitlines() if not ln.startswith(archive_only)]
-        lines.insert(1, f"Status: {_STATUS[state]}")
-        out.append("\n".join(lines) + "\n")
-    return "\n".join(out)
-
-
-def status_scene(name: str, status: str, etc: dict[str, str | bytes] | None = None, **more: Any) -> Scene:
-    root = WORK / name
-    root.mkdir(parents=True, exist_ok=True)
-    path = root / "status"
-    path.write_text(status)
-    return Scene(root=root / "scene", etc=etc or {}, binds={"/var/lib/dpkg/status": path, **more})
-
-
-@contextmanager
-def netns(name: str, listeners: list[tuple[str, str, int, str | None, str]]) -> Iterator[str]:
-    """A network namespace with lo up and python listeners: (proto, address, port, device, comm)."""
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    procs = []
-    try:
-        subprocess.run(["ip", "netns", "exec", name, "ip", "link", "set", "lo", "up"], check=True)
-        # No dummy interface module here: the "public" address sits on lo (sockets not bound to the device).
-        subprocess.run(
-            ["ip", "netns", "exec", name, "ip", "addr", "add", "192.0.2.10/32", "dev", "lo"], check=True
-        )
-        for proto, address, port, device, comm in listeners:
-            family = "socket.AF_INET6" if ":" in address else "socket.AF_INET"
-            kind = "socket.SOCK_STREAM" if proto == "tcp" else "socket.SOCK_DGRAM"
-            code = (
-                f"import socket,time; open('/proc/self/comm','w').write({comm!r}); "
-                f"s=socket.socket({family},{kind}); "
-                "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
-                + (
-                    f"s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b{device!r}); "
-                    if device
-                    else ""
-                )
-                + ("s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0); " if address == "::" else "")
-                + f"s.bind(({address!r}, {port})); "
-                + ("s.listen(); " if proto == "tcp" else "")
-                + "time.sleep(600)"
-            )
-            procs.append(subprocess.Popen(["ip", "netns", "exec", name, "python3", "-c", code]))
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:  # every listener bound (python takes a while to start)
-            shown = subprocess.run(
-                ["ip", "netns", "exec", name, "ss", "-Htuln"], capture_output=True, text=True
-            )
-            if len(shown.stdout.splitlines()) >= len(listeners):
-                break
-            time.sleep(0.1)
-        yield name
-    finally:
-        for proc in procs:
-            proc.kill()
-            proc.wait()
-        subprocess.run(["ip", "netns", "del", name], check=False)
 
 
 # ----------------------------------------------------------------------------------------------- cases

@@ -295,15 +295,26 @@ class DnfPending:
     advisories: list[DnfAdvisory]
 
 
-# Run dnf where it cannot leave a trace: a private mount namespace, a tmpfs on /var/log (its logs), and
-# overlays on its cache, its state and the rpm database (metadata lock, expired_repos.json, sqlite -shm).
-_DNF_PRIVATE = (
+# Run rpm and dnf where they cannot leave a trace: a private mount namespace, a tmpfs on /var/log (dnf's
+# logs), overlays on dnf's cache and state and on the rpm database (dnf's metadata lock and
+# expired_repos.json; the -shm file every sqlite reader of the rpm database writes to).
+_PRIVATE_RPM = (
     "mount --make-rprivate / && mount -t tmpfs -o size=64m,mode=0700 hds-probe /var/log || exit 1; "
     'for d in /var/cache/dnf /var/lib/dnf "$(rpm --eval %_dbpath 2>/dev/null)"; do '
     '[ -d "$d" ] || continue; n=$(printf %s "$d" | tr / _); mkdir -p "/var/log/$n.u" "/var/log/$n.w"; '
     'mount -t overlay hds-probe -o "lowerdir=$d,upperdir=/var/log/$n.u,workdir=/var/log/$n.w" "$d" '
     "|| exit 1; done; "
 )
+_NO_UNSHARE = (
+    "command -v unshare >/dev/null 2>&1 || { echo 'unshare is missing: rpm and dnf would write to the host' "
+    ">&2; exit 1; }"
+)
+
+
+def privately(body: str, tag: str) -> str:
+    """``body`` run by sh in a private mount namespace set up by :data:`_PRIVATE_RPM` (a heredoc: the
+    snippet may hold any quote)."""
+    return f"{_NO_UNSHARE}\nunshare -m sh <<'{tag}'\n{_PRIVATE_RPM}{body}\n{tag}"
 
 
 @dataclass(frozen=True)
@@ -318,9 +329,8 @@ class DnfPendingUpdates(Fact[DnfPending | None]):
     arg: str = ""
 
     def script(self) -> str:
-        inner = (
-            f"{PART_SH}; {_DNF_PRIVATE}"
-            "r=$(dnf -q -C repolist --enabled) || exit 1; "
+        body = (
+            f"{PART_SH}; r=$(dnf -q -C repolist --enabled) || exit 1; "
             "a=$(dnf -q -C updateinfo list --security) || exit 1; "
             'part repos "$r"; part advisories "$a"; '
             'part updateinfo "$(ls -1 /var/cache/dnf/*updateinfo* /var/cache/dnf/*/repodata/*updateinfo* '
@@ -329,10 +339,7 @@ class DnfPendingUpdates(Fact[DnfPending | None]):
         return (
             f"command -v dnf >/dev/null 2>&1 || exit {ABSENT}; "
             "[ -f /var/lib/dpkg/status ] && { echo 'dpkg manages this host: dnf is not run' >&2; "
-            f"exit {ABSENT}; }}; "
-            "command -v unshare >/dev/null 2>&1 || { echo 'unshare is missing: dnf would write its logs "
-            "and lock files' >&2; exit 1; }\n"
-            f"unshare -m sh <<'HDS_DNF'\n{inner}\nHDS_DNF"
+            f"exit {ABSENT}; }}; {privately(body, 'HDS_DNF')}"
         )
 
     def parse(self, capture: Capture) -> DnfPending | None:
@@ -425,7 +432,8 @@ class PackageDatabase:
 
 @dataclass(frozen=True)
 class InstalledPackages(Fact[PackageDatabase | None]):
-    """The package database (``dpkg-query -W``, else ``rpm -qa``); ``None`` if the host has neither."""
+    """The package database (``dpkg-query -W``, else ``rpm -qa`` through a private overlay: a reader of
+    rpm's sqlite database writes its -shm file); ``None`` if the host has neither."""
 
     kind: ClassVar[str] = "pkg-installed"
     arg: str = ""
@@ -435,8 +443,8 @@ class InstalledPackages(Fact[PackageDatabase | None]):
             "if command -v dpkg-query >/dev/null 2>&1 && [ -f /var/lib/dpkg/status ]; then echo dpkg; "
             "dpkg-query -W -f '${db:Status-Abbrev}\\t${Package}\\t${Version}\\n'; "
             "elif command -v rpm >/dev/null 2>&1; then echo rpm; "
-            "rpm -qa --qf 'ii \\t%{NAME}\\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\n'; "
-            f"else exit {ABSENT}; fi"
+            + privately("rpm -qa --qf 'ii \\t%{NAME}\\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\n'", "HDS_RPM")
+            + f"\nelse exit {ABSENT}; fi"
         )
 
     def parse(self, capture: Capture) -> PackageDatabase | None:
