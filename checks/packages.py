@@ -21,6 +21,7 @@ from hds_compliance.check import (
     Outcome,
     Params,
     check,
+    contains_redaction,
     failed,
     not_applicable,
     passed,
@@ -28,6 +29,7 @@ from hds_compliance.check import (
 from hds_compliance.checks.scheduling import CRON, PROCESSES, schedules
 from hds_compliance.facts import FileContent, FilesMatching
 from hds_compliance.facts.packages import (
+    AptConfig,
     AptConfigDump,
     AptEntry,
     AptPendingUpdates,
@@ -53,6 +55,13 @@ REPO_FILES = [FilesMatching(f"{d}/*.repo") for d in REPO_DIRS]
 DNF_AUTOMATIC = FileContent("/etc/dnf/automatic.conf")
 APT_TIMERS = [SystemdUnit("apt-daily.timer"), SystemdUnit("apt-daily-upgrade.timer")]
 DNF_TIMERS = [SystemdUnit("dnf-automatic.timer"), SystemdUnit("dnf-automatic-install.timer")]
+_PERIODIC_KEYS = [
+    "APT::Periodic::Enable",
+    "APT::Periodic::Update-Package-Lists",
+    "APT::Periodic::Unattended-Upgrade",
+    "Unattended-Upgrade::Origins-Pattern",
+    "Unattended-Upgrade::Allowed-Origins",
+]
 _APT_DAILY = re.compile(r"apt\.systemd\.daily")
 
 
@@ -130,16 +139,28 @@ def _entry_options(entry: AptEntry, files: dict[str, bytes | None]) -> dict[str,
         raise FactUnavailable(f"{entry.file} (read by apt for {entry.ref}) was not read by the probe")
     text = data.decode("utf-8", "replace")
     if entry.file.endswith(".sources"):
-        stanzas = _deb822_stanzas(text)
-        if not 0 < entry.index <= len(stanzas):
-            raise FactUnavailable(
-                f"apt reads stanza {entry.index} of {entry.file}, which the file does not hold"
-            )
-        return stanzas[entry.index - 1]
-    lines = text.splitlines()
-    if not 0 < entry.index <= len(lines):
-        raise FactUnavailable(f"apt reads line {entry.index} of {entry.file}, which the file does not hold")
-    return _one_line_options(lines[entry.index - 1])
+        units = _deb822_stanzas(text)
+        kind = "stanza"
+    else:
+        units = [_one_line_options(line) for line in text.splitlines()]
+        kind = "line"
+    if not 0 < entry.index <= len(units):
+        raise FactUnavailable(f"apt reads {kind} {entry.index} of {entry.file}, which the file does not hold")
+    options = units[entry.index - 1]
+    if any(contains_redaction(value) for value in options.values()):
+        raise FactUnavailable(f"{entry.ref}: an option of the entry was redacted: it cannot be judged")
+    return options
+
+
+def _apt_config(ctx: Context, keys: list[str]) -> AptConfig | None:
+    """apt's configuration, refusing a redacted value among the ``keys`` the check reads (a proxy password
+    elsewhere in it does not matter)."""
+    config = ctx.get(APT_CONFIG, redacted_ok=True)
+    if config is not None:
+        for key in keys:
+            if any(contains_redaction(v) for v in [config.get(key) or "", *config.items(key)]):
+                raise FactUnavailable(f"apt option {key} was redacted: it cannot be judged")
+    return config
 
 
 @check("packages.apt_sources_authenticated", facts=lambda p: [INSTALLED, APT_SOURCES, APT_CONFIG])
@@ -148,7 +169,7 @@ def apt_sources_authenticated(p: NoParams, ctx: Context) -> Outcome:
     tool = _family(ctx)
     if tool != "dpkg":
         return _other_family(tool)
-    sources, config = ctx.get(APT_SOURCES), ctx.get(APT_CONFIG)
+    sources, config = ctx.get(APT_SOURCES, redacted_ok=True), _apt_config(ctx, list(_GLOBAL_OPTIONS))
     if sources is None or config is None:
         return failed("dpkg is installed but apt is not: the origin of packages cannot be judged")
     if not sources.entries:
@@ -372,7 +393,7 @@ def automatic_security_updates(p: NoParams, ctx: Context) -> Outcome:
 def _unattended_upgrades(ctx: Context, installed: dict[str, str]) -> Outcome:
     if "unattended-upgrades" not in installed:
         return failed("unattended-upgrades is not installed")
-    config = ctx.get(APT_CONFIG)
+    config = _apt_config(ctx, _PERIODIC_KEYS)
     if config is None:
         return failed("apt is not installed")
     problems = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from hds_compliance.check import Context
+from hds_compliance.check import Context, FactUnavailable, contains_redaction
 from hds_compliance.facts import Processes
 from hds_compliance.facts.schedule import RUN_PARTS, CronEntry, CronFiles
 from hds_compliance.facts.services import SystemdUnit
@@ -41,12 +41,20 @@ def cron_jobs(entries: dict[str, CronEntry], pattern: re.Pattern[str], systemd: 
         if folder in RUN_PARTS:
             runs = entry.executable and _RUN_PARTS_NAME.match(name) is not None
             matched = runs and any(pattern.search(line) for line in _active_lines(text))
+            if matched and contains_redaction(text):
+                raise FactUnavailable(f"{path} runs the job but part of it was redacted: it cannot be judged")
             if matched and not (systemd and _voided_under_systemd(text)):
                 found.append(path)
             continue
         if folder in ("/etc/cron.d",) and _RUN_PARTS_NAME.match(name) is None:
             continue  # cron skips /etc/cron.d files with dots in their names (Debian) or backup names
-        found += [f"{path}: {line.strip()}" for line in _active_lines(text) if pattern.search(line)]
+        for line in _active_lines(text):
+            if pattern.search(line):
+                if contains_redaction(line):
+                    raise FactUnavailable(
+                        f"{path}: the line that runs the job was redacted: it cannot be judged"
+                    )
+                found.append(f"{path}: {line.strip()}")
     return found
 
 
@@ -66,7 +74,8 @@ def schedules(
             idle.append(f"{name} is enabled but systemd is not running here")
         else:
             idle.append(f"{name} is {state.enabled}")
-    jobs = cron_jobs(ctx.get(CRON), pattern, systemd)
+    # Other jobs may hold secrets the scan redacted: only the lines read here must be intact.
+    jobs = cron_jobs(ctx.get(CRON, redacted_ok=True), pattern, systemd)
     daemons = ctx.get(PROCESSES) & set(_CRON_DAEMONS)
     if jobs and daemons:
         firing += jobs

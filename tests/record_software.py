@@ -13,6 +13,7 @@ grub.cfg) are written by hand in WRITTEN below, from the named documentation, an
 
 from __future__ import annotations
 
+import calendar
 import subprocess
 import sys
 import time
@@ -34,6 +35,8 @@ from software_env import (  # noqa: E402
     Scene,
     Where,
     _run,
+    aide_files,
+    clam_databases,
     collect,
     dedent,
     dnf_scene,
@@ -491,26 +494,8 @@ AIDE_DIR = WORK / "aide"
 
 
 def _aide_run(interrupted: bool = False) -> Path:
-    """A real AIDE database and check report over a tiny tree (the probe never runs AIDE; the test does)."""
-    data = AIDE_DIR / "data"
-    data.mkdir(parents=True, exist_ok=True)
-    (data / "f1").write_text("hello\n")
-    conf = AIDE_DIR / "aide.conf"
-    db, log = AIDE_DIR / "lib" / "aide.db", AIDE_DIR / "log" / "aide.log"
-    db.parent.mkdir(exist_ok=True)
-    log.parent.mkdir(exist_ok=True)
-    conf.write_text(
-        f"database_in=file:{db}\ndatabase_out=file:{db}.new\nreport_url=file:{log}\n{data} p+u+g+s+sha256\n"
-    )
-    subprocess.run(["aide", "--config", str(conf), "--init"], capture_output=True, check=True)
-    (db.parent / "aide.db.new").replace(db)
-    (data / "f1").write_text("changed\n")
-    subprocess.run(["aide", "--config", str(conf), "--check"], capture_output=True, check=False)
-    cut = AIDE_DIR / "log-cut" / "aide.log"
-    cut.parent.mkdir(exist_ok=True)
-    # An interrupted run: the report's head only (Start timestamp, no End timestamp), written just now.
-    cut.write_text("".join(log.read_text().splitlines(keepends=True)[:6]))
-    return cut.parent if interrupted else log.parent
+    _database, report, cut = aide_files(AIDE_DIR)
+    return cut.parent if interrupted else report.parent
 
 
 def _aide(
@@ -564,21 +549,11 @@ CLAM_DIR = WORK / "clamav"
 
 
 def _clam(built: tuple[int, int, int, int]) -> Callable[[], Where]:
-    """daily.cld and main.cvd with headers in ClamAV's CVD format (ClamAV documentation, "CVD format";
-    read back identically by sigtool --info): build time, version, signatures, level, md5, dsig, builder,
-    stime."""
+    """daily.cld and main.cvd whose headers date the signatures ``built`` (see clam_databases)."""
 
     def build() -> Where:
-        import calendar
-
-        folder = CLAM_DIR / "-".join(map(str, built))
-        folder.mkdir(parents=True, exist_ok=True)
-        stamp = calendar.timegm((*built, 0, 0))
-        when = time.strftime("%d %b %Y %H-%M +0000", time.gmtime(stamp))
-        for name, version, sigs in (("daily.cld", 27840, 2074960), ("main.cvd", 62, 6647427)):
-            header = f"ClamAV-VDB:{when}:{version}:{sigs}:90:{'0' * 32}:{'X' * 86}:raynman:{stamp}"
-            (folder / name).write_bytes(header.encode().ljust(512, b" ") + b"\0" * 512)
-        return Where(Scene(root=folder / "scene", binds={"/var/lib/clamav": folder}))
+        folder = clam_databases(CLAM_DIR / "-".join(map(str, built)), calendar.timegm((*built, 0, 0)))
+        return Where(Scene(root=folder.parent / (folder.name + "-scene"), binds={"/var/lib/clamav": folder}))
 
     return build
 
@@ -629,7 +604,9 @@ LUKS_SLAVES = "/sys/class/block/dm-0/slaves/vda3\n/sys/class/block/dm-1/slaves/d
 
 
 def _framed(**parts: str) -> str:
-    return "".join(f"@ {len(v.encode())} {k}\n{v}\n" for k, v in parts.items())
+    """Output of a framed snippet (see hds_compliance/facts/framed.py), for written captures."""
+    marker = "5d41402abc4b2a76"
+    return f"# frames {marker}\n" + "".join(f"@{marker} {k}\n{v}\n" for k, v in parts.items())
 
 
 # ---------------------------------------------------------------------------------------------- crypto
@@ -1646,8 +1623,44 @@ def record_fixtures(kinds: list[str]) -> None:
         print(out)
 
 
+def written_fixtures() -> None:
+    """Fixtures of outputs no program here can produce, written from the named documentation."""
+    from fact_fixtures import load_capture, plain
+
+    from hds_compliance.facts import KINDS
+
+    here = "no {what} here"
+    cases = [
+        ("mac-apparmor", "enforcing", "aa-status(8) and apparmor(7)", "AppArmor kernel", APPARMOR_ENFORCING),
+        ("mac-apparmor", "complain", "aa-status(8) and apparmor(7)", "AppArmor kernel", APPARMOR_COMPLAIN),
+        (
+            "mac-selinux",
+            "enforcing_targeted",
+            "sestatus(8) as RHEL 9 prints it",
+            "SELinux kernel",
+            SELINUX_ENFORCING,
+        ),
+        (
+            "storage-dm",
+            "lvm_on_luks2",
+            "the kernel's sysfs layout and cryptsetup(8) (dm uuid CRYPT-LUKS2-<uuid>-<name>)",
+            "dm-crypt",
+            _capture(_framed(mountinfo=LUKS_MOUNTINFO, sys=LUKS_SYS, slaves=LUKS_SLAVES)),
+        ),
+    ]
+    for kind, name, doc, missing, capture in cases:
+        fact = KINDS[kind]("")
+        value = plain(fact.parse(load_capture(fact.key, capture)))
+        source = f"written from {doc}; " + here.format(what=missing)
+        data = {"arg": "", "source": source, "command": fact.script(), "capture": capture, "value": value}
+        out = HERE / "facts" / kind / f"{name}.yaml"
+        out.write_text(yaml.dump(data, sort_keys=False, allow_unicode=True, width=110))
+        print(out)
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["fixtures"]:
         record_fixtures(sys.argv[2:])
+        written_fixtures()
     else:
         main()

@@ -310,13 +310,18 @@ def _stanza(name: str, version: str) -> str:
     )
 
 
-def dpkg_status(*packages: tuple[str, str, str]) -> str:
+_RELATIONS = ("Depends:", "Pre-Depends:", "Recommends:", "Suggests:", "Breaks:", "Conflicts:", "Replaces:")
+
+
+def dpkg_status(*packages: tuple[str, str, str], relations: bool = True) -> str:
     """A dpkg status file: (name, version, state) with state 'installed', 'config-files' or 'hold'; real
-    stanzas (from this machine's dpkg or apt's index), so apt takes equal versions for the same."""
+    stanzas (from this machine's dpkg or apt's index), so apt takes equal versions for the same. Without
+    ``relations`` the dependencies are dropped, so a few packages make a status apt finds consistent."""
     out = []
     for name, version, state in packages:
         archive_only = ("Status:", "Filename:", "Size:", "MD5sum:", "SHA256:", "Description-md5:")
-        lines = [ln for ln in _stanza(name, version).splitlines() if not ln.startswith(archive_only)]
+        dropped = archive_only if relations else (*archive_only, *_RELATIONS)
+        lines = [ln for ln in _stanza(name, version).splitlines() if not ln.startswith(dropped)]
         lines.insert(1, f"Status: {_STATUS[state]}")
         out.append("\n".join(lines) + "\n")
     return "\n".join(out)
@@ -373,3 +378,46 @@ def netns(name: str, listeners: list[tuple[str, str, int, str | None, str]]) -> 
             proc.kill()
             proc.wait()
         subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+# ----------------------------------------------------------------------------------------- AIDE, ClamAV
+
+
+def aide_files(work: Path) -> tuple[Path, Path, Path]:
+    """A real AIDE database and check report over a tiny tree, made by running aide here (the probe never
+    runs AIDE); also the head of that report, as an interrupted run leaves it (no End timestamp).
+
+    Returns (database, report, interrupted report), each alone in its folder.
+    """
+    data = work / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    (data / "f1").write_text("hello\n")
+    conf = work / "aide.conf"
+    db, log = work / "lib" / "aide.db", work / "log" / "aide.log"
+    db.parent.mkdir(exist_ok=True)
+    log.parent.mkdir(exist_ok=True)
+    conf.write_text(
+        f"database_in=file:{db}\ndatabase_out=file:{db}.new\nreport_url=file:{log}\n{data} p+u+g+s+sha256\n"
+    )
+    subprocess.run(["aide", "--config", str(conf), "--init"], capture_output=True, check=True)
+    (db.parent / "aide.db.new").replace(db)
+    (data / "f1").write_text("changed\n")
+    subprocess.run(["aide", "--config", str(conf), "--check"], capture_output=True, check=False)
+    cut = work / "log-cut" / "aide.log"
+    cut.parent.mkdir(exist_ok=True)
+    cut.write_text("".join(log.read_text().splitlines(keepends=True)[:6]))
+    return db, log, cut
+
+
+def clam_databases(folder: Path, built: int) -> Path:
+    """A folder holding daily.cld and main.cvd whose headers say they were built at ``built`` (epoch).
+
+    Headers are written in ClamAV's CVD format (ClamAV documentation, "CVD format"; sigtool --info reads
+    them back): build time, version, signatures, functionality level, md5, signature, builder, stime.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    when = time.strftime("%d %b %Y %H-%M +0000", time.gmtime(built))
+    for name, version, sigs in (("daily.cld", 27840, 2074960), ("main.cvd", 62, 6647427)):
+        header = f"ClamAV-VDB:{when}:{version}:{sigs}:90:{'0' * 32}:{'X' * 86}:raynman:{built}"
+        (folder / name).write_bytes(header.encode().ljust(512, b" ") + b"\0" * 512)
+    return folder

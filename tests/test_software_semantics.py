@@ -521,3 +521,30 @@ def test_dnf_probe_leaves_no_trace(tmp_path: Path) -> None:
     changed = {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
     changed = {p for p in changed if not p.startswith("/var/log/") or "dnf" in p or "hawkey" in p}
     assert not changed, sorted(changed)[:20]
+
+
+def test_a_secret_in_another_cron_job_does_not_change_the_aide_verdict() -> None:
+    """The scan redacts secrets from what probes read. A password in an unrelated cron job leaves the AIDE
+    schedule judged (the framing survives the changed length); one in the line that runs AIDE makes the
+    verdict an error, never a verdict on altered text."""
+    from hds_compliance.evidence.redact import redact
+    from hds_compliance.model import Capture
+
+    def redacted_verdict(etc: dict[str, str | bytes]) -> tuple[Status, str, list[str]]:
+        scene = Scene(root=WORK / f"sem-redact-{len(etc)}", etc=etc)
+        spec = REGISTRY["integrity.aide_check_scheduled"]
+        raw = collect(list(spec.facts(spec.validate({}))), Where(scene, processes=("cron",)).prefix())
+        captures, kinds = {}, []
+        for key, fields in raw.items():
+            capture = redact(Capture(fact=key, command="(probe)", **fields))
+            kinds += capture.redactions
+            captures[key] = capture.model_dump(exclude={"fact", "command"})
+        status, message = run_case({"check": spec.id, "captures": captures})
+        return status, message, kinds
+
+    backup = {"/etc/cron.d/backup": "0 1 * * * root PGPASSWORD=hunter2hunter2 pg_dumpall > /srv/dump.sql\n"}
+    status, message, kinds = redacted_verdict(backup)
+    assert kinds and status is Status.PASS, message
+    aide = {**backup, "/etc/cron.d/aide": "0 5 * * * root AIDE_TOKEN=abcdefgh123 /usr/bin/aide --check\n"}
+    status, message, _ = redacted_verdict(aide)
+    assert status is Status.ERROR and "redacted" in message, message

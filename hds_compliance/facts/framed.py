@@ -1,29 +1,30 @@
-"""Length-framed parts: one snippet printing several command outputs or files that content cannot forge.
+"""Framed parts: one snippet printing several command outputs or files that their content cannot forge.
 
-A snippet prints each part as a header line ``@ <bytes> <name>`` followed by exactly that many bytes and a
-newline. The parser reads the declared length, so a file or a command output holding a line that looks
-like a header is never taken for one. Names hold no newline (paths are validated, labels are constants).
+The snippet draws a random marker on the host, prints it first (``# frames <marker>``), then each part as a
+header line ``@<marker> <name>`` followed by the part and a newline (``@<marker>! <name>``: a file the probe
+cannot read). No file or command output can predict the marker, so none can fake a header; and a
+redaction of a secret inside a part (which changes its length) leaves the framing intact, so the other
+parts still parse and the check that reads the redacted one says so. Names hold no newline.
 
-In sh (``LC_ALL=C``, so ``${#v}`` counts bytes), :data:`PART_SH` defines ``part LABEL VALUE`` (a command
-output kept in a variable) and :data:`FILE_SH` defines ``file PATH`` (the first ``$C`` bytes of a regular
-file; a file the probe cannot read is framed with length -1, which parses to ``None``).
+In sh, :data:`FRAMES_SH` prints the marker line and defines ``part LABEL VALUE`` (a command output kept in
+a variable) and ``file PATH`` (the first ``$C`` bytes of a regular file, nothing when it does not exist).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from hds_compliance.facts.base import ABSENT, Fact, FactError
 from hds_compliance.model import Capture
 
-# part NAME VALUE: a command output already captured in a variable (trailing newlines were cut by $( )).
-PART_SH = 'part() { printf \'@ %s %s\\n\' "${#2}" "$1"; printf \'%s\\n\' "$2"; }'
-# file PATH: up to $C bytes of a readable regular file; an unreadable one is named with length -1.
-FILE_SH = (
-    'file() { [ -f "$1" ] || return 0; if [ ! -r "$1" ]; then printf \'@ -1 %s\\n\' "$1"; return 0; fi; '
-    's=$(wc -c < "$1"); [ "$s" -le "$C" ] || s=$C; printf \'@ %s %s\\n\' "$s" "$1"; '
-    'head -c "$s" -- "$1"; echo; }'
+FRAMES_SH = (
+    "F=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \\n') && [ -n \"$F\" ] || exit 1; "
+    "printf '# frames %s\\n' \"$F\"; "
+    'part() { printf \'@%s %s\\n%s\\n\' "$F" "$1" "$2"; }; '
+    'file() { [ -f "$1" ] || return 0; if [ ! -r "$1" ]; then printf \'@%s! %s\\n\' "$F" "$1"; return 0; fi; '
+    'printf \'@%s %s\\n\' "$F" "$1"; head -c "$C" -- "$1"; echo; }'
 )
 
 
@@ -41,24 +42,22 @@ class Frame:
 
 def parse_frames(data: bytes, what: str) -> list[Frame]:
     """Every framed part of ``data`` in order; raise :class:`FactError` on anything else."""
+    first, _, rest = data.partition(b"\n")
+    marker = first.removeprefix(b"# frames ").strip()
+    if not first.startswith(b"# frames ") or not re.fullmatch(rb"[0-9a-f]{16}", marker):
+        raise FactError(f"{what}: output does not start with its frame marker")
+    pieces = re.split(rb"(?m)^@" + marker + rb"(!?) ([^\n]*)\n", rest)
+    if pieces[0]:
+        raise FactError(f"{what}: output before the first part")
     frames: list[Frame] = []
-    pos = 0
-    while pos < len(data):
-        end = data.find(b"\n", pos)
-        header = data[pos:end] if end >= 0 else data[pos:]
-        fields = header.split(b" ", 2)
-        if end < 0 or len(fields) != 3 or fields[0] != b"@" or not fields[1].lstrip(b"-").isdigit():
-            raise FactError(f"{what}: malformed output at byte {pos}")
-        size, name = int(fields[1]), fields[2].decode("utf-8", "replace")
-        if size < 0:
+    for i in range(1, len(pieces), 3):
+        unreadable, name, body = pieces[i], pieces[i + 1].decode("utf-8", "replace"), pieces[i + 2]
+        if unreadable:
             frames.append(Frame(name, None))
-            pos = end + 1
             continue
-        body = data[end + 1 : end + 1 + size]
-        if len(body) != size or data[end + 1 + size : end + 2 + size] != b"\n":
-            raise FactError(f"{what}: {name} changed while it was read or was cut")
-        frames.append(Frame(name, body))
-        pos = end + 2 + size
+        if not body.endswith(b"\n"):
+            raise FactError(f"{what}: {name} was cut")
+        frames.append(Frame(name, body[:-1]))
     return frames
 
 

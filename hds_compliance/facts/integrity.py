@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from hds_compliance.facts.base import ABSENT, UNREADABLE, Fact, FactError, check_path, quote
-from hds_compliance.facts.framed import FILE_SH, PART_SH, framed_output
+from hds_compliance.facts.framed import FRAMES_SH, framed_output
 from hds_compliance.model import Capture
 
 DEBIAN_REPORT = "/var/log/aide/aide.log"  # written by Debian's dailyaidecheck whatever report_url says
@@ -153,7 +153,7 @@ class AideConfig(Fact[AideState | None]):
             _embedded(fact) for fact in [*map(AideFile, DEFAULT_DATABASES), AideReport(DEBIAN_REPORT)]
         )
         return (
-            f"command -v aide >/dev/null 2>&1 || exit {ABSENT}; {FILE_SH}; {PART_SH}; "
+            f"command -v aide >/dev/null 2>&1 || exit {ABSENT}; {FRAMES_SH}; "
             f'for f in /etc/aide/aide.conf /etc/aide.conf; do file "$f"; done; {embedded}'
         )
 

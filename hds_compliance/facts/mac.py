@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from hds_compliance.facts.base import ABSENT, UNREADABLE, Fact, FactError
-from hds_compliance.facts.framed import FILE_SH, PART_SH, Frame, named, parse_frames
+from hds_compliance.facts.framed import FRAMES_SH, Frame, named, parse_frames
 from hds_compliance.model import Capture
 
 # ------------------------------------------------------------------------------------------ AppArmor
@@ -182,7 +182,7 @@ class KernelCommandLine(Fact[BootArgs]):
 
     def script(self) -> str:
         return (
-            f'{PART_SH}; {FILE_SH}; c=$(cat /proc/cmdline) || exit 1; part /proc/cmdline "$c"; '
+            f'{FRAMES_SH}; c=$(cat /proc/cmdline) || exit 1; part /proc/cmdline "$c"; '
             "for f in /etc/default/grub /etc/default/grub.d/*.cfg /etc/kernel/cmdline /boot/grub2/grubenv "
             '/boot/loader/entries/*.conf; do file "$f"; done'
         )

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from hds_compliance.facts.base import ABSENT, Fact, FactError
-from hds_compliance.facts.framed import FILE_SH, PART_SH, framed_output, parts
+from hds_compliance.facts.framed import FRAMES_SH, framed_output, parts
 from hds_compliance.model import Capture
 
 # Options that keep apt from writing anything: its binary caches, the solver/planner logs, its locks.
@@ -146,7 +146,7 @@ class AptSources(Fact[AptSourceFiles | None]):
         fmt = "$(SOURCESENTRY)\t$(TARGET_OF)\t$(REPO_URI)\t$(RELEASE)"
         unquote = "sed -n \"s/^[A-Z]='\\([^']*\\)'\\$/\\1/p\""
         return (
-            f"command -v apt-get >/dev/null 2>&1 || exit {ABSENT}; {PART_SH}; {FILE_SH}; "
+            f"command -v apt-get >/dev/null 2>&1 || exit {ABSENT}; {FRAMES_SH}; "
             f"L=$(apt-config shell L Dir::Etc::sourcelist/f | {unquote}) || exit 1; "
             f"P=$(apt-config shell P Dir::Etc::sourceparts/d | {unquote}) || exit 1; "
             f"t=$(apt-get indextargets --no-release-info --format '{fmt}') || exit 1; "
@@ -231,7 +231,7 @@ class AptPendingUpdates(Fact[AptPending | None]):
 
     def script(self) -> str:
         return (
-            f"command -v apt-get >/dev/null 2>&1 || exit {ABSENT}; {PART_SH}; "
+            f"command -v apt-get >/dev/null 2>&1 || exit {ABSENT}; {FRAMES_SH}; "
             f"p=$(apt-cache {APT_READ_ONLY} policy) || exit 1; "
             f"u=$(apt-get -s -q {APT_READ_ONLY} -o APT::Ignore-Hold=true "
             "-o APT::Get::Always-Include-Phased-Updates=true dist-upgrade) || exit 1; "
@@ -330,7 +330,7 @@ class DnfPendingUpdates(Fact[DnfPending | None]):
 
     def script(self) -> str:
         body = (
-            f"{PART_SH}; r=$(dnf -q -C repolist --enabled) || exit 1; "
+            f"{FRAMES_SH}; r=$(dnf -q -C repolist --enabled) || exit 1; "
             "a=$(dnf -q -C updateinfo list --security) || exit 1; "
             'part repos "$r"; part advisories "$a"; '
             'part updateinfo "$(ls -1 /var/cache/dnf/*updateinfo* /var/cache/dnf/*/repodata/*updateinfo* '

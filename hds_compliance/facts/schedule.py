@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from hds_compliance.facts.base import Fact, FactError
-from hds_compliance.facts.framed import FILE_SH, PART_SH, named, parse_frames
+from hds_compliance.facts.framed import FRAMES_SH, named, parse_frames
 from hds_compliance.model import Capture
 
 RUN_PARTS = ("/etc/cron.hourly", "/etc/cron.daily", "/etc/cron.weekly", "/etc/cron.monthly")
@@ -46,7 +46,7 @@ class CronFiles(Fact[dict[str, CronEntry]]):
         files = " ".join([*TABLES, *ACCESS])
         globs = " ".join(f"{d}/*" for d in [*TABLE_DIRS, *RUN_PARTS])
         return (
-            f"{PART_SH}; {FILE_SH}; set --; for p in {files} {dirs} {globs}; do "
+            f"{FRAMES_SH}; set --; for p in {files} {dirs} {globs}; do "
             '[ -e "$p" ] && set -- "$@" "$p"; done; '
             's=; [ $# -gt 0 ] && { s=$(stat -c \'%a %u %g %F|%n\' -- "$@") || exit 1; }; part stat "$s"; '
             'for p do file "$p"; done'

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from hds_compliance.facts.base import ABSENT, Fact, FactError, Part, quote
-from hds_compliance.facts.framed import PART_SH, framed_output, parts
+from hds_compliance.facts.framed import FRAMES_SH, framed_output, parts
 from hds_compliance.model import Capture
 
 _UNIT_RE = re.compile(r"^[A-Za-z0-9@._:-]+\.(service|timer|socket|target|path|mount)$")
@@ -242,7 +242,7 @@ class PostfixConfig(Fact[PostfixListen | None]):
 
     def script(self) -> str:
         return (
-            f"command -v postconf >/dev/null 2>&1 || exit {ABSENT}; {PART_SH}; "
+            f"command -v postconf >/dev/null 2>&1 || exit {ABSENT}; {FRAMES_SH}; "
             "i=$(postconf -hx inet_interfaces) || exit 1; m=$(postconf -M) || exit 1; "
             'part inet_interfaces "$i"; part master "$m"'
         )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from hds_compliance.facts.base import Fact, FactError
-from hds_compliance.facts.framed import PART_SH, Frame, framed_output, parts
+from hds_compliance.facts.framed import FRAMES_SH, Frame, framed_output, parts
 from hds_compliance.model import Capture
 
 
@@ -57,7 +57,7 @@ class DiskUsage(Fact[list[FsUsage]]):
 
     def script(self) -> str:
         return (
-            f"{PART_SH}; b=$(df -P -l -T -k) || exit 1; i=$(df -P -l -T -i) || exit 1; "
+            f"{FRAMES_SH}; b=$(df -P -l -T -k) || exit 1; i=$(df -P -l -T -i) || exit 1; "
             'part blocks "$b"; part inodes "$i"'
         )
 
@@ -141,7 +141,7 @@ class BlockLayout(Fact[StorageLayout]):
 
     def script(self) -> str:
         return (
-            f'{PART_SH}; m=$(cat /proc/self/mountinfo) || exit 1; part mountinfo "$m"; '
+            f'{FRAMES_SH}; m=$(cat /proc/self/mountinfo) || exit 1; part mountinfo "$m"; '
             "d=$(grep -H '' /sys/class/block/*/dev /sys/class/block/*/dm/uuid /sys/class/block/*/dm/name "
             '2>/dev/null); part sys "$d"; '
             's=$(for f in /sys/class/block/*/slaves/*; do [ -e "$f" ] && echo "$f"; done); '
