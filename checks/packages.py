@@ -317,8 +317,9 @@ def security_updates_applied(p: NoParams, ctx: Context) -> Outcome:
         if all(o.priority < 100 for o in security):
             pins = ", ".join(f"{o.index} at {o.priority}" for o in security)
             return failed(f"every security archive is pinned below installed packages ({pins})")
-        # Only upgrades of installed packages: a simulation may also list packages it would newly install.
-        fixes = [u for u in pending.upgrades if u.security and u.installed is not None]
+        # Only upgrades of installed packages to another version: a simulation also lists packages it would
+        # newly install, and reinstalls of the installed version when the installed record differs.
+        fixes = [u for u in pending.upgrades if u.security and u.installed not in (None, u.version)]
         if fixes:
             names = ", ".join(f"{u.package} {u.installed} -> {u.version}" for u in fixes[:10])
             more = f" and {len(fixes) - 10} more" if len(fixes) > 10 else ""

@@ -7,7 +7,16 @@ from typing import Annotated
 
 from pydantic import Field, field_validator
 
-from hds_compliance.check import Context, FactUnavailable, Outcome, Params, check, failed, passed
+from hds_compliance.check import (
+    Context,
+    FactUnavailable,
+    Outcome,
+    Params,
+    check,
+    failed,
+    not_applicable,
+    passed,
+)
 from hds_compliance.facts.base import check_path
 from hds_compliance.facts.storage import BlockLayout, DiskUsage, FsUsage, MountEntry
 
@@ -73,6 +82,9 @@ class EncryptedParams(Params):
     paths: list[Path] = Field(
         min_length=1, description="paths holding health data (their file systems are judged)"
     )
+    data_roles: list[str] = Field(
+        min_length=1, description="inventory roles of the hosts holding health data (others are not judged)"
+    )
 
     @field_validator("paths")
     @classmethod
@@ -101,8 +113,13 @@ def _encryption(layout_mount: MountEntry, ctx: Context) -> tuple[bool, str]:
 
 @check("storage.data_encrypted", params=EncryptedParams, facts=lambda p: [LAYOUT])
 def data_encrypted(p: EncryptedParams, ctx: Context) -> Outcome:
-    """The file systems holding the data paths sit on dm-crypt (LUKS), directly or under LVM."""
+    """On data hosts, the file systems holding the data paths sit on dm-crypt (LUKS), directly or via LVM."""
     layout = ctx.get(LAYOUT)
+    if not set(ctx.host.roles) & set(p.data_roles):
+        roles = ", ".join(ctx.host.roles) or "none"
+        return not_applicable(
+            f"not a data host: its roles ({roles}) include none of {', '.join(p.data_roles)}"
+        )
     mounts = {m.mountpoint: m for m in layout.mounts}  # a later mount on the same point hides the earlier
     clear: list[str] = []
     encrypted: list[str] = []

@@ -30,6 +30,8 @@ sys.path.insert(0, str(HERE))
 
 from fact_fixtures import dump_capture  # noqa: E402
 from software_env import (  # noqa: E402
+    DEBIAN_MAIN,
+    DEBIAN_SECURITY,
     WORK,
     Advisory,
     Scene,
@@ -71,6 +73,7 @@ class Case:
     now: str | None = NOW
     netns: list[tuple[str, str, int, str | None, str]] | None = None
     written: dict[str, dict[str, Any]] = field(default_factory=dict)  # captures no program here produces
+    host: dict[str, Any] = field(default_factory=dict)  # inventory data of the case
 
 
 def facts_of(case: Case) -> list[Fact[Any]]:
@@ -86,30 +89,8 @@ DEB_BASE = [
     ("openssh-server", "1:9.2p1-2+deb12u7", "installed"),
     ("unattended-upgrades", "2.9.1+nmu3", "installed"),
 ]
-NO_SECURITY_SOURCES = dedent(
-    """
-    Types: deb
-    URIs: http://deb.debian.org/debian
-    Suites: bookworm bookworm-updates
-    Components: main
-    Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-    """
-)
-TRUSTED_SOURCES = dedent(
-    """
-    Types: deb
-    URIs: http://deb.debian.org/debian
-    Suites: bookworm bookworm-updates
-    Components: main
-    Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-
-    Types: deb
-    URIs: http://deb.debian.org/debian-security
-    Suites: bookworm-security
-    Components: main
-    Trusted: yes
-    """
-)
+NO_SECURITY_SOURCES = DEBIAN_MAIN
+TRUSTED_SOURCES = DEBIAN_MAIN + "\n" + DEBIAN_SECURITY.format(option="Trusted: yes")
 HARMLESS_TRUST = {
     # apt ignores all three: a comment, a stanza with Enabled: no, a file name it does not read.
     "/etc/apt/sources.list.d/old.list": "# deb [trusted=yes] http://mirror.example.org/debian stable main\n",
@@ -145,6 +126,7 @@ def _dnf_conf(main: str, repo: str) -> Callable[[], Where]:
     return build
 
 
+DATA_ROLES = ["database", "storage", "app", "backup"]
 # Captures of the processes fact come from a PID namespace holding these names only (plus sh, the probe).
 DEBIAN_PROCS = ("cron", "sshd", "rsyslogd", "clamd", "freshclam", "zabbix_agentd")
 
@@ -1072,7 +1054,8 @@ def more_cases() -> list[Case]:
             _plain,
             "fail",
             "no dm-crypt device underneath",
-            params={"paths": ["/var/lib/postgresql"]},
+            params={"paths": ["/var/lib/postgresql"], "data_roles": DATA_ROLES},
+            host={"roles": ["database"]},
         ),
         Case(
             "storage.yaml",
@@ -1081,7 +1064,8 @@ def more_cases() -> list[Case]:
             _plain,
             "pass",
             "/srv on dm-1 (data-srv) -> dm-0 (luks-data) -> vda3: LUKS2",
-            params={"paths": ["/srv/health"]},
+            params={"paths": ["/srv/health"], "data_roles": DATA_ROLES},
+            host={"roles": ["storage"]},
             written={
                 "storage-dm": _capture(_framed(mountinfo=LUKS_MOUNTINFO, sys=LUKS_SYS, slaves=LUKS_SLAVES))
             },
@@ -1093,10 +1077,21 @@ def more_cases() -> list[Case]:
             _plain,
             "fail",
             "/var/lib/pgsql: / on vda2: no dm-crypt",
-            params={"paths": ["/srv", "/var/lib/pgsql"]},
+            params={"paths": ["/srv", "/var/lib/pgsql"], "data_roles": DATA_ROLES},
+            host={"roles": ["database"]},
             written={
                 "storage-dm": _capture(_framed(mountinfo=LUKS_MOUNTINFO, sys=LUKS_SYS, slaves=LUKS_SLAVES))
             },
+        ),
+        Case(
+            "storage.yaml",
+            "storage.data_encrypted",
+            "a web front end holds no health data",
+            _plain,
+            "not_applicable",
+            "not a data host: its roles (web)",
+            params={"paths": ["/srv"], "data_roles": DATA_ROLES},
+            host={"roles": ["web"]},
         ),
         # crypto
         Case(
@@ -1320,6 +1315,8 @@ def main() -> None:
         out: dict[str, Any] = {"check": case.check, "name": case.name}
         if case.params:
             out["params"] = case.params
+        if case.host:
+            out["host"] = case.host
         if case.now:
             out["now"] = case.now
         out |= {"captures": captures, "expect": case.expect, "message": case.message}

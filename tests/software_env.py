@@ -223,6 +223,27 @@ def dedent(text: str) -> str:
     return textwrap.dedent(text).lstrip("\n")
 
 
+# Debian 12's deb822 sources, without and with the security archive (its lists are on this machine).
+DEBIAN_MAIN = dedent(
+    """
+    Types: deb
+    URIs: http://deb.debian.org/debian
+    Suites: bookworm bookworm-updates
+    Components: main
+    Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+    """
+)
+DEBIAN_SECURITY = dedent(
+    """
+    Types: deb
+    URIs: http://deb.debian.org/debian-security
+    Suites: bookworm-security
+    Components: main
+    {option}
+    """
+)
+
+
 # ------------------------------------------------------------------------- probes, processes, networks
 
 WORK = Path("/var/tmp/hds-software-record")

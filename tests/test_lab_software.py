@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import needs_lab
 from lab.sshlab import SSHLab, make_lab_root
-from software_env import aide_files, clam_databases, dedent, dpkg_status
+from software_env import DEBIAN_MAIN, DEBIAN_SECURITY, aide_files, clam_databases, dpkg_status
 
 from hds_compliance.catalog import load_catalog
 from hds_compliance.check import registry
@@ -28,25 +28,8 @@ from hds_compliance.inventory import load_inventory
 from hds_compliance.model import ScanResult, Status
 from hds_compliance.scan import scan
 
-SOURCES = dedent(
-    """
-    Types: deb
-    URIs: http://deb.debian.org/debian
-    Suites: bookworm bookworm-updates
-    Components: main
-    Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-    """
-)
-SECURITY = dedent(
-    """
-
-    Types: deb
-    URIs: http://deb.debian.org/debian-security
-    Suites: bookworm-security
-    Components: main
-    Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-    """
-)
+SOURCES = DEBIAN_MAIN
+SECURITY = "\n" + DEBIAN_SECURITY.format(option="Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg")
 VENDOR = "Types: deb\nURIs: http://vendor.example.org/apt\nSuites: stable\nComponents: main\nTrusted: yes\n"
 AUTO = 'APT::Periodic::Update-Package-Lists "1";\nAPT::Periodic::Unattended-Upgrade "1";\n'
 GRUB_CFG = 'set default="0"\nmenuentry Debian --class debian {\n\tlinux /vmlinuz root=/dev/vda1 ro\n}\n'
@@ -98,7 +81,7 @@ def software_lab() -> Iterator[SSHLab]:
     work = lab.root / "software"
     db, report, _cut = aide_files(work / "aide")
     clam = clam_databases(work / "clamav", int(time.time()) - 7200)
-    packages = ["linux-libc-dev", "distro-info-data", "apt", "unattended-upgrades"]
+    packages = ["linux-libc-dev", "distro-info-data", "unattended-upgrades"]
     current = [(name, _candidate(name), "installed") for name in packages]
     telnetd = ("telnetd", _candidate("telnetd"), "installed")
     main_cf = Path("/etc/postfix/main.cf").read_text()
