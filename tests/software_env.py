@@ -9,6 +9,7 @@ run the real apt, dnf, rpm, postconf... against that state, and nothing outside 
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -315,20 +316,33 @@ _STATUS = {
 
 
 def _stanza(name: str, version: str) -> str:
-    """The package's real stanza: dpkg's own when that version is installed here, else the archive's."""
+    """The package's real stanza: dpkg's own when that version is installed here, else the archive's for
+    that version, else the archive's candidate with the version replaced (an older install of it)."""
     own = subprocess.run(["dpkg-query", "-s", name], capture_output=True, text=True, check=False).stdout
     if f"\nVersion: {version}\n" in own:
         return own
-    shown = subprocess.run(
-        ["apt-cache", "show", f"{name}={version}"], capture_output=True, text=True, check=False
-    )
-    if shown.returncode == 0 and shown.stdout.strip():
-        return shown.stdout.split("\n\n")[0] + "\n"
-    arch = "amd64" if name in ("apt", "openssh-server", "telnetd") else "all"
+    for wanted in (f"{name}={version}", name):
+        shown = subprocess.run(["apt-cache", "show", wanted], capture_output=True, text=True, check=False)
+        if shown.returncode == 0 and shown.stdout.strip():
+            stanza = shown.stdout.split("\n\n")[0] + "\n"
+            return re.sub(r"(?m)^Version: .*$", f"Version: {version}", stanza)
     return (
-        f"Package: {name}\nPriority: optional\nArchitecture: {arch}\nVersion: {version}\n"
-        f"Description: {name}\n"
+        f"Package: {name}\nPriority: optional\nArchitecture: all\nVersion: {version}\nDescription: {name}\n"
     )
+
+
+def candidate(name: str) -> tuple[str, bool] | None:
+    """apt's candidate version of ``name`` and whether a security archive provides it; None if unknown."""
+    policy = subprocess.run(["apt-cache", "policy", name], capture_output=True, text=True, check=False).stdout
+    match = re.search(r"Candidate: (\S+)", policy)
+    if match is None or match.group(1) == "(none)":
+        return None
+    version = match.group(1)
+    table = policy.split("Version table:", 1)[-1]
+    block = re.search(
+        rf"(?ms)^ (?:\*\*\*| {{3}}) {re.escape(version)} .*?(?=^ (?:\*\*\*| {{3}}) \S|\Z)", table
+    )
+    return version, bool(block and "security" in block.group(0))
 
 
 _RELATIONS = ("Depends:", "Pre-Depends:", "Recommends:", "Suggests:", "Breaks:", "Conflicts:", "Replaces:")
