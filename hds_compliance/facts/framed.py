@@ -1,0 +1,84 @@
+"""Framed parts: one snippet printing several command outputs or files that their content cannot forge.
+
+The snippet draws a random marker on the host, prints it first (``# frames <marker>``), then each part as a
+header line ``@<marker> <name>`` followed by the part and a newline (``@<marker>! <name>``: a file the probe
+cannot read). No file or command output can predict the marker, so none can fake a header; and a
+redaction of a secret inside a part (which changes its length) leaves the framing intact, so the other
+parts still parse and the check that reads the redacted one says so. Names hold no newline.
+
+In sh, :data:`FRAMES_SH` prints the marker line and defines ``part LABEL VALUE`` (a command output kept in
+a variable) and ``file PATH`` (the first ``$C`` bytes of a regular file, nothing when it does not exist).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from hds_compliance.facts.base import ABSENT, Fact, FactError
+from hds_compliance.model import Capture
+
+FRAMES_SH = (
+    "F=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \\n') && [ -n \"$F\" ] || exit 1; "
+    "printf '# frames %s\\n' \"$F\"; "
+    'part() { printf \'@%s %s\\n%s\\n\' "$F" "$1" "$2"; }; '
+    'file() { [ -f "$1" ] || return 0; if [ ! -r "$1" ]; then printf \'@%s! %s\\n\' "$F" "$1"; return 0; fi; '
+    'printf \'@%s %s\\n\' "$F" "$1"; head -c "$C" -- "$1"; echo; }'
+)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One framed part: its name and bytes (``None`` when the probe could not read the file)."""
+
+    name: str
+    data: bytes | None
+
+    def text(self) -> str:
+        """The part as text (invalid UTF-8 replaced); empty for an unreadable part."""
+        return (self.data or b"").decode("utf-8", "replace")
+
+
+def parse_frames(data: bytes, what: str) -> list[Frame]:
+    """Every framed part of ``data`` in order; raise :class:`FactError` on anything else."""
+    first, _, rest = data.partition(b"\n")
+    marker = first.removeprefix(b"# frames ").strip()
+    if not first.startswith(b"# frames ") or not re.fullmatch(rb"[0-9a-f]{16}", marker):
+        raise FactError(f"{what}: output does not start with its frame marker")
+    pieces = re.split(rb"(?m)^@" + marker + rb"(!?) ([^\n]*)\n", rest)
+    if pieces[0]:
+        raise FactError(f"{what}: output before the first part")
+    frames: list[Frame] = []
+    for i in range(1, len(pieces), 3):
+        unreadable, name, body = pieces[i], pieces[i + 1].decode("utf-8", "replace"), pieces[i + 2]
+        if unreadable:
+            frames.append(Frame(name, None))
+            continue
+        if not body.endswith(b"\n"):
+            raise FactError(f"{what}: {name} was cut")
+        frames.append(Frame(name, body[:-1]))
+    return frames
+
+
+def named(frames: list[Frame], name: str) -> Frame | None:
+    """The first part called ``name``."""
+    return next((f for f in frames if f.name == name), None)
+
+
+def framed_output(fact: Fact[Any], capture: Capture) -> list[Frame] | None:
+    """The parts a framed snippet printed; ``None`` when it exited ABSENT, an error for any other failure."""
+    if capture.exit_code == ABSENT:
+        return None
+    if capture.exit_code != 0:
+        raise fact._fail(capture)
+    return parse_frames(capture.stdout_bytes(), fact.describe())
+
+
+def parts(fact: Fact[Any], frames: list[Frame], *names: str) -> list[Frame]:
+    """The parts called ``names``, in that order; an error names the fact if one is missing."""
+    found = [named(frames, name) for name in names]
+    if any(frame is None for frame in found):
+        missing = ", ".join(n for n, f in zip(names, found, strict=True) if f is None)
+        raise FactError(f"{fact.describe()}: incomplete output (no {missing})")
+    return [f for f in found if f is not None]

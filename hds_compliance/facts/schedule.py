@@ -1,0 +1,80 @@
+"""Scheduled jobs: cron's tables and run-parts directories, with their permissions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from hds_compliance.facts.base import Fact, FactError
+from hds_compliance.facts.framed import FRAMES_SH, named, parse_frames
+from hds_compliance.model import Capture
+
+RUN_PARTS = ("/etc/cron.hourly", "/etc/cron.daily", "/etc/cron.weekly", "/etc/cron.monthly")
+TABLE_DIRS = ("/etc/cron.d", "/var/spool/cron/crontabs", "/var/spool/cron")
+TABLES = ("/etc/crontab", "/etc/anacrontab")
+ACCESS = ("/etc/cron.allow", "/etc/cron.deny")
+
+
+@dataclass(frozen=True)
+class CronEntry:
+    """A cron path: mode, owner, type (``regular file``, ``directory``...), and content for files."""
+
+    path: str
+    mode: int
+    uid: int
+    gid: int
+    file_type: str
+    content: bytes | None  # None for directories and files the probe could not read
+
+    @property
+    def executable(self) -> bool:
+        """Whether run-parts would run it (it runs only files with an execute bit)."""
+        return bool(self.mode & 0o111)
+
+
+@dataclass(frozen=True)
+class CronFiles(Fact[dict[str, CronEntry]]):
+    """Every cron table and run-parts script, with stat and content: ``/etc/crontab``, ``/etc/cron.d``,
+    ``/etc/cron.{hourly,daily,weekly,monthly}``, ``/etc/anacrontab``, the user crontab spools (Debian
+    ``/var/spool/cron/crontabs``, RHEL ``/var/spool/cron``), ``cron.allow``, ``cron.deny``. One stat."""
+
+    kind: ClassVar[str] = "cron-files"
+    arg: str = ""
+
+    def script(self) -> str:
+        dirs = " ".join([*TABLE_DIRS, *RUN_PARTS])
+        files = " ".join([*TABLES, *ACCESS])
+        globs = " ".join(f"{d}/*" for d in [*TABLE_DIRS, *RUN_PARTS])
+        return (
+            f"{FRAMES_SH}; set --; for p in {files} {dirs} {globs}; do "
+            '[ -e "$p" ] && set -- "$@" "$p"; done; '
+            's=; [ $# -gt 0 ] && { s=$(stat -c \'%a %u %g %F|%n\' -- "$@") || exit 1; }; part stat "$s"; '
+            'for p do file "$p"; done'
+        )
+
+    def parse(self, capture: Capture) -> dict[str, CronEntry]:
+        if capture.exit_code != 0:
+            raise self._fail(capture)
+        frames = parse_frames(capture.stdout_bytes(), self.describe())
+        stats = named(frames, "stat")
+        if stats is None:
+            raise FactError(f"{self.describe()}: no stat part")
+        contents = {f.name: f.data for f in frames if f.name != "stat"}
+        entries: dict[str, CronEntry] = {}
+        for line in stats.text().splitlines():
+            meta, sep, path = line.partition("|")
+            fields = meta.split(" ", 3)
+            if not sep or len(fields) != 4:
+                raise FactError(f"{self.describe()}: unexpected stat line {line!r}")
+            entries[path] = CronEntry(
+                path=path,
+                mode=int(fields[0], 8),
+                uid=int(fields[1]),
+                gid=int(fields[2]),
+                file_type=fields[3],
+                content=contents.get(path),
+            )
+        return entries
+
+    def describe(self) -> str:
+        return "cron tables and scripts"

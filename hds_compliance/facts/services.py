@@ -1,0 +1,264 @@
+"""Services: systemd unit states, listening sockets, the local mail agent's listening configuration."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from hds_compliance.facts.base import ABSENT, Fact, FactError, Part, quote
+from hds_compliance.facts.framed import FRAMES_SH, framed_output, parts
+from hds_compliance.model import Capture
+
+_UNIT_RE = re.compile(r"^[A-Za-z0-9@._:-]+\.(service|timer|socket|target|path|mount)$")
+
+# ------------------------------------------------------------------------------------------ systemd units
+
+
+@dataclass(frozen=True)
+class UnitState:
+    """What systemd says of a unit: enabled state (survives a reboot) and, when systemd runs, active state.
+
+    ``enabled`` is ``systemctl is-enabled``'s answer (enabled, disabled, static, masked, alias,
+    enabled-runtime, indirect...) or ``not-found``. ``booted`` is False where systemd is not the running
+    init (a container, a sysvinit host): nothing is active then, and timers never fire.
+    """
+
+    unit: str
+    booted: bool
+    enabled: str
+    active: str | None
+
+    @property
+    def will_start(self) -> bool:
+        """Whether the unit is started at boot (enabled), as systemd reads its unit files."""
+        return self.enabled in ("enabled", "enabled-runtime", "alias", "linked")
+
+
+@dataclass(frozen=True)
+class SystemdUnit(Fact[UnitState | None]):
+    """State of one systemd unit (``systemctl is-enabled``, ``is-active``); ``None`` without systemctl.
+
+    systemctl resolves what a text search of unit directories would get wrong: masks, aliases, drop-in
+    overrides, /etc over /usr/lib. It answers offline too (no running systemd needed for is-enabled).
+    """
+
+    kind: ClassVar[str] = "svc-unit"
+    batchable: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        if not _UNIT_RE.match(self.arg):
+            raise ValueError(f"not a systemd unit name: {self.arg!r}")
+
+    def script(self) -> str:
+        return self.batch_script([self])
+
+    @classmethod
+    def batch_script(cls, facts: Sequence[Fact[Any]]) -> str:
+        units = " ".join(quote(f.arg) for f in facts)
+        return (
+            f"command -v systemctl >/dev/null 2>&1 || exit {ABSENT}; "
+            "b=offline; [ -d /run/systemd/system ] && b=booted; "
+            f'for u in {units}; do e=$(systemctl is-enabled -- "$u" 2>&1 | head -n 1); a=-; '
+            '[ "$b" = booted ] && a=$(systemctl is-active -- "$u" 2>&1 | head -n 1); '
+            'printf \'%s\\t%s\\t%s\\t%s\\n\' "$u" "$b" "$e" "$a"; done'
+        )
+
+    @classmethod
+    def split_batch(cls, facts: Sequence[Fact[Any]], stdout: bytes, stderr: str, limit: int) -> list[Part]:
+        lines = {line.split("\t", 1)[0]: line for line in stdout.decode("utf-8", "replace").splitlines()}
+        return [
+            Part(0, (lines[f.arg] + "\n").encode(), "")
+            if f.arg in lines
+            else Part(1, b"", stderr or "no line")
+            for f in facts
+        ]
+
+    def parse(self, capture: Capture) -> UnitState | None:
+        if capture.exit_code == ABSENT:
+            return None
+        if capture.exit_code != 0:
+            raise self._fail(capture)
+        for line in capture.stdout_text().splitlines():
+            fields = line.split("\t")
+            if len(fields) == 4 and fields[0] == self.arg:
+                enabled = fields[2].strip()
+                if enabled.startswith("Failed to get unit file state") or "No such file" in enabled:
+                    enabled = "not-found"
+                elif not re.fullmatch(r"[a-z-]+", enabled):
+                    raise FactError(f"{self.describe()}: systemctl said {enabled!r}")
+                active = None if fields[3] == "-" else fields[3].strip()
+                return UnitState(self.arg, fields[1] == "booted", enabled, active)
+        raise FactError(f"{self.describe()}: no state printed")
+
+    def describe(self) -> str:
+        return f"systemd unit {self.arg}"
+
+
+# --------------------------------------------------------------------------------------- listening sockets
+
+
+@dataclass(frozen=True)
+class Socket:
+    """A listening socket (TCP LISTEN, or UDP bound): address, port, the interface it is bound to, owners."""
+
+    proto: str  # tcp, udp
+    address: str  # 0.0.0.0, ::, *, 127.0.0.1, ::1, 192.0.2.4...
+    port: int
+    interface: str | None
+    processes: tuple[str, ...]
+
+    @property
+    def wildcard(self) -> bool:
+        """Bound to every address of the host (``0.0.0.0``, ``::``, ``*``)."""
+        return self.address in ("0.0.0.0", "::", "*")
+
+    @property
+    def loopback_only(self) -> bool:
+        """Reachable from this host only: a loopback address, or any address of the ``lo`` interface."""
+        if self.interface == "lo":
+            return True
+        if self.wildcard:
+            return False
+        try:
+            address = ipaddress.ip_address(self.address)
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            return address.ipv4_mapped.is_loopback
+        return address.is_loopback
+
+    def describe(self) -> str:
+        """``tcp 0.0.0.0:22 (sshd)``."""
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        where = f"{host}%{self.interface}" if self.interface else host
+        owners = f" ({', '.join(self.processes)})" if self.processes else ""
+        return f"{self.proto} {where}:{self.port}{owners}"
+
+
+_USERS_RE = re.compile(r'\("([^"]*)",pid=')
+
+
+def _ss_local(text: str) -> tuple[str, str | None, int]:
+    host, _, port = text.rpartition(":")
+    interface = None
+    if "%" in host:
+        host, _, interface = host.partition("%")
+    return host.strip("[]"), interface, int(port) if port.isdigit() else -1
+
+
+def _proc_address(hexed: str) -> tuple[str, int]:
+    host, _, port = hexed.partition(":")
+    raw = bytes.fromhex(host)
+    # /proc/net prints each 32-bit word of the address in host (little-endian) order.
+    ordered = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+    address = ipaddress.ip_address(ordered)
+    return str(address), int(port, 16)
+
+
+@dataclass(frozen=True)
+class ListeningSockets(Fact[list[Socket]]):
+    """Listening TCP and bound UDP sockets: ``ss -tulnp`` (with owners), else /proc/net/{tcp,udp}[6].
+
+    ss shows an interface binding (``127.0.0.53%lo``) and the owning processes; /proc/net does not,
+    so without ss a socket bound with SO_BINDTODEVICE is judged by its address only.
+    """
+
+    kind: ClassVar[str] = "listen"
+    arg: str = ""
+
+    def script(self) -> str:
+        return (
+            "if command -v ss >/dev/null 2>&1; then echo '# ss'; ss -tulnp || exit 1; exit 0; fi; "
+            "echo '# proc'; for f in tcp tcp6 udp udp6; do [ -r /proc/net/$f ] || continue; "
+            'echo "# $f"; cat /proc/net/$f || exit 1; done'
+        )
+
+    def parse(self, capture: Capture) -> list[Socket]:
+        if capture.exit_code != 0:
+            raise self._fail(capture)
+        lines = capture.stdout_text().splitlines()
+        if not lines or lines[0] not in ("# ss", "# proc"):
+            raise FactError(f"{self.describe()}: unexpected output")
+        return self._ss(lines[1:]) if lines[0] == "# ss" else self._proc(lines[1:])
+
+    def _ss(self, lines: list[str]) -> list[Socket]:
+        sockets = []
+        for line in lines:
+            fields = line.split()
+            if not fields or fields[0] == "Netid":
+                continue
+            if len(fields) < 6 or fields[0] not in ("tcp", "udp"):
+                raise FactError(f"{self.describe()}: unexpected ss line {line!r}")
+            address, interface, port = _ss_local(fields[4])
+            if port < 0:
+                raise FactError(f"{self.describe()}: unexpected local address {fields[4]!r}")
+            owners = tuple(dict.fromkeys(_USERS_RE.findall(" ".join(fields[6:]))))
+            sockets.append(Socket(fields[0], address, port, interface, owners))
+        return sockets
+
+    def _proc(self, lines: list[str]) -> list[Socket]:
+        sockets = []
+        table = ""
+        for line in lines:
+            if line.startswith("# "):
+                table = line[2:]
+                continue
+            fields = line.split()
+            if len(fields) < 4 or not fields[0].endswith(":") or not table:
+                continue
+            state, remote = fields[3], fields[2]
+            listening = (
+                state == "0A" if table.startswith("tcp") else state == "07" and set(remote) <= {"0", ":"}
+            )
+            if listening:
+                address, port = _proc_address(fields[1])
+                sockets.append(Socket(table[:3], address, port, None, ()))
+        return sockets
+
+    def describe(self) -> str:
+        return "listening sockets"
+
+
+# ------------------------------------------------------------------------------------------ postfix
+
+
+@dataclass(frozen=True)
+class PostfixListen:
+    """Where postfix listens: ``inet_interfaces`` and the ``inet`` services of master.cf (``postconf -M``)."""
+
+    inet_interfaces: list[str]
+    services: list[str]  # master.cf service names of type inet: "smtp", "127.0.0.1:smtp", "0.0.0.0:2525"
+
+
+@dataclass(frozen=True)
+class PostfixConfig(Fact[PostfixListen | None]):
+    """postfix's listening configuration as postconf resolves it (defaults, last setting wins)."""
+
+    kind: ClassVar[str] = "mail-postfix"
+    arg: str = ""
+
+    def script(self) -> str:
+        return (
+            f"command -v postconf >/dev/null 2>&1 || exit {ABSENT}; {FRAMES_SH}; "
+            "i=$(postconf -hx inet_interfaces) || exit 1; m=$(postconf -M) || exit 1; "
+            'part inet_interfaces "$i"; part master "$m"'
+        )
+
+    def parse(self, capture: Capture) -> PostfixListen | None:
+        frames = framed_output(self, capture)
+        if frames is None:
+            return None
+        interfaces, master = parts(self, frames, "inet_interfaces", "master")
+        values = [v for v in re.split(r"[\s,]+", interfaces.text()) if v]
+        services = [
+            fields[0]
+            for fields in (line.split() for line in master.text().splitlines())
+            if len(fields) >= 8 and fields[1] == "inet"
+        ]
+        return PostfixListen(inet_interfaces=values, services=services)
+
+    def describe(self) -> str:
+        return "postfix listening configuration (postconf)"
