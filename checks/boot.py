@@ -15,7 +15,7 @@ import re
 from pydantic import Field
 
 from hds_compliance.check import Context, NoParams, Outcome, Params, check, failed, not_applicable, passed
-from hds_compliance.facts.boot import GrubFile, GrubPasswords
+from hds_compliance.facts.grub import GrubFile, GrubPasswords
 from hds_compliance.facts.schedule import ACCESS, RUN_PARTS, TABLE_DIRS, TABLES, CronFiles
 
 GRUB = GrubPasswords()

@@ -25,18 +25,19 @@ from hds_compliance.check import (
     passed,
 )
 from hds_compliance.facts import Fact, FileContent
-from hds_compliance.facts.mac import AppArmorStatus, KernelCommandLine, SELinuxStatus
+from hds_compliance.facts.boot import KERNEL_CMDLINE, BootEntries
+from hds_compliance.facts.mac import AppArmorStatus, SELinuxStatus
 from hds_compliance.facts.packages import InstalledPackages
 from hds_compliance.facts.services import SystemdUnit
 from hds_compliance.model import Status
 
 APPARMOR = AppArmorStatus()
 SELINUX = SELinuxStatus()
-CMDLINE = KernelCommandLine()
+BOOT = BootEntries()
 SELINUX_CONFIG = FileContent("/etc/selinux/config")
 APPARMOR_UNIT = SystemdUnit("apparmor.service")
 INSTALLED = InstalledPackages()
-FACTS: list[Fact[Any]] = [APPARMOR, SELINUX, CMDLINE, SELINUX_CONFIG, APPARMOR_UNIT, INSTALLED]
+FACTS: list[Fact[Any]] = [APPARMOR, SELINUX, KERNEL_CMDLINE, BOOT, SELINUX_CONFIG, APPARMOR_UNIT, INSTALLED]
 
 
 def _active_mac(ctx: Context) -> str:
@@ -51,8 +52,16 @@ def _active_mac(ctx: Context) -> str:
 
 
 def _kernel_args(ctx: Context, bad: dict[str, set[str]]) -> tuple[list[str], list[str]]:
-    """(live, persisted) findings: kernel arguments ``name=value`` in ``bad`` that switch the MAC off."""
-    args = ctx.get(CMDLINE)
+    """(live, persisted) findings: kernel arguments ``name=value`` in ``bad`` that switch the MAC off.
+
+    The next boot's command lines come from the boot loader configuration; where none is visible (a
+    container, /boot not mounted) they cannot be judged and only the live one is.
+    """
+    live_args = ctx.get(KERNEL_CMDLINE)
+    try:
+        entries = [(entry.source, list(entry.args)) for entry in ctx.get(BOOT).entries if not entry.recovery]
+    except FactUnavailable:
+        entries = []
 
     def hits(words: list[str]) -> list[str]:
         found = []
@@ -62,8 +71,8 @@ def _kernel_args(ctx: Context, bad: dict[str, set[str]]) -> tuple[list[str], lis
                 found.append(word)
         return found
 
-    live = hits(args.live)
-    persisted = [f"{word} in {source}" for source, words in args.persisted.items() for word in hits(words)]
+    live = hits(live_args)
+    persisted = [f"{word} in {source}" for source, words in entries for word in hits(words)]
     return live, persisted
 
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass
 from typing import ClassVar
 
 from hds_compliance.facts.base import ABSENT, UNREADABLE, Fact, FactError
-from hds_compliance.facts.framed import FRAMES_SH, Frame, named, parse_frames
 from hds_compliance.model import Capture
 
 # ------------------------------------------------------------------------------------------ AppArmor
@@ -117,104 +115,3 @@ class SELinuxStatus(Fact[SELinuxState]):
 
     def describe(self) -> str:
         return "SELinux status"
-
-
-# --------------------------------------------------------------------------------- kernel command line
-
-
-@dataclass(frozen=True)
-class BootArgs:
-    """The kernel command line now (``/proc/cmdline``) and as each boot configuration would set it.
-
-    ``persisted`` maps a source (``/etc/default/grub``, a BLS entry, ``/etc/kernel/cmdline``) to the
-    arguments it gives the kernel; ``unreadable`` lists sources the probe could not read.
-    """
-
-    live: list[str]
-    persisted: dict[str, list[str]]
-    unreadable: list[str]
-
-
-_ASSIGN_RE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
-
-
-def _expand(text: str, env: dict[str, str]) -> str:
-    return re.sub(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", lambda m: env.get(m.group(1), ""), text)
-
-
-def shell_assignments(text: str, env: dict[str, str]) -> dict[str, str]:
-    """Variables a sourced sh file such as /etc/default/grub sets (plain assignments, quotes, $VAR)."""
-    env = dict(env)
-    for line in text.splitlines():
-        match = _ASSIGN_RE.match(line)
-        if match is None or line.lstrip().startswith("#"):
-            continue
-        name, raw = match.groups()
-        try:
-            words = shlex.split(raw, comments=True, posix=True)
-        except ValueError:
-            continue
-        # Single-quoted text is literal; anything else expands $VAR against what was set before.
-        value = " ".join(words) if raw.strip().startswith("'") else _expand(" ".join(words), env)
-        env[name] = value
-    return env
-
-
-def _grub_defaults(frames: list[Frame]) -> tuple[str, list[str]] | None:
-    files = [f for f in frames if f.name == "/etc/default/grub" or f.name.startswith("/etc/default/grub.d/")]
-    if not files:
-        return None
-    env: dict[str, str] = {}
-    for frame in files:
-        env = shell_assignments(frame.text(), env)
-    args = f"{env.get('GRUB_CMDLINE_LINUX', '')} {env.get('GRUB_CMDLINE_LINUX_DEFAULT', '')}".split()
-    names = ", ".join(f.name for f in files)
-    return names, args
-
-
-@dataclass(frozen=True)
-class KernelCommandLine(Fact[BootArgs]):
-    """The live kernel command line and the persisted ones: GRUB defaults (with grub.d), BLS entries
-    (``$kernelopts`` from grubenv), ``/etc/kernel/cmdline``."""
-
-    kind: ClassVar[str] = "boot-cmdline"
-    arg: str = ""
-
-    def script(self) -> str:
-        return (
-            f'{FRAMES_SH}; c=$(cat /proc/cmdline) || exit 1; part /proc/cmdline "$c"; '
-            "for f in /etc/default/grub /etc/default/grub.d/*.cfg /etc/kernel/cmdline /boot/grub2/grubenv "
-            '/boot/loader/entries/*.conf; do file "$f"; done'
-        )
-
-    def parse(self, capture: Capture) -> BootArgs:
-        if capture.exit_code != 0:
-            raise self._fail(capture)
-        frames = parse_frames(capture.stdout_bytes(), self.describe())
-        live = named(frames, "/proc/cmdline")
-        if live is None:
-            raise FactError(f"{self.describe()}: /proc/cmdline was not read")
-        persisted: dict[str, list[str]] = {}
-        unreadable = [f.name for f in frames if f.data is None]
-        grub = _grub_defaults(frames)
-        if grub is not None:
-            persisted[grub[0]] = grub[1]
-        cmdline = named(frames, "/etc/kernel/cmdline")
-        if cmdline is not None and cmdline.data is not None:
-            persisted[cmdline.name] = cmdline.text().split()
-        grubenv = named(frames, "/boot/grub2/grubenv")
-        kernelopts = ""
-        if grubenv is not None:
-            for line in grubenv.text().splitlines():
-                if line.startswith("kernelopts="):
-                    kernelopts = line[len("kernelopts=") :]
-        for frame in frames:
-            if frame.name.startswith("/boot/loader/entries/") and frame.data is not None:
-                for line in frame.text().splitlines():
-                    if line.startswith("options "):
-                        text = line[len("options ") :].replace("$kernelopts", kernelopts)
-                        persisted[frame.name] = text.split()
-        return BootArgs(live=live.text().split(), persisted=persisted, unreadable=unreadable)
-
-    def describe(self) -> str:
-        return "kernel command line (live and persisted)"
