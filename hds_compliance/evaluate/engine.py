@@ -111,7 +111,7 @@ def evaluate(
         )
         for r in hosts
     }
-    fleet_outcomes: dict[tuple[str, int], dict[str, Outcome]] = {}
+    fleet_outcomes: dict[tuple[str, int], tuple[dict[str, Outcome], dict[str, list[str]]]] = {}
     for control in catalog.controls:
         for index, ref in enumerate(control.checks):
             spec = checks[ref.id]
@@ -126,7 +126,9 @@ def evaluate(
 
 def _run_fleet(
     control: Control, spec: Check[Any], ref: CheckRef, state: dict[str, _Host], scope: Scope | None
-) -> dict[str, Outcome]:
+) -> tuple[dict[str, Outcome], dict[str, list[str]]]:
+    """Outcomes of a fleet check per judged host, and the facts it read, by host (``other:key`` for the
+    facts of other hosts)."""
     params = spec.validate(ref.params)
     judged = [name for name, h in state.items() if applies(control, h.info) is None and h.error is None]
     fleet = Fleet(
@@ -137,10 +139,18 @@ def _run_fleet(
     )
     assert spec.fleet is not None
     try:
-        return spec.fleet(params, fleet)
+        outcomes = spec.fleet(params, fleet)
     except Exception as exc:  # a crashing fleet check is an error on every host it judges, never a pass
         why = f"fleet check {ref.id} crashed: {type(exc).__name__}: {exc}"
-        return {name: Outcome(Status.ERROR, why) for name in judged}
+        outcomes = {name: Outcome(Status.ERROR, why) for name in judged}
+    read = {
+        name: sorted(
+            {key for key in fleet.hosts[name].read}
+            | {f"{other}:{key}" for other, ctx in fleet.hosts.items() if other != name for key in ctx.read}
+        )
+        for name in judged
+    }
+    return outcomes, read
 
 
 def _control_verdicts(
@@ -148,7 +158,7 @@ def _control_verdicts(
     catalog: Catalog,
     checks: dict[str, Check[Any]],
     host: _Host,
-    fleet_outcomes: dict[tuple[str, int], dict[str, Outcome]],
+    fleet_outcomes: dict[tuple[str, int], tuple[dict[str, Outcome], dict[str, list[str]]]],
 ) -> list[Verdict]:
     info = host.info
     base = {"host": info.name, "control": control.id, "severity": control.severity}
@@ -175,10 +185,12 @@ def _control_verdicts(
             # Inventory-only checks too: a host we could not reach or probe is never reported as passing.
             verdicts.append(Verdict(**common, status=Status.ERROR, message=host.error))
         elif spec.fleet is not None:
-            outcome = fleet_outcomes[(control.id, index)].get(info.name)
+            outcomes, read = fleet_outcomes[(control.id, index)]
+            outcome = outcomes.get(info.name)
             if outcome is None:
                 outcome = Outcome(Status.ERROR, f"fleet check {ref.id} gave no verdict for {info.name}")
-            verdicts.append(Verdict(**common, status=outcome.status, message=outcome.message))
+            facts = read.get(info.name, [])
+            verdicts.append(Verdict(**common, status=outcome.status, message=outcome.message, facts=facts))
         else:
             verdicts.append(_host_verdict(spec, ref, host, common))
     return verdicts
