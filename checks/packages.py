@@ -305,7 +305,7 @@ def dnf_gpgcheck_enforced(p: NoParams, ctx: Context) -> Outcome:
 
 @check("packages.security_updates_applied", facts=lambda p: [INSTALLED, APT_PENDING, DNF_PENDING])
 def security_updates_applied(p: NoParams, ctx: Context) -> Outcome:
-    """No security update is pending according to the host's cached metadata (apt simulation, dnf -C)."""
+    """No security update is pending according to the host's cached metadata (apt candidates, dnf -C)."""
     tool = _family(ctx)
     if tool == "dpkg":
         pending = ctx.get(APT_PENDING)
@@ -317,8 +317,7 @@ def security_updates_applied(p: NoParams, ctx: Context) -> Outcome:
         if all(o.priority < 100 for o in security):
             pins = ", ".join(f"{o.index} at {o.priority}" for o in security)
             return failed(f"every security archive is pinned below installed packages ({pins})")
-        # Only upgrades of installed packages to another version: a simulation also lists packages it would
-        # newly install, and reinstalls of the installed version when the installed record differs.
+        # Only upgrades of installed packages to another version (not a reinstall of the installed one).
         fixes = [u for u in pending.upgrades if u.security and u.installed not in (None, u.version)]
         if fixes:
             names = ", ".join(f"{u.package} {u.installed} -> {u.version}" for u in fixes[:10])
