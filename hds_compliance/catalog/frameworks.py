@@ -51,7 +51,8 @@ def frameworks() -> dict[str, Framework]:
     folder = resources.files("hds_compliance.catalog") / "frameworks"
     out = {}
     for field, filename in FRAMEWORK_FILES.items():
-        data = yaml.safe_load((folder / filename).read_text(encoding="utf-8"))
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        data = yaml.load((folder / filename).read_text(encoding="utf-8"), Loader=loader)
         ids = {str(k): dict(v or {}) for k, v in data["ids"].items()}
         out[field] = Framework(field, str(data["title"]), str(data.get("version", "")), ids)
     return out
