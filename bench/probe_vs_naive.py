@@ -38,6 +38,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field, fields, is_dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -468,6 +469,7 @@ def run_naive(
             connected=True,
             complete=all(c.complete for c in captures),
             commands=answer["commands"],
+            started_at=answer["started_at"],  # the clock of time-relative checks, as in the probe's records
             duration_s=answer["duration_s"],
         )
         records.append(HostRecord(**base, probe=run, captures=captures))
@@ -565,6 +567,7 @@ def naive_worker(request: dict[str, Any]) -> dict[str, Any]:
 
     def fetch(host: Any) -> None:
         t0 = time.monotonic()
+        started = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         outputs: dict[str, dict[str, Any]] = {}
         pending = [fact_from_key(key) for key in hosts[host.name]["facts"]]
         while pending:  # one command per fact, sequential per host like pyinfra's facts; then follow-ups
@@ -580,6 +583,7 @@ def naive_worker(request: dict[str, Any]) -> dict[str, Any]:
             "connected": True,
             "outputs": outputs,
             "commands": len(outputs),
+            "started_at": started,
             "duration_s": round(time.monotonic() - t0, 3),
         }
 

@@ -4,7 +4,7 @@ What the host prints::
 
     [anything a login shell prints first: banners, rc files, a sudo refusal]
     M S                      plain line: the framed stream starts
-    <base64 of the stream>   one base64 for the whole stream: any byte a host returns survives transport
+    <base64 of the stream>   one base64 (one line where base64 -w 0 works): any byte survives transport
 
 and the decoded stream, where ``M`` is a per-run random nonce::
 
@@ -36,7 +36,7 @@ from hds_compliance.model import Capture
 
 DEFAULT_SECTION_CAP = 1 << 20  # bytes of stdout kept per section
 STDERR_TAIL = 2048
-_BASE64_LINE = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
+_BASE64_PREFIX = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 
 
 def new_nonce() -> str:
@@ -96,6 +96,8 @@ def render(facts: list[Fact[object]], nonce: str, section_cap: int = DEFAULT_SEC
         "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH; export PATH",
         f"M='{nonce}'; C={section_cap + 1}",
         "command -v base64 >/dev/null 2>&1 || { printf '%s FATAL no base64 command\\n' \"$M\"; exit 0; }",
+        # One unwrapped line where base64 can (GNU): the transport then reads one line, not thousands.
+        "B=base64; echo | base64 -w 0 >/dev/null 2>&1 && B='base64 -w 0'",
         # stdout -> the stream (fd 4); stderr -> $e; exit code of the $( ) -> $r. One fork per section.
         'run() { printf \'\\n%s B %s\\n\' "$M" "$1"; e=$("$2" </dev/null 2>&1 >&4); r=$?; '
         'printf \'\\n%s E %s %s\\n%s\\n%s X %s\\n\' "$M" "$1" "$r" "$e" "$M" "$1"; }',
@@ -105,7 +107,7 @@ def render(facts: list[Fact[object]], nonce: str, section_cap: int = DEFAULT_SEC
     lines.append("printf '%s S\\n' \"$M\"")
     body = "; ".join(f"run {i} f{i}" for i in range(len(sections)))
     lines.append(
-        f"{{ {body + '; ' if body else ''}printf '\\n%s DONE %s\\n' \"$M\" {len(sections)}; }} 4>&1 | base64"
+        f"{{ {body + '; ' if body else ''}printf '\\n%s DONE %s\\n' \"$M\" {len(sections)}; }} 4>&1 | $B"
     )
     lines.append("exit 0")
     return Probe(nonce=nonce, sections=sections, script="\n".join(lines) + "\n", section_cap=section_cap)
@@ -122,23 +124,19 @@ class ParsedProbe:
 
 
 def _stream(lines: list[str]) -> tuple[bytes, bool]:
-    """Decode the base64 lines; ``False`` if they stop being valid (cut or mangled)."""
-    try:  # the whole stream at once when it is intact, line by line to find where it broke otherwise
-        return base64.b64decode("".join(line.strip() for line in lines), validate=True), True
+    """Decode the base64 text (one line, or lines of any width); ``False`` if it stops being valid (cut or
+    mangled), with what decoded before that point, so the sections that came back whole stay usable."""
+    text = "".join(line.strip() for line in lines)
+    try:  # the whole stream at once when it is intact
+        return base64.b64decode(text, validate=True), True
     except (binascii.Error, ValueError):
         pass
-    chunks: list[bytes] = []
-    for line in lines:
-        line = line.strip()
-        if not line:
-            continue
-        if not _BASE64_LINE.match(line) or len(line) % 4:
-            return b"".join(chunks), False
-        try:
-            chunks.append(base64.b64decode(line, validate=True))
-        except (binascii.Error, ValueError):
-            return b"".join(chunks), False
-    return b"".join(chunks), True
+    valid = _BASE64_PREFIX.match(text)  # up to the first character base64 never writes
+    prefix = valid.group(0) if valid else ""
+    try:
+        return base64.b64decode(prefix[: len(prefix) - len(prefix) % 4], validate=True), False
+    except (binascii.Error, ValueError):
+        return b"", False
 
 
 def parse(
