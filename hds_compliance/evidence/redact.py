@@ -31,17 +31,34 @@ _SECRET_PATTERNS: tuple[tuple[str, re.Pattern[bytes]], ...] = (
     ("jwt", re.compile(rb"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
     ("cloud-key", re.compile(rb"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
     ("bearer-token", re.compile(rb"(?i)(\bbearer\s+)[A-Za-z0-9._~+/-]{16,}=*")),
-    (
-        "token",
-        # key = value where the key names a secret. sudo's NOPASSWD:/PASSWD: tags are not keys: their
-        # "value" is a command list, and eating it would change what a sudoers check reads.
-        re.compile(
-            rb"(?i)\b(?-i:(?!(?:NO)?PASSWD\s*:))"
-            rb"([\w.-]*(?:api[_-]?key|access[_-]?key|secret|token|passw(?:or)?d)\s*[=:]\s*)"
-            rb"(?!\[REDACTED)[^\s\"']{6,}"
-        ),
-    ),
 )
+
+# key = value where the key names a secret: the secret word is found first (a literal search), then the key
+# is extended to its start, which a pattern starting with [\w.-]* would try at every byte. sudo's
+# NOPASSWD:/PASSWD: tags are not keys: their "value" is a command list, and eating it would change what a
+# sudoers check reads.
+_SECRET_KEY = re.compile(rb"(?i)(?:api[_-]?key|access[_-]?key|secret|token|passw(?:or)?d)\s*[=:]\s*")
+_KEY_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+_VALUE = re.compile(rb"(?!\[REDACTED)[^\s\"']{6,}")
+_SUDO_TAG = re.compile(rb"(?:NO)?PASSWD\s*:")
+
+
+def _tokens(data: bytes) -> tuple[bytes, int]:
+    """``data`` with the values of secret-named keys replaced, and how many."""
+    out, last, count = [], 0, 0
+    for key in _SECRET_KEY.finditer(data):
+        start = key.start()
+        while start > 0 and data[start - 1] in _KEY_BYTES:  # back to the start of the key's name
+            start -= 1
+        if _SUDO_TAG.fullmatch(data, start, key.end() - (len(key.group(0)) - len(key.group(0).rstrip()))):
+            continue
+        value = _VALUE.match(data, key.end())
+        if value is None or key.end() < last:
+            continue
+        out += [data[last : key.end()], marker("token")]
+        last, count = value.end(), count + 1
+    return b"".join([*out, data[last:]]), count
+
 
 # A pattern can only match where one of its hints (lower-cased) occurs: a cheap test first.
 _HINTS: dict[str, tuple[bytes, ...]] = {
@@ -54,7 +71,7 @@ _HINTS: dict[str, tuple[bytes, ...]] = {
     "token": (b"key", b"secret", b"token", b"passw"),
 }
 # Patterns that keep their first group (the key name, the user, the scheme) and drop the rest.
-_KEEP_PREFIX = {"token", "url-credentials", "bearer-token"}
+_KEEP_PREFIX = {"url-credentials", "bearer-token"}
 
 
 def marker(kind: str) -> bytes:
@@ -73,7 +90,11 @@ def scrub(data: bytes) -> tuple[bytes, list[str]]:
         data, count = pattern.subn(replacement, data)
         if count:
             kinds.append(kind)
-    return data, kinds
+    if any(hint in lowered for hint in _HINTS["token"]):
+        data, count = _tokens(data)
+        if count:
+            kinds.append("token")
+    return data, sorted(kinds)
 
 
 def scrub_text(text: str) -> str:
