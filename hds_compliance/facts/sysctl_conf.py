@@ -81,7 +81,8 @@ class SysctlEntry:
 
     @property
     def is_glob(self) -> bool:
-        return any(c in _GLOB_CHARS for c in self.path)
+        """Whether the key is a pattern (``net.ipv4.conf.*.rp_filter``)."""
+        return not _GLOB_CHARS.isdisjoint(self.path)
 
 
 @dataclass(frozen=True)
