@@ -173,19 +173,20 @@ def register_bench_checks() -> None:
         return failed("PASS_MAX_DAYS is not set in /etc/login.defs")
 
 
-def load_workload(workload: str) -> tuple[Catalog, dict[str, Check[Any]]]:
+def load_workload(workload: str, skip: list[str]) -> tuple[Catalog, dict[str, Check[Any]]]:
     """The full catalogue without file-system walks (lab hosts share one root: a walk would measure the
-    same disk N times); ``extended`` adds bench controls covering the pyinfra reference workload."""
+    same disk N times) and the checks tagged ``skip``; ``extended`` adds bench controls covering the
+    pyinfra reference workload."""
     from hds_compliance.catalog import CheckRef, Control, load_catalog
     from hds_compliance.check import registry
     from hds_compliance.model import Severity
 
     if workload == "full":
         checks = registry()
-        return load_catalog(checks=checks, profile="full", skip_tags=["fs-walk"]), checks
+        return load_catalog(checks=checks, profile="full", skip_tags=["fs-walk", *skip]), checks
     register_bench_checks()
     checks = registry()
-    shipped = load_catalog(checks=checks, profile="full", skip_tags=["fs-walk"])
+    shipped = load_catalog(checks=checks, profile="full", skip_tags=["fs-walk", *skip])
     # YAML form ``{check_id: params}``: CheckRef(id=..., params=...) is refused by its before-validator.
     refs = [CheckRef.model_validate({"bench.fact_known": {"kind": k, "arg": a}}) for k, a in EXTENDED_FACTS]
     extra = [
@@ -714,7 +715,8 @@ def report(
 
     label = f"median of {len(runs)}" if len(runs) > 1 else "1 run"
     print(
-        f"\nN={args.hosts} hosts, facts/host={min(facts)}..{max(facts)}, workload={args.workload}, "
+        f"\nN={args.hosts} hosts, facts/host={min(facts)}..{max(facts)}, workload={args.workload}"
+        f"{' without ' + ', '.join(args.skip_tag) if args.skip_tag else ''}, "
         f"parallel={args.parallel}, {label}"
     )
     print(f"{'mode':<8}{'wall s':>9}{'client CPU s':>14}{'target CPU s':>14}{'commands/host':>15}")
@@ -772,6 +774,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="full (default): the full profile without file-system walks; "
         "extended: plus bench controls for the 30 facts of the pyinfra reference workload",
     )
+    parser.add_argument(
+        "--skip-tag",
+        action="append",
+        default=[],
+        metavar="TAG",
+        help="also leave out checks with this tag (pkg-cache: the package manager over its whole metadata)",
+    )
     parser.add_argument("--naive-worker", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -791,7 +800,7 @@ def main(argv: list[str] | None = None) -> int:
     from hds_compliance.collect import CollectOptions
     from hds_compliance.inventory import load_inventory
 
-    catalog, checks = load_workload(args.workload)
+    catalog, checks = load_workload(args.workload, args.skip_tag)
     lab = None
     try:
         t0 = time.perf_counter()

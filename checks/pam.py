@@ -14,6 +14,7 @@ system-auth and password-auth.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from pydantic import Field
@@ -103,8 +104,12 @@ def _tokens(text: str) -> list[str]:
     return words
 
 
-def _file_lines(name: str, data: bytes) -> list[tuple[int, list[str]]]:
-    """(line number, words) of each non-empty line: continuations joined, ``#`` to the end removed."""
+@functools.lru_cache(maxsize=256)
+def _file_lines(name: str, data: bytes) -> tuple[tuple[int, list[str]], ...]:
+    """(line number, words) of each non-empty line: continuations joined, ``#`` to the end removed.
+
+    Cached: every PAM check of a host reads the same files, through stacks that include each other.
+    Callers must not change the words."""
     out: list[tuple[int, list[str]]] = []
     lines = data.decode("utf-8", "replace").splitlines()
     number = 0
@@ -117,7 +122,7 @@ def _file_lines(name: str, data: bytes) -> list[tuple[int, list[str]]]:
         words = _tokens(text.split("#", 1)[0])
         if words:
             out.append((start, words))
-    return out
+    return tuple(out)
 
 
 def stack(files: dict[str, bytes], service: str, type_: str, depth: int = 0) -> list[PamLine] | None:
