@@ -788,6 +788,35 @@ def sudo_editors_through_sudoedit(p: EditorParams, ctx: Context) -> Outcome:
     )
 
 
+class ExecParams(Params):
+    allowed: list[str] = Field(
+        default_factory=list, description="commands (full paths) that may run with the EXEC tag"
+    )
+
+
+@check("sudo.exec_commands_limited", params=ExecParams, facts=lambda p: POLICY_FACTS)
+def sudo_exec_commands_limited(p: ExecParams, ctx: Context) -> Outcome:
+    """Only listed commands escape noexec with an EXEC tag: each may start any program as its target (R41)."""
+    policy = read_policy(ctx)
+    if policy is None:
+        return not_applicable(_NOT_INSTALLED)
+    allowed = set(p.allowed)
+    found = [
+        f"{command} for {g.who()} ({g.line.where})"
+        for g in policy.grants
+        if "EXEC" in g.tags
+        for command in _commands(policy, g)
+        if not command.startswith("!") and command.split()[0] not in allowed
+    ]
+    return judge(
+        policy,
+        ["commands tagged EXEC (they may run other programs despite noexec): " + "; ".join(found)]
+        if found
+        else [],
+        f"no command outside the allowed list is tagged EXEC in {policy.note}",
+    )
+
+
 # ------------------------------------------------------------------------------ session recording
 
 _IO_STREAMS = ("log_output", "log_input", "log_ttyout", "log_ttyin", "log_stdout", "log_stdin", "log_stderr")

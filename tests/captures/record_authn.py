@@ -401,6 +401,7 @@ Cmnd_Alias SHELLS = /bin/sh, /bin/bash, /usr/bin/dash
 %ops ALL=(ALL) NOPASSWD: /usr/bin/vim /etc/hosts, /usr/bin/systemctl, /usr/bin/less /var/log/*
 ALL ALL=(root) /usr/bin/id ""
 backup ALL=(root) NOPASSWD:NOLOG_OUTPUT: /usr/bin/rsync --server --sender -logDtpre.iLsfxC . /srv
+%ops ALL=(root) EXEC: /usr/bin/find /srv -name core
 """
 SUDO_HEADER = """# Captures for the sudo checks, RECORDED on this Debian 12 VM (sudo 1.9.13p3) by
 # tests/captures/record_authn.py: each scenario's files laid in a private /etc (overlay, private mount
@@ -732,6 +733,14 @@ def sudo_area() -> Path:
             "fail",
             "/usr/bin/vim /etc/hosts for %ops (/etc/sudoers.d/90-weak line 8); "
             "/usr/bin/less /var/log/* for %ops",
+        ),
+        case("sudo.exec_commands_limited", "no EXEC tag", "hds", "pass", "no command outside the allowed list"),
+        case(
+            "sudo.exec_commands_limited",
+            "find tagged EXEC: it runs -exec commands as root despite noexec",
+            "weak",
+            "fail",
+            "/usr/bin/find /srv -name core for %ops (/etc/sudoers.d/90-weak line 11)",
         ),
         case(
             "sudo.io_logging_enabled",
