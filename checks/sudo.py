@@ -408,11 +408,12 @@ def read_policy(ctx: Context) -> Policy | None:
     verdict) when the policy cannot be known: an include the probe did not collect, a file too large, a
     line sudo itself would refuse to parse, or a sudoers file so insecure that sudo refuses to run.
     """
-    sources = ctx.get(POLICY)
-    if sources is None:
-        return None
-    nss = ctx.get(NSS)
-    return parse_policy(sources, nss)
+
+    def parse() -> Policy | None:
+        sources = ctx.get(POLICY)
+        return None if sources is None else parse_policy(sources, ctx.get(NSS))
+
+    return ctx.derived("sudo-policy", parse)  # every sudo check of a host reads the same policy
 
 
 def judge(policy: Policy, problems: list[str], ok: str) -> Outcome:

@@ -28,7 +28,7 @@ import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict
 
@@ -163,6 +163,33 @@ class Context:
                 "the check does not judge altered input"
             )
         return value  # type: ignore[no-any-return]
+
+    def derived(self, name: str, compute: Callable[[], T]) -> T:
+        """``compute()`` once per host, shared by the checks that ask for ``name`` (a policy parsed from
+        several facts). Each asking check is recorded as reading the facts the computation read, and must
+        have declared them; a computation that raised raises the same for every one."""
+        key = f"derived:{name}"
+        if key not in self.parsed:
+            start = len(self.read)
+            try:
+                value: Any = compute()
+            except FactUnavailable as exc:
+                value = exc
+            self.parsed[key] = (value, tuple(self.read[start:]))
+        else:
+            for fact_key in self.parsed[key][1]:
+                if self.declared is not None and fact_key not in self.declared:
+                    raise UndeclaredFact(
+                        f"{fact_key} was read (through {name}) but not declared by the check"
+                    )
+                self.read.append(fact_key)
+        return cast(T, self._derived(key))
+
+    def _derived(self, key: str) -> Any:
+        value = self.parsed[key][0]
+        if isinstance(value, FactUnavailable):
+            raise FactUnavailable(str(value))
+        return value
 
     def clock(self) -> datetime:
         """When the host was probed; a check that judges ages cannot run without it."""

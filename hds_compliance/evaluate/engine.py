@@ -124,12 +124,23 @@ def evaluate(
     return verdicts
 
 
+_PARAMS: dict[tuple[type[Any], str], Any] = {}
+
+
+def _validated(spec: Check[Any], ref: CheckRef) -> Any:
+    """The check's parameters model for a reference, validated once (they are the same for every host)."""
+    key = (spec.params, repr(sorted(ref.params.items())))
+    if key not in _PARAMS:
+        _PARAMS[key] = spec.validate(ref.params)
+    return _PARAMS[key]
+
+
 def _run_fleet(
     control: Control, spec: Check[Any], ref: CheckRef, state: dict[str, _Host], scope: Scope | None
 ) -> tuple[dict[str, Outcome], dict[str, list[str]]]:
     """Outcomes of a fleet check per judged host, and the facts it read, by host (``other:key`` for the
     facts of other hosts)."""
-    params = spec.validate(ref.params)
+    params = _validated(spec, ref)
     judged = [name for name, h in state.items() if applies(control, h.info) is None and h.error is None]
     fleet = Fleet(
         hosts={name: h.context(spec.facts_for(params, h.info)) for name, h in state.items()},
@@ -197,7 +208,7 @@ def _control_verdicts(
 
 
 def _host_verdict(spec: Check[Any], ref: CheckRef, host: _Host, common: dict[str, Any]) -> Verdict:
-    params = spec.validate(ref.params)
+    params = _validated(spec, ref)
     ctx = host.context(spec.facts_for(params, host.info))
     try:
         outcome = spec.func(params, ctx)

@@ -734,7 +734,9 @@ def sudo_area() -> Path:
             "/usr/bin/vim /etc/hosts for %ops (/etc/sudoers.d/90-weak line 8); "
             "/usr/bin/less /var/log/* for %ops",
         ),
-        case("sudo.exec_commands_limited", "no EXEC tag", "hds", "pass", "no command outside the allowed list"),
+        case(
+            "sudo.exec_commands_limited", "no EXEC tag", "hds", "pass", "no command outside the allowed list"
+        ),
         case(
             "sudo.exec_commands_limited",
             "find tagged EXEC: it runs -exec commands as root despite noexec",
