@@ -310,6 +310,7 @@ class Measure:
     commands_per_host: list[int]
     records: list[HostRecord] = field(default_factory=list)
     verdicts: list[Verdict] = field(default_factory=list)
+    evaluate_cpu_s: float = 0.0  # of client_cpu_s: the evaluation, the same work in both modes
 
 
 def _cpu() -> float:
@@ -338,12 +339,18 @@ def run_probe(
     listeners: list[int],
 ) -> Measure:
     """Time the product: ``scan()`` end to end."""
+    from hds_compliance.evaluate import evaluate
     from hds_compliance.scan import scan
 
     target0, cpu0, t0 = target_cpu(listeners), _cpu(), time.perf_counter()
     result = scan(catalog, checks, inventory, options)
     wall, cpu = time.perf_counter() - t0, _cpu() - cpu0
     wait_sessions_gone(listeners)
+    evaluation = _cpu()
+    evaluate(
+        catalog, checks, result.hosts, result.run.scope, result.run.started_at
+    )  # what scan() spent on it
+    evaluation = _cpu() - evaluation
     return Measure(
         mode="probe",
         wall_s=wall,
@@ -352,6 +359,7 @@ def run_probe(
         commands_per_host=[h.probe.commands for h in result.hosts],
         records=result.hosts,
         verdicts=result.verdicts,
+        evaluate_cpu_s=evaluation,
     )
 
 
@@ -474,7 +482,9 @@ def run_naive(
             duration_s=answer["duration_s"],
         )
         records.append(HostRecord(**base, probe=run, captures=captures))
+    evaluation = _cpu()
     verdicts = evaluate(catalog, checks, records)
+    evaluation = _cpu() - evaluation
     wall, cpu = time.perf_counter() - t0, _cpu() - cpu0
     wait_sessions_gone(listeners)
     return Measure(
@@ -485,6 +495,7 @@ def run_naive(
         commands_per_host=[r.probe.commands for r in records],
         records=records,
         verdicts=verdicts,
+        evaluate_cpu_s=evaluation,
     )
 
 
@@ -729,6 +740,12 @@ def report(
         f"{'naive÷probe':<8} wall {_ratio(med(1, 'wall_s'), med(0, 'wall_s'))}, "
         f"client CPU {_ratio(med(1, 'client_cpu_s'), med(0, 'client_cpu_s'))}, "
         f"target CPU {_ratio(med(1, 'target_cpu_s'), med(0, 'target_cpu_s'))}"
+    )
+    collect = [med(i, "client_cpu_s") - med(i, "evaluate_cpu_s") for i in (0, 1)]
+    print(
+        f"client CPU without the evaluation both modes share (probe {med(0, 'evaluate_cpu_s'):.2f} s, "
+        f"naive {med(1, 'evaluate_cpu_s'):.2f} s): probe {collect[0]:.2f} s, naive {collect[1]:.2f} s, "
+        f"naive÷probe {_ratio(collect[1], collect[0])}"
     )
 
     total = 0
