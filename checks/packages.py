@@ -28,14 +28,16 @@ from hds_compliance.check import (
 )
 from hds_compliance.checks.scheduling import CRON, PROCESSES, schedules
 from hds_compliance.facts import FileContent, FilesMatching
+from hds_compliance.facts.aptlists import AptEntry, security_indexes, string_to_bool
+from hds_compliance.facts.debversion import BadVersion, newer
 from hds_compliance.facts.packages import (
     AptConfig,
     AptConfigDump,
-    AptEntry,
-    AptPendingUpdates,
+    AptSecurityIndexes,
     AptSources,
     DnfPendingUpdates,
     InstalledPackages,
+    InstalledVersion,
     PackageIndexes,
     apt_bool,
 )
@@ -43,7 +45,7 @@ from hds_compliance.facts.services import SystemdUnit
 
 APT_CONFIG = AptConfigDump()
 APT_SOURCES = AptSources()
-APT_PENDING = AptPendingUpdates()
+APT_INDEXES = AptSecurityIndexes()
 DNF_PENDING = DnfPendingUpdates()
 INSTALLED = InstalledPackages()
 INDEXES = PackageIndexes()
@@ -80,12 +82,16 @@ def _other_family(tool: str) -> Outcome:
 
 # ------------------------------------------------------------------------------------ apt trusted sources
 
-# Source options that make apt accept a repository without a valid signature.
+# Source options that make apt accept a repository without a valid signature, as apt names them (a one-line
+# entry's [ option=value ], a deb822 field apt maps to it), with the global option each one overrides.
 _ENTRY_OPTIONS = {
-    "trusted": "trusted (no signature check at all)",
-    "allow-insecure": "allow-insecure (unsigned repository accepted)",
-    "allow-weak": "allow-weak (weak signature accepted)",
-    "allow-downgrade-to-insecure": "allow-downgrade-to-insecure",
+    "trusted": ("trusted (no signature check at all)", None),
+    "allow-insecure": ("allow-insecure (unsigned repository accepted)", "Acquire::AllowInsecureRepositories"),
+    "allow-weak": ("allow-weak (weak signature accepted)", "Acquire::AllowWeakRepositories"),
+    "allow-downgrade-to-insecure": (
+        "allow-downgrade-to-insecure",
+        "Acquire::AllowDowngradeToInsecureRepositories",
+    ),
 }
 _GLOBAL_OPTIONS = (
     "APT::Get::AllowUnauthenticated",
@@ -95,61 +101,20 @@ _GLOBAL_OPTIONS = (
 )
 
 
-def _one_line_options(line: str) -> dict[str, str]:
-    """Options of a one-line entry: ``deb [ trusted=yes arch=amd64 ] uri suite...`` (``#`` outside the
-    brackets starts a comment, as apt reads it)."""
-    match = re.match(r"^\s*deb(?:-src)?\s+\[([^\]]*)\]", line)
-    if match is None:
-        return {}
-    options = {}
-    for item in match.group(1).split():
-        key, sep, value = item.partition("=")
-        if sep:
-            options[key.lower().rstrip("+-")] = value
-    return options
-
-
-def _deb822_stanzas(text: str) -> list[dict[str, str]]:
-    """Stanzas of a ``.sources`` file as apt numbers them: comment lines dropped, a paragraph of only
-    comments is no stanza, continuation lines join their field."""
-    stanzas: list[dict[str, str]] = []
-    current: dict[str, str] = {}
-    last = ""
-    for raw in [*text.splitlines(), ""]:
-        if raw.startswith("#"):
+def _unsigned_options(entry: AptEntry, config: AptConfig) -> list[str]:
+    """What in an entry makes apt accept its repository unsigned (apt reads ``trusted`` as false and the
+    others as the global option when the value is not a boolean)."""
+    found = []
+    for key, (why, global_option) in _ENTRY_OPTIONS.items():
+        value = entry.options.get(key)
+        if value is None:
             continue
-        if not raw.strip():
-            if current:
-                stanzas.append(current)
-            current, last = {}, ""
-            continue
-        if raw[0] in " \t" and last:
-            current[last] += " " + raw.strip()
-            continue
-        key, sep, value = raw.partition(":")
-        if sep:
-            last = key.strip().lower()
-            current[last] = value.strip()
-    return stanzas
-
-
-def _entry_options(entry: AptEntry, files: dict[str, bytes | None]) -> dict[str, str]:
-    data = files.get(entry.file)
-    if data is None:
-        raise FactUnavailable(f"{entry.file} (read by apt for {entry.ref}) was not read by the probe")
-    text = data.decode("utf-8", "replace")
-    if entry.file.endswith(".sources"):
-        units = _deb822_stanzas(text)
-        kind = "stanza"
-    else:
-        units = [_one_line_options(line) for line in text.splitlines()]
-        kind = "line"
-    if not 0 < entry.index <= len(units):
-        raise FactUnavailable(f"apt reads {kind} {entry.index} of {entry.file}, which the file does not hold")
-    options = units[entry.index - 1]
-    if any(contains_redaction(value) for value in options.values()):
-        raise FactUnavailable(f"{entry.ref}: an option of the entry was redacted: it cannot be judged")
-    return options
+        if contains_redaction(value):
+            raise FactUnavailable(f"{entry.ref}: option {key} was redacted: it cannot be judged")
+        default = bool(config.flag(global_option)) if global_option else False
+        if string_to_bool(value, default):
+            found.append(f"{entry.file} {entry.where} ({entry.uri} {entry.suite}): {why}")
+    return found
 
 
 def _apt_config(ctx: Context, keys: list[str]) -> AptConfig | None:
@@ -163,17 +128,7 @@ def _apt_config(ctx: Context, keys: list[str]) -> AptConfig | None:
     return config
 
 
-# Checks that run the package manager over its whole metadata (apt builds its cache from the lists: about half
-# a second of CPU each on a Debian host) carry this tag, so a benchmark of hosts sharing one package database
-# can leave them out, as file-system walks.
-PACKAGE_CACHE = "pkg-cache"
-
-
-@check(
-    "packages.apt_sources_authenticated",
-    facts=lambda p: [INSTALLED, APT_SOURCES, APT_CONFIG],
-    tags=(PACKAGE_CACHE,),
-)
+@check("packages.apt_sources_authenticated", facts=lambda p: [INSTALLED, APT_SOURCES, APT_CONFIG])
 def apt_sources_authenticated(p: NoParams, ctx: Context) -> Outcome:
     """apt installs only from signed repositories: no trusted=yes, allow-insecure or AllowUnauthenticated."""
     tool = _family(ctx)
@@ -183,16 +138,9 @@ def apt_sources_authenticated(p: NoParams, ctx: Context) -> Outcome:
     if sources is None or config is None:
         return failed("dpkg is installed but apt is not: the origin of packages cannot be judged")
     if not sources.entries:
-        return failed("apt reads no source entry: the host cannot receive updates")
-    problems = []
-    for ref in sorted({e.ref for e in sources.entries}):
-        entry = next(e for e in sources.entries if e.ref == ref)
-        options = _entry_options(entry, sources.files)
-        for key, why in _ENTRY_OPTIONS.items():
-            value = options.get(key)
-            if value is not None and apt_bool(value):
-                where = f"stanza {entry.index}" if entry.file.endswith(".sources") else f"line {entry.index}"
-                problems.append(f"{entry.file} {where} ({entry.uri} {entry.suite}): {why}")
+        read = ", ".join(sources.files) or "no sources file"
+        return failed(f"apt reads no source entry ({read}): the host cannot receive updates")
+    problems = list(dict.fromkeys(p for e in sources.entries for p in _unsigned_options(e, config)))
     problems += [f"apt configuration sets {key} true" for key in _GLOBAL_OPTIONS if config.flag(key)]
     if problems:
         return failed("; ".join(problems))
@@ -315,31 +263,13 @@ def dnf_gpgcheck_enforced(p: NoParams, ctx: Context) -> Outcome:
 
 @check(
     "packages.security_updates_applied",
-    facts=lambda p: [INSTALLED, APT_PENDING, DNF_PENDING],
-    tags=(PACKAGE_CACHE,),
+    facts=lambda p: [INSTALLED, APT_SOURCES, APT_INDEXES, APT_CONFIG, DNF_PENDING],
 )
 def security_updates_applied(p: NoParams, ctx: Context) -> Outcome:
-    """No security update is pending according to the host's cached metadata (apt candidates, dnf -C)."""
+    """No security update is pending according to the host's cached metadata (apt's lists, dnf -C)."""
     tool = _family(ctx)
     if tool == "dpkg":
-        pending = ctx.get(APT_PENDING)
-        if pending is None:
-            return failed("dpkg is installed but apt is not: pending updates cannot be known")
-        security = [o for o in pending.origins if o.security]
-        if not security:
-            return failed("no security archive among apt's sources: security updates never reach this host")
-        if all(o.priority < 100 for o in security):
-            pins = ", ".join(f"{o.index} at {o.priority}" for o in security)
-            return failed(f"every security archive is pinned below installed packages ({pins})")
-        # Only upgrades of installed packages to another version (not a reinstall of the installed one).
-        fixes = [u for u in pending.upgrades if u.security and u.installed not in (None, u.version)]
-        if fixes:
-            names = ", ".join(f"{u.package} {u.installed} -> {u.version}" for u in fixes[:10])
-            more = f" and {len(fixes) - 10} more" if len(fixes) > 10 else ""
-            return failed(f"{len(fixes)} security update(s) pending: {names}{more}")
-        return passed(
-            f"no security update pending from {len(security)} security index(es) ({pending.summary})"
-        )
+        return _apt_security_updates(ctx)
     pending_dnf = ctx.get(DNF_PENDING)
     if pending_dnf is None:
         return failed("rpm is installed but dnf is not: pending updates cannot be known")
@@ -355,6 +285,62 @@ def security_updates_applied(p: NoParams, ctx: Context) -> Outcome:
         count = len({a.advisory for a in pending_dnf.advisories})
         return failed(f"{count} security advisory(ies) pending: {listed}")
     return passed(f"no security advisory pending in dnf's cache ({', '.join(pending_dnf.repos)})")
+
+
+def _apt_security_updates(ctx: Context) -> Outcome:
+    """Installed packages against the security indexes apt reads (holds and package pins do not hide a
+    fix: the package stays exposed until it is upgraded)."""
+    sources = ctx.get(APT_SOURCES, redacted_ok=True)
+    lists = ctx.get(APT_INDEXES)
+    config = _apt_config(ctx, ["APT::Default-Release", "APT::Architectures", "APT::Architecture"])
+    if sources is None or lists is None or config is None:
+        return failed("dpkg is installed but apt is not: pending updates cannot be known")
+    for entry in sources.entries:
+        if contains_redaction(" ".join([entry.uri, entry.suite, *entry.components, *entry.options.values()])):
+            raise FactUnavailable(f"{entry.ref} was redacted: the indexes apt reads for it cannot be named")
+    architectures = config.items("APT::Architectures") or [config.get("APT::Architecture") or ""]
+    indexes, missing = security_indexes(
+        sources.entries,
+        lists.lists,
+        lists.releases,
+        lists.indexes,
+        architectures,
+        lists.pins,
+        config.get("APT::Default-Release"),
+    )
+    if not indexes:
+        if missing:
+            named = ", ".join(f"{e.uri} {e.suite} ({e.ref})" for e in missing)
+            return failed(
+                f"no security archive among apt's sources has been fetched: {named} named, but its index "
+                "is not in apt's lists (apt-get update never ran or failed)"
+            )
+        return failed("no security archive among apt's sources: security updates never reach this host")
+    if all(i.priority < 100 for i in indexes):
+        pins = "; ".join(f"{i.index.describe()} at {i.priority} ({i.why})" for i in indexes)
+        return failed(f"every security archive is pinned below installed packages: {pins}")
+    files = {i.path for i in indexes}
+    best: dict[tuple[str, str], InstalledVersion] = {}
+    try:
+        for offer in lists.offered:
+            if offer.index not in files or not newer(offer.version, offer.installed):
+                continue
+            key = (offer.package, offer.architecture)
+            if key not in best or newer(offer.version, best[key].version):
+                best[key] = offer
+    except BadVersion as exc:
+        raise FactUnavailable(f"a version in apt's lists or dpkg's status cannot be compared: {exc}") from exc
+    compared = sum(lists.indexes[path].installed for path in files)
+    fixes = sorted(best.values(), key=lambda o: o.package)
+    if fixes:
+        names = ", ".join(f"{o.package} {o.installed} -> {o.version}" for o in fixes[:10])
+        more = f" and {len(fixes) - 10} more" if len(fixes) > 10 else ""
+        return failed(f"{len(fixes)} security update(s) pending: {names}{more}")
+    return passed(
+        f"no security update pending: {lists.installed} installed packages compared with "
+        f"{len(indexes)} security index(es) apt reads, which hold {compared} of them "
+        f"({', '.join(i.index.describe() for i in indexes)})"
+    )
 
 
 # ------------------------------------------------------------------------------------- metadata age

@@ -41,10 +41,10 @@ from software_env import (  # noqa: E402
     candidate,
     clam_databases,
     collect,
-    dedent,
     dnf_scene,
     dpkg_status,
     netns,
+    plain_lists,
     status_scene,
 )
 from test_checks import run_case  # noqa: E402
@@ -95,22 +95,28 @@ DEB_BASE = [
 ]
 NO_SECURITY_SOURCES = DEBIAN_MAIN
 TRUSTED_SOURCES = DEBIAN_MAIN + "\n" + DEBIAN_SECURITY.format(option="Trusted: yes")
+MIRROR = "Types: deb\nURIs: http://mirror.example.org/debian\nSuites: bookworm\nComponents: main\n{extra}"
 HARMLESS_TRUST = {
     # apt ignores all three: a comment, a stanza with Enabled: no, a file name it does not read.
     "/etc/apt/sources.list.d/old.list": "# deb [trusted=yes] http://mirror.example.org/debian stable main\n",
-    "/etc/apt/sources.list.d/mirror.sources": dedent(
-        """
-        # A mirror kept for emergencies.
-        Types: deb
-        URIs: http://mirror.example.org/debian
-        Suites: bookworm
-        Components: main
-        Trusted: yes
-        Enabled: no
-        """
-    ),
+    "/etc/apt/sources.list.d/mirror.sources": "# A mirror kept for emergencies.\n"
+    + MIRROR.format(extra="Trusted: yes\nEnabled: no\n"),
     "/etc/apt/sources.list.d/vendor.list.disabled": "deb [trusted=yes] http://vendor.example stable main\n",
 }
+# Spelled in ways apt does not read: its option names are lower-case, and apt 2.6 maps no deb822 field to
+# allow-insecure (tests/test_apt_semantics.py holds this to apt's own TRUSTED and ALLOW_INSECURE).
+NOT_APT_OPTIONS = {
+    "/etc/apt/sources.list.d/vendor.list": "deb [Trusted=yes] http://vendor.example/debian stable main\n",
+    "/etc/apt/sources.list.d/mirror.sources": MIRROR.format(extra="Allow-Insecure: yes\n"),
+}
+NEVER_FETCHED = "deb http://security.example.org/debian-security bookworm-security main\n"
+PINNED_DOWN = "Package: *\nPin: release l=Debian-Security\nPin-Priority: 50\n"
+PLAIN_LISTS = WORK / "plain-lists"
+
+
+def _uncompressed(name: str, status: str) -> Where:
+    """A dpkg status scene reading this machine's lists kept uncompressed (as Ubuntu keeps them)."""
+    return Where(status_scene(name, status, None, **{"/var/lib/apt/lists": plain_lists(PLAIN_LISTS)}))
 
 
 def _rpm_host(name: str, **kwargs: Any) -> Scene:
@@ -165,6 +171,14 @@ CASES: list[Case] = [
         lambda: Where(status_scene("apt-harmless", dpkg_status(*DEB_BASE), dict(HARMLESS_TRUST))),
         "pass",
         "2 source entries read by apt",
+    ),
+    Case(
+        "packages.yaml",
+        "packages.apt_sources_authenticated",
+        "[Trusted=yes] and deb822 Allow-Insecure are not apt's spellings: apt checks signatures",
+        lambda: Where(status_scene("apt-notopts", dpkg_status(*DEB_BASE), dict(NOT_APT_OPTIONS))),
+        "pass",
+        "4 source entries read by apt, none accepts unsigned packages",
     ),
     Case(
         "packages.yaml",
@@ -267,6 +281,51 @@ CASES: list[Case] = [
         ),
         "fail",
         "no security archive among apt's sources",
+    ),
+    Case(
+        "packages.yaml",
+        "packages.security_updates_applied",
+        "a security archive named in the sources but never fetched",
+        lambda: Where(
+            status_scene(
+                "apt-never",
+                dpkg_status(*BEHIND),
+                {
+                    "/etc/apt/sources.list.d/debian.sources": NO_SECURITY_SOURCES,
+                    "/etc/apt/sources.list": NEVER_FETCHED,
+                },
+            )
+        ),
+        "fail",
+        "http://security.example.org/debian-security/ bookworm-security (/etc/apt/sources.list:1) named, "
+        "but its index is not in apt's lists",
+    ),
+    Case(
+        "packages.yaml",
+        "packages.security_updates_applied",
+        "the security archive pinned at 50 (below installed packages)",
+        lambda: Where(
+            status_scene("apt-pinned", dpkg_status(*BEHIND), {"/etc/apt/preferences.d/security": PINNED_DOWN})
+        ),
+        "fail",
+        "every security archive is pinned below installed packages: http://deb.debian.org/debian-security "
+        "bookworm-security/main amd64 at 50 (/etc/apt/preferences.d/security record 1)",
+    ),
+    Case(
+        "packages.yaml",
+        "packages.security_updates_applied",
+        "uncompressed lists (as Ubuntu keeps them), installed versions are the candidates",
+        lambda: _uncompressed("apt-plain-current", dpkg_status(*CURRENT)),
+        "pass",
+        "no security update pending",
+    ),
+    Case(
+        "packages.yaml",
+        "packages.security_updates_applied",
+        "uncompressed lists (as Ubuntu keeps them), linux-libc-dev behind",
+        lambda: _uncompressed("apt-plain-behind", dpkg_status(*BEHIND)),
+        "fail",
+        f"linux-libc-dev 6.1.0-1 -> {FIX}",
     ),
     Case(
         "packages.yaml",
@@ -1400,9 +1459,12 @@ HEADERS = {
         "# tests/record_software.py: each case ran its facts' own snippets through a real probe inside a "
         "private\n"
         "# mount namespace showing the scenario's files (a small dpkg status, sources, apt.conf.d, "
-        "dnf.conf) over\n"
-        "# the real ones; rpm-host cases use an rpm database and a createrepo_c repository read by "
-        "Debian's dnf.\n"
+        "preferences.d,\n"
+        "# dnf.conf) over the real ones; this machine's apt lists (lz4), or a copy of them kept "
+        "uncompressed (as\n"
+        "# Ubuntu keeps them, decompressed with apt-helper); rpm-host cases use an rpm database and a "
+        "createrepo_c\n"
+        "# repository read by Debian's dnf.\n"
     ),
 }
 
@@ -1439,11 +1501,37 @@ def _fixture_cases() -> list[tuple[str, str, str, str, Callable[[], Where]]]:
             lambda: Where(status_scene("apt-harmless", dpkg_status(*DEB_BASE), dict(HARMLESS_TRUST))),
         ),
         (
-            "apt-upgrade",
+            "apt-sources",
+            "",
+            "not_apt_options",
+            SCENE.format(what="[Trusted=yes] and deb822 Allow-Insecure, which apt does not read"),
+            lambda: Where(status_scene("apt-notopts", dpkg_status(*DEB_BASE), dict(NOT_APT_OPTIONS))),
+        ),
+        ("apt-indexes", "", "this_vm", VM, _plain),
+        (
+            "apt-indexes",
             "",
             "held_security_update",
             SCENE.format(what="a small dpkg status, linux-libc-dev held"),
             lambda: Where(status_scene("apt-held", dpkg_status(*HELD))),
+        ),
+        (
+            "apt-indexes",
+            "",
+            "uncompressed_lists",
+            SCENE.format(what="this machine's lists kept uncompressed, as Ubuntu keeps them"),
+            lambda: _uncompressed("fx-plain", dpkg_status(*BEHIND)),
+        ),
+        (
+            "apt-indexes",
+            "",
+            "security_pinned",
+            SCENE.format(what="a generic pin at 50 on Debian-Security in preferences.d"),
+            lambda: Where(
+                status_scene(
+                    "apt-pinned", dpkg_status(*BEHIND), {"/etc/apt/preferences.d/security": PINNED_DOWN}
+                )
+            ),
         ),
         (
             "dnf-security",

@@ -370,6 +370,130 @@ def status_scene(name: str, status: str, etc: dict[str, str | bytes] | None = No
     return Scene(root=root / "scene", etc=etc or {}, binds={"/var/lib/dpkg/status": path, **more})
 
 
+# --------------------------------------------------------------------------------------------- apt lists
+
+# What `apt-get indextargets` prints for each index target, as tab-separated fields (apt's own names).
+TARGET_FIELDS = (
+    "CREATED_BY",
+    "SOURCESENTRY",
+    "TARGET_OF",
+    "REPO_URI",
+    "RELEASE",
+    "COMPONENT",
+    "ARCHITECTURE",
+    "FILENAME",
+)
+
+
+def apt_targets(scene: Scene, release_info: bool = False) -> list[dict[str, str]]:
+    """apt's own index targets in the scene (``apt-get indextargets``; with ``release_info``, only those
+    whose list file exists, with the release's TRUSTED and ALLOW_INSECURE too). A field a target does not
+    have is empty (apt leaves its ``$(NAME)`` in place)."""
+    fields = (*TARGET_FIELDS, "TRUSTED", "ALLOW_INSECURE") if release_info else TARGET_FIELDS
+    fmt = "\t".join(f"$({name})" for name in fields)
+    flag = "" if release_info else "--no-release-info "
+    done = run_in(scene, f"apt-get -o Dir::Cache::pkgcache= indextargets {flag}--format {shlex.quote(fmt)}")
+    if done.returncode != 0:
+        raise RuntimeError(f"apt-get indextargets failed: {done.stderr}")
+    rows = []
+    for line in done.stdout.splitlines():
+        values = line.split("\t")
+        rows.append({k: ("" if v == f"$({k})" else v) for k, v in zip(fields, values, strict=True)})
+    return rows
+
+
+@dataclass
+class FakeRelease:
+    """A repository as apt's lists hold it after an update: its Release fields and Packages stanzas
+    (name, version; architecture amd64), optionally compressed (``gz``, ``xz``)."""
+
+    fields: dict[str, str]
+    packages: list[tuple[str, str]] = field(default_factory=list)
+    compress: str | None = None
+    release: str = "InRelease"
+
+
+def fill_lists(scene: Scene, lists: Path, repos: dict[str, FakeRelease]) -> None:
+    """Write into ``lists`` (bound over the scene's /var/lib/apt/lists) the list files of each sources
+    entry (key: its ``file:line``), at the names apt itself gives them (indextargets' FILENAME): the
+    Release file beside the first Packages index, one Packages file per index."""
+    import gzip
+    import lzma
+
+    for target in apt_targets(scene):
+        repo = repos.get(target["SOURCESENTRY"])
+        if repo is None or target["CREATED_BY"] != "Packages" or target["ARCHITECTURE"] == "all":
+            continue
+        path = Path(target["FILENAME"].replace("/var/lib/apt/lists/", str(lists) + "/", 1))
+        component = target["COMPONENT"].replace("/", "_")
+        meta = f"{component}_binary-amd64_Packages" if component else "Packages"
+        release = path.with_name(path.name.removesuffix(meta) + repo.release)
+        release.write_text("".join(f"{k}: {v}\n" for k, v in repo.fields.items()))
+        stanzas = "".join(
+            f"Package: {n}\nVersion: {v}\nArchitecture: amd64\nDescription: {n}\n\n" for n, v in repo.packages
+        ).encode()
+        if repo.compress == "gz":
+            path.with_name(path.name + ".gz").write_bytes(gzip.compress(stanzas))
+        elif repo.compress == "xz":
+            path.with_name(path.name + ".xz").write_bytes(lzma.compress(stanzas))
+        else:
+            path.write_bytes(stanzas)
+
+
+def apt_scene(
+    name: str,
+    sources: dict[str, str],
+    *,
+    status: str = "",
+    etc: dict[str, str | bytes] | None = None,
+    lists: Path | None = None,
+) -> Scene:
+    """A scene whose apt reads only ``sources`` (path -> text; this machine's sources hidden), the given
+    dpkg status and other /etc files, and the lists folder ``lists`` (empty by default)."""
+    root = WORK / name
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    if lists is None:
+        lists = root / "lists"
+        lists.mkdir()
+    (root / "status").write_text(status)
+    own = [str(f) for f in Path("/etc/apt/sources.list.d").glob("*")] + ["/etc/apt/sources.list"]
+    return Scene(
+        root=root / "scene",
+        etc={**sources, **(etc or {})},
+        etc_absent=[p for p in own if p not in sources],
+        binds={"/var/lib/dpkg/status": root / "status", "/var/lib/apt/lists": lists},
+    )
+
+
+def plain_lists(folder: Path, lists: Path = Path("/var/lib/apt/lists")) -> Path:
+    """A copy of this machine's lists kept uncompressed, as Ubuntu keeps them: every Release file, and the
+    security indexes decompressed by apt's own apt-helper. Returns ``folder``."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for path in lists.iterdir():
+        if path.is_file() and path.name.endswith("Release"):
+            shutil.copy(path, folder / path.name)
+        elif path.is_file() and "security" in path.name and "_Packages." in path.name:
+            with open(folder / path.name.rsplit(".", 1)[0], "wb") as out:
+                subprocess.run(["/usr/lib/apt/apt-helper", "cat-file", str(path)], stdout=out, check=True)
+    return folder
+
+
+def policy_priorities(scene: Scene) -> dict[tuple[str, str, str], int]:
+    """``apt-cache policy``'s priority of each Packages index in the scene, by (URI, suite/component,
+    architecture) as apt prints them."""
+    done = run_in(scene, "apt-cache -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= policy")
+    if done.returncode != 0:
+        raise RuntimeError(f"apt-cache policy failed: {done.stderr}")
+    found = {}
+    for line in done.stdout.split("Pinned packages:")[0].splitlines():
+        match = re.match(r"^ *(-?\d+) (\S+) (\S+) (\S+) Packages$", line)
+        if match:
+            found[(match.group(2), match.group(3), match.group(4))] = int(match.group(1))
+    return found
+
+
 @contextmanager
 def netns(name: str, listeners: list[tuple[str, str, int, str | None, str]]) -> Iterator[str]:
     """A network namespace with lo up and python listeners: (proto, address, port, device, comm)."""

@@ -1,33 +1,40 @@
 """Packages: what is installed, where packages come from, what updates the cached metadata knows of.
 
-Every snippet here reads only. apt is told not to build its binary cache on disk
-(``Dir::Cache::pkgcache=``), not to write its planner log (``Dir::Log::Planner=``, which ``apt-get -s``
-otherwise rewrites in /var/log/apt) and not to lock; no ``apt-get update`` ever runs. dnf always writes its
-logs, a metadata lock file and its cache state, even with ``-C``: it runs in a private mount namespace where
-those paths are throw-away overlays, or not at all.
+Every snippet here reads only. apt's own programs are not run over the lists (each run would build apt's
+whole cache): the apt facts read the sources, the Release files, the security Packages indexes and the
+preferences, and :mod:`hds_compliance.facts.aptlists` does what apt does with them; only ``apt-config``
+(the configuration) and ``apt-helper cat-file`` (decompression) run. No ``apt-get update`` ever runs. dnf
+always writes its logs, a metadata lock file and its cache state, even with ``-C``: it runs in a private
+mount namespace where those paths are throw-away overlays, or not at all.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
+from hds_compliance.facts.aptlists import (
+    AptEntry,
+    Pin,
+    check_conflicts,
+    files_read,
+    parse_preferences,
+    parse_sources,
+    string_to_bool,
+)
 from hds_compliance.facts.base import ABSENT, Fact, FactError
-from hds_compliance.facts.framed import FRAMES_SH, framed_output, parts
+from hds_compliance.facts.framed import FRAMES_SH, Frame, framed_output, parts
 from hds_compliance.model import Capture
 
-# Options that keep apt from writing anything: its binary caches, the solver/planner logs, its locks.
-APT_READ_ONLY = (
-    "-o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= -o Dir::Log::Planner= -o Dir::Log::Solver= "
-    "-o Debug::NoLocking=true"
-)
 _TRUE = {"yes", "true", "with", "on", "enable"}
 _FALSE = {"no", "false", "without", "off", "disable"}
 
 
 def apt_bool(value: str) -> bool | None:
-    """A value as apt's StringToBool reads it (``yes``, ``true``, ``on``, a non-zero number...)."""
+    """A loose boolean, as apt's periodic job reads ``APT::Periodic`` values (a number of days: any
+    non-zero number is on) or a word (``yes``, ``true``, ``on``...). apt's own options are read with
+    :func:`~hds_compliance.facts.aptlists.string_to_bool`."""
     text = value.strip().lower()
     if text in _TRUE:
         return True
@@ -53,9 +60,9 @@ class AptConfig:
         return self.values.get(key.lower())
 
     def flag(self, key: str) -> bool | None:
-        """An option read as a boolean, ``None`` when unset or not a boolean."""
+        """An option read as apt's FindB reads it, ``None`` when unset or not a boolean."""
         value = self.get(key)
-        return None if value is None else apt_bool(value)
+        return None if value is None else string_to_bool(value)
 
     def items(self, key: str) -> list[str]:
         """Entries of a list option (``Unattended-Upgrade::Origins-Pattern``)."""
@@ -101,179 +108,286 @@ class AptConfigDump(Fact[AptConfig | None]):
 
 # ------------------------------------------------------------------------------------------ apt sources
 
+# sh: ``files PATH...`` prints every regular file among the paths as a framed part (FRAMES_SH's format, the
+# first $C bytes of whole lines), all of them with ONE awk; an unreadable file gets its "cannot read" header,
+# an empty one an empty part (awk never sees an empty file).
+_FILES_SH = (
+    'files() { n=$#; while [ "$n" -gt 0 ]; do p=$1; shift; n=$((n - 1)); [ -f "$p" ] || continue; '
+    'if [ ! -r "$p" ]; then printf \'@%s! %s\\n\' "$F" "$p"; '
+    'elif [ -s "$p" ]; then set -- "$@" "$p"; '
+    'else printf \'@%s %s\\n\\n\' "$F" "$p"; fi; done; '
+    '[ "$#" -eq 0 ] || awk -v F="$F" -v C="$C" '
+    '\'FNR == 1 { if (NR > 1) print ""; printf "@%s %s\\n", F, FILENAME; n = 0 } '
+    '{ n += length($0) + 1; if (n <= C) print } END { print "" }\' "$@"; }'
+)
+
+
+def _apt_dirs(**options: str) -> str:
+    """sh: ONE ``apt-config shell`` for the options apt's facts need (``L=Dir::Etc::sourcelist/f``...),
+    evaluated (apt quotes the values for the shell) and printed as the ``dirs`` part."""
+    names = " ".join(f"{name}=" for name in options)
+    pairs = " ".join(f"{name} {option}" for name, option in options.items())
+    return f'{names}; d=$(apt-config shell {pairs}) || exit 1; eval "$d"; part dirs "$d"; '
+
+
+_SHELL_LINE = re.compile(r"^([A-Z])='(.*)'$")
+
+
+def _dirs(frames: list[Frame], fact: Fact[Any]) -> dict[str, str]:
+    """The values ``apt-config shell`` printed (``X='value'``, ``'`` written ``'\\''``); unset ones absent."""
+    [listing] = parts(fact, frames, "dirs")
+    values = {}
+    for line in listing.text().replace("'\\''", "\0").splitlines():
+        match = _SHELL_LINE.match(line)
+        if match is None:
+            raise FactError(f"{fact.describe()}: unexpected apt-config line {line!r}")
+        values[match.group(1)] = match.group(2).replace("\0", "'")
+    return values
+
+
+def _latin1(data: bytes) -> str:
+    """A file as apt reads it: bytes, one character each (apt quotes and compares bytes)."""
+    return data.decode("latin-1")
+
 
 @dataclass(frozen=True)
-class AptEntry:
-    """One source entry apt reads: ``file:line`` (one-line format) or ``file:stanza`` (deb822)."""
-
-    ref: str
-    type: str
-    uri: str
-    suite: str
-
-    @property
-    def file(self) -> str:
-        """The file holding the entry."""
-        return self.ref.rsplit(":", 1)[0]
-
-    @property
-    def index(self) -> int:
-        """Line number (one-line format) or stanza number (deb822) in the file."""
-        return int(self.ref.rsplit(":", 1)[1])
-
-
-@dataclass(frozen=True)
-class AptSourceFiles:
-    """The source entries apt itself reads (``apt-get indextargets``) and the files that hold them."""
+class AptSourceList:
+    """The source entries apt reads, in its order, the files holding them and the files apt ignores."""
 
     entries: list[AptEntry]
-    files: dict[str, bytes | None]
+    files: list[str]
+    ignored: list[str]
 
 
 @dataclass(frozen=True)
-class AptSources(Fact[AptSourceFiles | None]):
-    """apt's sources: which entries apt reads, with the text of every sources file in its directories.
+class AptSources(Fact[AptSourceList | None]):
+    """apt's sources as apt reads them, from the sources files alone (no cache built).
 
-    apt decides which files count (``.list`` and ``.sources`` with plain names), which entries are live
-    (not commented out, no ``Enabled: no``) and where the files are (``Dir::Etc::sourcelist`` and
-    ``sourceparts``); the entries come from apt itself, the options of each are read from its file.
+    Which files count (``Dir::Etc::sourcelist``, and the ``.list``/``.sources`` files of
+    ``Dir::Etc::sourceparts`` with names apt accepts), which entries are live (not commented out, no
+    ``Enabled: no``), their URIs, suites, components and options: :mod:`hds_compliance.facts.aptlists`.
+    ``None`` where apt is not installed.
     """
 
     kind: ClassVar[str] = "apt-sources"
     arg: str = ""
 
     def script(self) -> str:
-        fmt = "$(SOURCESENTRY)\t$(TARGET_OF)\t$(REPO_URI)\t$(RELEASE)"
-        unquote = "sed -n \"s/^[A-Z]='\\([^']*\\)'\\$/\\1/p\""
         return (
-            f"command -v apt-get >/dev/null 2>&1 || exit {ABSENT}; {FRAMES_SH}; "
-            f"L=$(apt-config shell L Dir::Etc::sourcelist/f | {unquote}) || exit 1; "
-            f"P=$(apt-config shell P Dir::Etc::sourceparts/d | {unquote}) || exit 1; "
-            f"t=$(apt-get indextargets --no-release-info --format '{fmt}') || exit 1; "
-            'part entries "$(printf \'%s\\n\' "$t" | sort -u)"; '
-            'file "$L"; for f in "${P%/}"/*; do file "$f"; done'
+            f"command -v apt-config >/dev/null 2>&1 || exit {ABSENT}; {FRAMES_SH}; {_FILES_SH}; "
+            + _apt_dirs(L="Dir::Etc::sourcelist/f", P="Dir::Etc::sourceparts/d", A="APT::Architecture")
+            + 'set --; [ -z "$L" ] || set -- "$L"; [ -z "$P" ] || set -- "$@" "${P%/}"/*; files "$@"'
         )
 
-    def parse(self, capture: Capture) -> AptSourceFiles | None:
+    def parse(self, capture: Capture) -> AptSourceList | None:
         frames = framed_output(self, capture)
         if frames is None:
             return None
-        [listing] = parts(self, frames, "entries")
-        entries = []
-        for line in listing.text().splitlines():
-            fields = line.split("\t")
-            if len(fields) == 4 and re.search(r":\d+$", fields[0]):
-                entries.append(AptEntry(*fields))
-            elif line.strip():
-                raise FactError(f"{self.describe()}: unexpected indextargets line {line!r}")
-        files = {f.name: f.data for f in frames if f.name != "entries"}
-        return AptSourceFiles(entries=entries, files=files)
+        dirs = _dirs(frames, self)
+        contents = {f.name: f.data for f in frames if f.name != "dirs"}
+        read, ignored = files_read(dirs.get("L"), dirs.get("P"), contents, ("list", "sources"))
+        entries: list[AptEntry] = []
+        for path in read:
+            data = contents[path]
+            if data is None:
+                raise FactError(f"{self.describe()}: apt reads {path}, which the probe cannot read")
+            entries += parse_sources(path, _latin1(data), dirs.get("A", ""))
+        check_conflicts(entries)
+        return AptSourceList(entries=entries, files=read, ignored=ignored)
 
     def describe(self) -> str:
         return "apt sources"
 
 
-# ----------------------------------------------------------------------------------- apt pending updates
+# ------------------------------------------------------------------------------------ apt security indexes
+
+# awk over every Release/InRelease of the lists: "R<tab>file" for each, "F<tab>file<tab>field<tab>value" for
+# the fields pins read (hash lists are indented: never taken for fields); then the frame marker and the
+# files whose label, suite or codename says "security", one a line.
+_RELEASES_AWK = (
+    'BEGIN { split("origin label suite codename version notautomatic butautomaticupgrades", w, " "); '
+    "for (i in w) want[w[i]] = 1 } "
+    'FNR == 1 { printf "R\\t%s\\n", FILENAME } '
+    '/^[A-Za-z][A-Za-z0-9-]*:/ { i = index($0, ":"); k = tolower(substr($0, 1, i - 1)); '
+    'if (!(k in want)) next; v = substr($0, i + 1); gsub(/^[ \\t]+|[ \\t\\r]+$/, "", v); '
+    'printf "F\\t%s\\t%s\\t%s\\n", FILENAME, k, v; '
+    'if ((k == "label" || k == "suite" || k == "codename") && tolower(v) ~ /security/) sec[FILENAME] = 1 } '
+    "END { print F; for (f in sec) print f }"
+)
+# awk joining the installed packages of dpkg's status ($T, read first) with the Packages indexes: plain
+# files by name, compressed ones from stdin between "<marker> <file>" and "<marker> ." lines. Prints
+# "N<tab>installed packages", per index "I<tab>number<tab>file<tab>stanzas<tab>stanzas of installed
+# packages", and for each stanza of an installed package (and architecture) in another version than the
+# installed one "P<tab>index number<tab>package<tab>arch<tab>version<tab>installed version": few lines on an
+# up-to-date host.
+_JOIN_AWK = (
+    'function val(s) { sub(/^[^:]*:[ \\t]*/, "", s); sub(/[ \\t\\r]+$/, "", s); return s } '
+    'function keep() { if (p != "" && st !~ /(not-installed|config-files)$/) { inst[p " " a] = v; ni++ } '
+    'p = st = a = v = "" } '
+    'function stanza() { if (pk != "" && cur != "") { n[cur]++; k = pk " " ar; if (k in inst) { m[cur]++; '
+    'if (inst[k] != ve) printf "P\\t%d\\t%s\\t%s\\t%s\\t%s\\n", ids, pk, ar, ve, inst[k] } } '
+    'pk = ar = ve = "" } '
+    'function finish() { stanza(); if (cur != "") '
+    'printf "I\\t%d\\t%s\\t%d\\t%d\\n", ids, cur, n[cur], m[cur]; cur = "" } '
+    "BEGIN { while ((got = (getline l < T)) > 0) { "
+    "if (l ~ /^Package:/) p = val(l); else if (l ~ /^Status:/) st = val(l); "
+    "else if (l ~ /^Architecture:/) a = val(l); else if (l ~ /^Version:/) v = val(l); "
+    "else if (l ~ /^[ \\t\\r]*$/) keep() } "
+    'if (got < 0) { print "cannot read " T > "/dev/stderr"; bad = 1; exit 1 } '
+    'keep(); printf "N\\t%d\\n", ni } '
+    'FILENAME == "-" && $1 == F { if ($2 == ".") { stanza(); if (cur == "") bad = 1; finish(); open = 0 } '
+    "else { if (open) bad = 1; finish(); cur = substr($0, length(F) + 2); ids++; open = 1 } next } "
+    'FILENAME != "-" && FNR == 1 { if (open) bad = 1; finish(); cur = FILENAME; ids++ } '
+    "/^Package:/ { pk = val($0); next } /^Architecture:/ { ar = val($0); next } "
+    "/^Version:/ { ve = val($0); next } /^[ \\t\\r]*$/ { stanza() } "
+    'END { if (bad || open) { print "an index was cut short" > "/dev/stderr"; exit 1 } finish() }'
+)
+_COMPRESSED = "*.gz|*.xz|*.bz2|*.lzma|*.lz4|*.zst"
 
 
 @dataclass(frozen=True)
-class AptOrigin:
-    """A package index apt uses (``apt-cache policy``): its priority and release fields (o, a, n, l...)."""
+class IndexRead:
+    """A Packages index the probe read: its stanzas, and how many are of installed packages."""
 
-    priority: int
+    stanzas: int
+    installed: int
+
+
+@dataclass(frozen=True)
+class InstalledVersion:
+    """An installed package (name and architecture) that an index offers in another version."""
+
     index: str
-    release: dict[str, str]
-
-    @property
-    def security(self) -> bool:
-        """Whether the index is a security archive (label, suite or codename says so)."""
-        return any("security" in self.release.get(k, "").lower() for k in ("l", "a", "n"))
-
-
-@dataclass(frozen=True)
-class AptUpgrade:
-    """An installed package whose candidate version (pins applied) is newer, with the suites it comes from."""
-
     package: str
-    installed: str | None
+    architecture: str
     version: str
-    origins: list[str]
-
-    @property
-    def security(self) -> bool:
-        """Whether one of its suites is a security archive (``bookworm-security``, ``jammy-security``)."""
-        return any("security" in origin.lower() for origin in self.origins)
+    installed: str
 
 
 @dataclass(frozen=True)
-class AptPending:
-    """What apt's cached metadata offers: the indexes in use, installed packages with a newer candidate."""
+class AptIndexes:
+    """What apt's lists hold for judging pending security updates, read without apt's cache.
 
-    origins: list[AptOrigin]
-    upgrades: list[AptUpgrade]
-    summary: str
-
-
-# "name/suite1,suite2 version arch [upgradable from: old]" (apt list --upgradable)
-_UPGRADABLE_RE = re.compile(r"^([^/\s]+)/(\S+) (\S+) (\S+) \[upgradable from: ([^\]]+)\]$")
-_POLICY_INDEX_RE = re.compile(r"^\s*(-?\d+) (\S.*)$")
-
-
-@dataclass(frozen=True)
-class AptPendingUpdates(Fact[AptPending | None]):
-    """Installed packages with a newer candidate in the metadata already on the host (``apt list
-    --upgradable``), and the indexes in use (``apt-cache policy``).
-
-    Nothing is downloaded and nothing is written (see the module notes). The candidate is apt's own, pins
-    applied; held packages and phased updates are listed: a held package that has a security fix is still
-    exposed. A dist-upgrade simulation would say the same for installed packages at four times the cost
-    (its resolver), which a scan of every host pays.
+    ``releases``: every Release/InRelease of the lists directory (path -> the fields pins read, lower-case
+    names); ``indexes``: the Packages files of the security releases; ``offered``: their stanzas of
+    installed packages in another version than the installed one; ``installed``: how many packages dpkg's
+    status says installed; ``pins``: the generic pins of the preferences files apt reads, in its order.
     """
 
-    kind: ClassVar[str] = "apt-upgrade"
+    lists: str
+    releases: dict[str, dict[str, str]]
+    indexes: dict[str, IndexRead]
+    offered: list[InstalledVersion]
+    installed: int
+    pins: list[Pin]
+    preferences: list[str]
+
+
+_ROW = re.compile(r"^[A-Za-z0-9.+:~_-]+$")
+
+
+@dataclass(frozen=True)
+class AptSecurityIndexes(Fact[AptIndexes | None]):
+    """The security indexes in apt's lists joined ON THE HOST with dpkg's installed packages, the header
+    of every Release file, and apt's preferences: what pending security updates are judged from.
+
+    One awk reads the Release headers (Origin, Label, Suite, Codename, Version, NotAutomatic,
+    ButAutomaticUpgrades) and names the security releases ("security" in label, suite or codename); their
+    Packages files are read (compressed ones through ``apt-helper cat-file``) by a second awk that keeps
+    only stanzas of installed packages of dpkg's status (``Dir::State::status``). Nothing is written and
+    apt's cache is never built. ``None`` where apt is not installed.
+    """
+
+    kind: ClassVar[str] = "apt-indexes"
     arg: str = ""
 
     def script(self) -> str:
+        stream = (
+            # compressed (or empty) Packages files, each between its marker lines; apt-helper decompresses
+            'for g in $z; do printf \'\\n%s %s\\n\' "$F" "$g"; '
+            f'case $g in {_COMPRESSED}) /usr/lib/apt/apt-helper cat-file "$g" || exit 1;; esac; '
+            "printf '\\n%s .\\n' \"$F\"; done"
+        )
         return (
-            f"command -v apt-get >/dev/null 2>&1 || exit {ABSENT}; {FRAMES_SH}; "
-            f"p=$(apt-cache {APT_READ_ONLY} policy) || exit 1; "
-            f"u=$(apt {APT_READ_ONLY} -o Apt::Cmd::Disable-Script-Warning=true list --upgradable) || exit 1; "
-            'part policy "$p"; part upgradable "$u"'
+            f"command -v apt-config >/dev/null 2>&1 || exit {ABSENT}; {FRAMES_SH}; {_FILES_SH}; "
+            + _apt_dirs(
+                S="Dir::State::lists/d",
+                T="Dir::State::status/f",
+                E="Dir::Etc::preferences/f",
+                Q="Dir::Etc::preferencesparts/d",
+            )
+            + '[ -n "$S" ] && [ -n "$T" ] || { echo "apt names no lists or status" >&2; exit 1; }; '
+            'set -- "$S"*Release; [ -f "$1" ] || set --; '
+            f'r=$([ "$#" -eq 0 ] || awk -v F="$F" \'{_RELEASES_AWK}\' "$@") || exit 1; '
+            'h=${r%%"$F"*}; s=${r#*"$F"}; part releases "$h"; '
+            # the Packages files of each security release: plain ones for awk, the others through stdin
+            "N='\n'; o=$IFS; IFS=$N; set -f; set --; z=; "
+            'for r in $s; do q=${r%InRelease}; q=${q%Release}; set +f; for g in "$q"*Packages*; do '
+            '[ -f "$g" ] || continue; case $g in '
+            f'{_COMPRESSED}) z=$z$g$N;; *) if [ -s "$g" ]; then set -- "$@" "$g"; else z=$z$g$N; fi;; esac; '
+            "done; set -f; done; "
+            f'x=$({{ {stream}; }} | awk -v F="$F" -v T="$T" \'{_JOIN_AWK}\' - "$@") || exit 1; '
+            'IFS=$o; set +f; part packages "$x"; '
+            'set --; [ -z "$E" ] || set -- "$E"; [ -z "$Q" ] || set -- "$@" "${Q%/}"/*; files "$@"'
         )
 
-    def parse(self, capture: Capture) -> AptPending | None:
+    def parse(self, capture: Capture) -> AptIndexes | None:
         frames = framed_output(self, capture)
         if frames is None:
             return None
-        policy, listing = parts(self, frames, "policy", "upgradable")
-        origins: list[AptOrigin] = []
-        current: tuple[int, str] | None = None
-        for line in policy.text().splitlines():
-            if line.startswith("Pinned packages:"):
-                break
-            index = _POLICY_INDEX_RE.match(line)
-            if index and not line.strip().startswith(("release", "origin")):
-                current = (int(index.group(1)), index.group(2).strip())
-            elif line.strip().startswith("release ") and current is not None:
-                fields = dict(
-                    item.split("=", 1) for item in line.strip()[len("release ") :].split(",") if "=" in item
-                )
-                origins.append(AptOrigin(priority=current[0], index=current[1], release=fields))
-        lines = listing.text().splitlines()
-        if not lines or not lines[0].startswith("Listing"):
-            raise FactError(f"{self.describe()}: apt list printed no 'Listing...' line")
-        upgrades = []
-        for line in lines[1:]:
-            match = _UPGRADABLE_RE.match(line.strip())
-            if match is None:
-                raise FactError(f"{self.describe()}: unexpected line {line!r}")
-            package, suites, version, _arch, installed = match.groups()
-            upgrades.append(AptUpgrade(package, installed, version, suites.split(",")))
-        summary = f"{len(upgrades)} installed package(s) with a newer candidate"
-        return AptPending(origins=origins, upgrades=upgrades, summary=summary)
+        dirs = _dirs(frames, self)
+        releases_part, packages_part = parts(self, frames, "releases", "packages")
+        releases: dict[str, dict[str, str]] = {}
+        for line in releases_part.text().splitlines():
+            fields = line.split("\t")
+            if fields[0] == "R" and len(fields) == 2:
+                releases.setdefault(fields[1], {})
+            elif fields[0] == "F" and len(fields) == 4 and fields[1] in releases:
+                releases[fields[1]][fields[2]] = fields[3]  # the last of a repeated field wins, as in apt
+            else:
+                raise FactError(f"{self.describe()}: unexpected release line {line!r}")
+        indexes: dict[str, IndexRead] = {}
+        numbers: dict[str, str] = {}
+        rows: list[list[str]] = []
+        installed = None
+        for line in packages_part.text().splitlines():
+            fields = line.split("\t")
+            if fields[0] == "N" and len(fields) == 2 and fields[1].isdigit():
+                installed = int(fields[1])
+            elif fields[0] == "I" and len(fields) == 5 and all(f.isdigit() for f in fields[3:]):
+                numbers[fields[1]] = fields[2]
+                indexes[fields[2]] = IndexRead(int(fields[3]), int(fields[4]))
+            elif fields[0] == "P" and len(fields) == 6 and all(_ROW.match(f) for f in fields[1:]):
+                rows.append(fields[1:])
+            else:
+                raise FactError(f"{self.describe()}: unexpected index line {line!r}")
+        if any(row[0] not in numbers for row in rows):
+            raise FactError(f"{self.describe()}: a package line names no index")
+        offered = [InstalledVersion(numbers[row[0]], *row[1:]) for row in rows]
+        if installed is None:
+            raise FactError(f"{self.describe()}: dpkg's status was not read")
+        contents = {f.name: f.data for f in frames if f.name not in ("dirs", "releases", "packages")}
+        read, _ignored = files_read(
+            dirs.get("E"), dirs.get("Q"), contents, ("pref",), allow_no_extension=True
+        )
+        pins: list[Pin] = []
+        for path in read:
+            data = contents[path]
+            if data is None:
+                raise FactError(f"{self.describe()}: apt reads {path}, which the probe cannot read")
+            pins += parse_preferences(path, _latin1(data))
+        return AptIndexes(
+            lists=dirs["S"],
+            releases=releases,
+            indexes=indexes,
+            offered=offered,
+            installed=installed,
+            pins=pins,
+            preferences=read,
+        )
 
     def describe(self) -> str:
-        return "pending apt upgrades (apt list --upgradable)"
+        return "apt's security indexes"
 
 
 # ----------------------------------------------------------------------------------- dnf pending updates
