@@ -15,9 +15,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from fact_fixtures import plain
+from kernel_lab import collect
 
 from hds_compliance.evidence.redact import redact
-from hds_compliance.facts import FactError
+from hds_compliance.facts import KINDS, FactError, FilesMatching
 from hds_compliance.facts.reads import READS_SH, FileRead, parse_listing
 from hds_compliance.model import REDACTION_MARK, Capture
 
@@ -223,3 +225,27 @@ def test_a_file_larger_than_the_cap_is_known_as_cut(tmp_path: Path) -> None:
 def test_malformed_output_is_an_error(output: bytes) -> None:
     with pytest.raises(FactError):
         parse_listing(Capture.from_bytes("t", "(test)", output, exit_code=0), "test", "")
+
+
+def test_every_file_reading_fact_reads_the_same_with_busybox() -> None:
+    """The facts built on rd, run by busybox sh with busybox's head, stat, od, awk, grep and sort bound over
+    the machine's (a private mount namespace): the same values as with dash, coreutils and mawk."""
+    if BUSYBOX is None or os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root, unshare and busybox (Debian package busybox)")
+    kinds = (
+        "rsyslog-config",
+        "log-logrotate-config",
+        "audit-rules-config",
+        "audit-daemon-config",
+        "time-config",
+    )
+    facts = [
+        KINDS[kind]("") for kind in (*kinds, "sysctl-conf", "sysctl-applied", "sudo-policy", "cron-files")
+    ]
+    facts.append(FilesMatching("/etc/pam.d/*"))
+    programs = [shutil.which(p) for p in ("head", "stat", "od", "awk", "grep", "sort")]
+    binds = [f"mount --bind {BUSYBOX} {p}" for p in programs if p] + [f"mount --bind {BUSYBOX} /usr/bin/dash"]
+    inner = " && ".join(binds) + ' && exec "$0" "$@"'
+    ours = collect(facts, ["sh", "-s"])
+    theirs = collect(facts, ["unshare", "-m", "--propagation", "private", "sh", "-c", inner, "sh", "-s"])
+    assert [plain(f.parse(theirs[f.key])) for f in facts] == [plain(f.parse(ours[f.key])) for f in facts]
