@@ -51,15 +51,10 @@ class Scenario:
     comment: str
     files: dict[str, str | None] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
-    written: bool = False  # no real program here: the output is formatted as the snippet prints it
+    written: bool = False  # files written from documentation, no real program here to accept them
 
     def capture(self) -> dict[str, Any]:
-        """Exit code and output: recorded in a scenario, or formatted for a written one."""
-        if self.written:
-            out = "".join(
-                f"F {len(c.encode())} {len(p)} {p}\n{c}" for p, c in self.files.items() if c is not None
-            )
-            return {"exit_code": 0, "stdout": out}
+        """Exit code and output of the fact's snippet, recorded in the scenario."""
         [capture] = collect([_fact(self.key)], self.files, **self.options).values()
         fields: dict[str, Any] = {"exit_code": capture.exit_code}
         if capture.stdout:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from test_probe import run_sh
+from test_reads import rd_output
 
 from hds_compliance.check import Context, HostInfo, registry
 from hds_compliance.collect.probe import new_nonce, parse, render
@@ -61,12 +62,9 @@ def _sudo_verdict(sudoers: bytes) -> tuple[Status, str]:
     """no_nopasswd_all on a sudoers file, after the redaction pass the scan applies."""
     spec = registry()["sudo.no_nopasswd_all"]
     policy, nss = SudoPolicySources(), NssSources()
-    # The sudo-policy fact's framing: the file, its size twice, mode, owner, group, path, then its bytes.
-    body = b"start /etc/sudoers\nhost h\nfile %d %d 440 0 0 /etc/sudoers\n%s\n" % (
-        len(sudoers),
-        len(sudoers),
-        sudoers,
-    )
+    # What the sudo-policy snippet prints: the sudoers file and host name, then the file as read by rd.
+    marker = "/./" * 32
+    body = b"P 12 /etc/sudoers\nO 1 h\n" + rd_output({"/etc/sudoers": sudoers}, marker, stat=" 440 0 0")
     captures = {
         policy.key: redact(Capture.from_bytes(policy.key, "(recorded)", body, exit_code=0)),
         nss.key: Capture(fact=nss.key, command="(recorded)", exit_code=100),

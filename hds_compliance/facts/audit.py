@@ -96,8 +96,8 @@ class AuditdConfig(TreeFact):
         "/etc/audisp/audisp-remote.conf",
     )
     include: ClassVar[str] = (
-        "awk -F= 'tolower($1) ~ /^[ \\t]*plugin_dir[ \\t]*$/ "
-        '{ v = $2; gsub(/[ \\t]/, "", v); print v "/*.conf" }\' "$1"'
+        'BEGIN { FS = "=" } tolower($1) ~ /^[ \\t]*plugin_dir[ \\t]*$/ '
+        '{ v = $2; gsub(/[ \\t]/, "", v); print v "/*.conf" }'
     )
     what: ClassVar[str] = "audit daemon configuration"
 

@@ -1,15 +1,17 @@
 """Configuration trees: a daemon's main files, its drop-in directories and the files its include directives
 name, read in ONE snippet (includes are expanded on the host, so no second round trip is needed).
 
-A tree fact prints one record per file, framed by its byte length (file contents cannot forge a boundary)::
+The snippet walks the tree with shell builtins: each include round runs ONE awk over every file found in
+the round before, and all files are read at the end by ONE ``stat`` and ONE ``head``
+(:mod:`hds_compliance.facts.reads`), whatever their number. It prints, besides the files read::
 
-    F <size> <name length> <path>\\n<size bytes>   a file that was read (capped at $C bytes)
-    U <name length> <path>\\n                     a file the probe may not read (the fact is then an error)
-    D <name length> <path>\\n                     a directory that exists (augenrules reads rules.d only then)
+    U <length> <path>\\n   a file the probe may not read (the fact is then an error)
+    D <length> <path>\\n   a directory that exists (augenrules reads rules.d only then)
 
 Which include directive a file holds, and what it means (order, globbing, last value wins), is the
 parser's business on the evaluating side: the snippet only follows every path that looks included, so a
-commented include costs an extra read, never a missing file.
+commented include costs an extra read, never a missing file. Relative include paths are not followed
+(they name files relative to the daemon's working directory, which the probe does not share).
 """
 
 from __future__ import annotations
@@ -19,44 +21,43 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from hds_compliance.facts.base import UNREADABLE, Fact, FactError, quote
+from hds_compliance.facts.reads import READS_SH, parse_listing
 from hds_compliance.model import Capture
 
-# Defines e() (emit one file once), then reads the roots and follows includes up to three levels deep.
-# A path that is not a file is absent only if the deepest folder on its way that the probe sees may be
-# listed and searched; otherwise it is unreadable (audit.rules below a 0750 /etc/audit, for nobody).
-_EMIT = (
-    "rc=0; seen=' '; todo=''; "
+# e PATH: whether PATH is a file to read (absolute, not seen yet, regular, readable); a path that is not a
+# file is absent only if the deepest folder on its way that the probe sees may be listed and searched;
+# otherwise it is unreadable (audit.rules below a 0750 /etc/audit, for nobody). Files to read pile up in
+# "$@", in the order found.
+_WALK = (
+    "rc=0; nl='\n'; seen=$nl; set --; "
     f'u() {{ printf \'U %s %s\\n\' "${{#1}}" "$1"; rc={UNREADABLE}; }}; '
-    'e() { case "$seen" in *" $1 "*) return 1;; esac; seen="$seen$1 "; '
+    "e() { case $1 in /*) ;; *) return 1;; esac; "
+    'case $seen in *"$nl$1$nl"*) return 1;; esac; seen=$seen$1$nl; '
     'if ! [ -f "$1" ]; then p=${1%/*}; while [ -n "$p" ] && ! [ -d "$p" ]; do p=${p%/*}; done; '
     '[ -z "$p" ] || { [ -x "$p" ] && [ -r "$p" ]; } || u "$1"; return 1; fi; '
-    'if [ -r "$1" ]; then s=$(wc -c < "$1"); [ "$s" -le "$C" ] || s=$C; '
-    'printf \'F %s %s %s\\n\' "$s" "${#1}" "$1"; head -c "$s" -- "$1"; '
-    'else u "$1"; fi; return 0; }; '
+    '[ -r "$1" ] || { u "$1"; return 1; }; }; '
 )
+# Up to three include rounds: "inc N FILE..." prints what the files after the first N include; a directory
+# stands for every file in it.
 _FOLLOW = (
-    "n=0; while [ -n \"$todo\" ] && [ $n -lt 3 ]; do next=''; for f in $todo; do "
-    'for p in $(inc "$f" 2>/dev/null); do [ -d "$p" ] && p="$p/*"; '
-    'for g in $p; do e "$g" && next="$next $g"; done; done; done; todo=$next; n=$((n+1)); done; '
+    'n=0; a=0; while [ "$n" -lt 3 ] && [ "$a" -lt $# ]; do b=$#; '
+    'for p in $(inc "$a" "$@" 2>/dev/null); do [ -d "$p" ] && p="$p/*"; '
+    'for g in $p; do e "$g" && set -- "$@" "$g"; done; done; a=$b; n=$((n+1)); done; '
 )
-
-
-def any_case(word: str) -> str:
-    """A basic regular expression matching ``word`` in any letter case, e.g. ``IncludeConfig``."""
-    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in word)
 
 
 def tree_script(roots: Sequence[str], dirs: Sequence[str] = (), include: str = "") -> str:
     """sh reading ``roots`` (paths or globs, in order), marking existing ``dirs``, and following includes.
 
-    ``include`` is the body of a shell function ``inc`` that prints, one per line, the paths or globs a
-    file (``$1``) includes; a directory stands for every file in it.
+    ``include`` is an awk program printing, one per line, the paths or globs the files it reads include
+    (``FILENAME`` tells which file a line comes from); a directory stands for every file in it.
     """
     marks = "".join(f"[ -d {quote(d)} ] && printf 'D %s %s\\n' {len(d)} {quote(d)}; " for d in dirs)
-    script = _EMIT + marks + f'for r in {" ".join(roots)}; do e "$r" && todo="$todo $r"; done; '
+    script = f'{READS_SH}; {_WALK}{marks}for r in {" ".join(roots)}; do e "$r" && set -- "$@" "$r"; done; '
     if include:
-        script += f"inc() {{ {include}; }}; " + _FOLLOW
-    return script + 'exit "$rc"'
+        skip = 'BEGIN { for (i = 1; i <= s; i++) ARGV[i] = "" }'  # awk skips files already searched
+        script += f'inc() {{ s=$1; shift; awk -v s="$s" \'{skip} {include}\' "$@"; }}; ' + _FOLLOW
+    return script + 'rd %s "$@" || rc=1; exit "$rc"'
 
 
 @dataclass(frozen=True)
@@ -81,47 +82,16 @@ class ConfigTree:
 
 
 def parse_tree(capture: Capture, what: str) -> ConfigTree:
-    """The records of a tree snippet; a file the probe could not read makes the whole tree unknown."""
-    data = capture.stdout_bytes()
-    files: dict[str, bytes] = {}
-    dirs: list[str] = []
-    unreadable: list[str] = []
-    pos = 0
-    while pos < len(data):
-        end = data.find(b"\n", pos)
-        head = data[pos : end if end >= 0 else len(data)]
-        try:
-            tag, rest = head.split(b" ", 1)
-            if tag == b"F":
-                size_s, length_s, rest = rest.split(b" ", 2)
-                size, length = int(size_s), int(length_s)
-            else:
-                length_s, rest = rest.split(b" ", 1)
-                size, length = 0, int(length_s)
-        except ValueError as exc:
-            raise FactError(f"{what}: malformed listing at byte {pos}") from exc
-        name_start = pos + len(head) - len(rest)
-        name_end = name_start + length
-        if end < 0 or tag not in (b"F", b"U", b"D") or data[name_end : name_end + 1] != b"\n":
-            raise FactError(f"{what}: malformed listing at byte {pos}")
-        name = data[name_start:name_end].decode("utf-8", "replace")
-        body = data[name_end + 1 : name_end + 1 + size]
-        if len(body) != size:
-            raise FactError(f"{what}: {name} changed while it was read")
-        if tag == b"F":
-            files[name] = body
-        elif tag == b"D":
-            dirs.append(name)
-        else:
-            unreadable.append(name)
-        pos = name_end + 1 + size
+    """The files and directories of a tree snippet; a file the probe could not read makes the tree unknown."""
+    listing = parse_listing(capture, what, "DU")
+    unreadable = listing.named("U")
     if capture.exit_code == UNREADABLE or unreadable:
         raise FactError(f"{what}: not readable with the probe's privileges ({', '.join(unreadable)})")
-    return ConfigTree(files, tuple(dirs))
+    return ConfigTree({f.path: f.data for f in listing.files}, tuple(listing.named("D")))
 
 
 class TreeFact(Fact[ConfigTree]):
-    """Base of configuration-tree facts: subclasses give ``roots``, ``dirs`` and the ``include`` function."""
+    """Base of configuration-tree facts: subclasses give ``roots``, ``dirs`` and the ``include`` program."""
 
     roots: ClassVar[tuple[str, ...]] = ()
     dirs: ClassVar[tuple[str, ...]] = ()

@@ -19,6 +19,7 @@ from hds_compliance.facts.base import (
     part_from_error,
     quote,
 )
+from hds_compliance.facts.reads import READS_SH, parse_listing
 from hds_compliance.model import Capture
 
 _HEAD_MARK = "# head"
@@ -159,8 +160,8 @@ class FileStat(Fact[Stat | None]):
 class FilesMatching(Fact[dict[str, bytes]]):
     """Regular files of one directory matching a glob, e.g. ``/etc/sudoers.d/*``; empty if none.
 
-    The glob is expanded on the host, so drop-in directories cost no second round trip. Each file is
-    framed by its byte length, which file contents cannot forge.
+    The glob is expanded on the host, so drop-in directories cost no second round trip, and the files are
+    read by one ``stat`` and one ``head`` whatever their number (:mod:`hds_compliance.facts.reads`).
     """
 
     kind: ClassVar[str] = "files"
@@ -174,33 +175,13 @@ class FilesMatching(Fact[dict[str, bytes]]):
     def script(self) -> str:
         directory, _, pattern = self.arg.rpartition("/")
         return (
-            f"[ -d {quote(directory)} ] || exit 0; rc=0; for f in {quote(directory)}/{pattern}; do "
-            '[ -f "$f" ] || continue; [ -r "$f" ] || { rc=101; continue; }; '
-            's=$(wc -c < "$f"); [ "$s" -le "$C" ] || s=$C; '
-            'printf \'%s %s %s\\n\' "$s" "${#f}" "$f"; head -c "$s" -- "$f"; '
-            'done; exit "$rc"'
+            f"{READS_SH}; rc=0; set --; for f in {quote(directory)}/{pattern}; do "
+            f'[ -f "$f" ] || continue; [ -r "$f" ] || {{ rc={UNREADABLE}; continue; }}; '
+            'set -- "$@" "$f"; done; '
+            'rd %s "$@" || rc=1; exit "$rc"'
         )
 
     def parse(self, capture: Capture) -> dict[str, bytes]:
         if capture.exit_code != 0:
             raise self._fail(capture)
-        data = capture.stdout_bytes()
-        files: dict[str, bytes] = {}
-        pos = 0
-        while pos < len(data):
-            end = data.find(b"\n", pos)
-            try:
-                size_s, name_len_s, rest = data[pos:end].split(b" ", 2)
-                size, name_len = int(size_s), int(name_len_s)
-            except ValueError as exc:
-                raise FactError(f"{self.describe()}: malformed listing at byte {pos}") from exc
-            name_end = pos + len(size_s) + len(name_len_s) + 2 + name_len
-            if end < 0 or len(rest) < name_len or data[name_end : name_end + 1] != b"\n":
-                raise FactError(f"{self.describe()}: malformed listing at byte {pos}")
-            name = data[pos + len(size_s) + len(name_len_s) + 2 : name_end].decode("utf-8", "replace")
-            body = data[name_end + 1 : name_end + 1 + size]
-            if len(body) != size:
-                raise FactError(f"{self.describe()}: {name} changed while it was read")
-            files[name] = body
-            pos = name_end + 1 + size
-        return dict(sorted(files.items()))
+        return dict(sorted((f.path, f.data) for f in parse_listing(capture, self.describe(), "").files))

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from hds_compliance.facts.base import ABSENT, Fact, FactError, check_path, quote
-from hds_compliance.facts.conftree import TreeFact, any_case
+from hds_compliance.facts.conftree import TreeFact
 from hds_compliance.model import Capture
 
 # Where systemd looks for a daemon's configuration and drop-ins, most important first.
@@ -25,6 +25,30 @@ def systemd_conf_roots(name: str) -> tuple[str, ...]:
     )
 
 
+# What rsyslog includes: the value of each "$IncludeConfig PATH" line, then the file="..." of each
+# include(...) object, which may span lines (case-insensitive, in the order they come, file by file).
+_RSYSLOG_INCLUDES = r"""
+function flush(  t, l, o, m, v) {
+  t = buf; l = tolower(buf); buf = ""
+  while (match(l, /include[[:space:]]*\([^)]*\)/)) {
+    o = substr(t, RSTART, RLENGTH); m = substr(l, RSTART, RLENGTH)
+    t = substr(t, RSTART + RLENGTH); l = substr(l, RSTART + RLENGTH)
+    while (match(m, /file[[:space:]]*=[[:space:]]*"[^"]*"/)) {
+      v = substr(o, RSTART, RLENGTH); sub(/^[^"]*"/, "", v); print substr(v, 1, length(v) - 1)
+      o = substr(o, RSTART + RLENGTH); m = substr(m, RSTART + RLENGTH)
+    }
+  }
+}
+FNR == 1 { flush() }
+tolower($0) ~ /^[[:space:]]*\$includeconfig[[:space:]]/ {
+  v = $0; sub(/^[[:space:]]*[^[:space:]]+[[:space:]]+/, "", v); sub(/[[:space:]].*/, "", v)
+  if (v != "") print v
+}
+{ buf = buf $0 " " }
+END { flush() }
+""".strip()
+
+
 @dataclass(frozen=True)
 class RsyslogConfig(TreeFact):
     """/etc/rsyslog.conf, every file its ``$IncludeConfig`` or ``include(file=...)`` directives name, and
@@ -33,12 +57,7 @@ class RsyslogConfig(TreeFact):
     kind: ClassVar[str] = "rsyslog-config"
     arg: str = ""
     roots: ClassVar[tuple[str, ...]] = ("/etc/rsyslog.conf", "/etc/rsyslog.d/*.conf")
-    include: ClassVar[str] = (
-        f"sed -n 's/^[[:space:]]*\\${any_case('includeconfig')}"
-        "[[:space:]]\\{1,\\}\\([^[:space:]]\\{1,\\}\\).*/\\1/p'"
-        " \"$1\"; tr '\\n' ' ' < \"$1\" | grep -o -i 'include[[:space:]]*([^)]*)'"
-        " | grep -o -i 'file[[:space:]]*=[[:space:]]*\"[^\"]*\"' | cut -d'\"' -f2"
-    )
+    include: ClassVar[str] = _RSYSLOG_INCLUDES
     what: ClassVar[str] = "rsyslog configuration"
 
 
@@ -50,8 +69,8 @@ class SyslogNgConfig(TreeFact):
     arg: str = ""
     roots: ClassVar[tuple[str, ...]] = ("/etc/syslog-ng/syslog-ng.conf",)
     include: ClassVar[str] = (
-        "awk -F'\"' '/^[[:space:]]*@include/ "
-        '{ p = $2; if (p !~ /^\\//) p = "/etc/syslog-ng/" p; print p }\' "$1"'
+        'BEGIN { FS = "\\"" } '
+        '/^[[:space:]]*@include/ { p = $2; if (p !~ /^\\//) p = "/etc/syslog-ng/" p; print p }'
     )
     what: ClassVar[str] = "syslog-ng configuration"
 
@@ -83,7 +102,7 @@ class LogrotateConfig(TreeFact):
     kind: ClassVar[str] = "log-logrotate-config"
     arg: str = ""
     roots: ClassVar[tuple[str, ...]] = ("/etc/logrotate.conf",)
-    include: ClassVar[str] = 'awk \'$1 == "include" { print $2 }\' "$1"'
+    include: ClassVar[str] = '$1 == "include" { print $2 }'
     what: ClassVar[str] = "logrotate configuration"
 
 

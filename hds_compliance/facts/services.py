@@ -37,6 +37,35 @@ class UnitState:
         return self.enabled in ("enabled", "enabled-runtime", "alias", "linked")
 
 
+# One line per unit: "UNIT<TAB>booted|offline<TAB>is-enabled's answer<TAB>is-active's answer or -", each
+# answer systemctl's first line about that unit. systemctl answers many units in one run but stops at
+# the first one it cannot answer (systemd 252: is-enabled on an unknown unit, "Failed to get unit file
+# state for X: No such file or directory"), stdout holding the answers before it and stderr why: that unit
+# gets the message and the units after it are asked again. A service with a SysV script and no unit file
+# of that name in the usual directories is asked alone: is-enabled answers such services first,
+# whatever their place, and a unit file elsewhere (a generator's) may still make it native.
+_UNITS_SH = r"""nl='
+'
+b=offline; [ -d /run/systemd/system ] && b=booted
+alone() { case $1 in *.service) [ -e "/etc/init.d/${1%.service}" ] || return 1;; *) return 1;; esac
+  for d in /etc/systemd/system /run/systemd/system /usr/lib/systemd/system /lib/systemd/system; do
+    { [ -e "$d/$1" ] || [ -L "$d/$1" ]; } && return 1; done; return 0; }
+ask() { v=$1; shift; A=; while [ $# -gt 0 ]; do r=$(systemctl "$v" -- "$@" 2>&1); k=0; m=
+    while [ -n "$r" ]; do l=${r%%"$nl"*}; if [ "$l" = "$r" ]; then r=; else r=${r#*"$nl"}; fi
+      case $l in ''|*[!a-z-]*) m=${m:-$l} ;; *) A=$A$l$nl; k=$((k+1)) ;; esac; done
+    [ "$k" -le $# ] || k=$#; shift "$k"; [ $# -gt 0 ] && { A=$A${m:-no answer}$nl; shift; }; done; }
+l=; for u do alone "$u" || l="$l $u"; done
+ask is-enabled $l; E=$A; a=
+[ "$b" = booted ] && { ask is-active "$@"; a=$A; }
+for u do
+  if alone "$u"; then e=$(systemctl is-enabled -- "$u" 2>&1); e=${e%%"$nl"*}
+  else e=${E%%"$nl"*}; E=${E#*"$nl"}; fi
+  x=-; [ "$b" = booted ] && { x=${a%%"$nl"*}; a=${a#*"$nl"}; }
+  printf '%s	%s	%s	%s
+' "$u" "$b" "$e" "$x"
+done"""
+
+
 @dataclass(frozen=True)
 class SystemdUnit(Fact[UnitState | None]):
     """State of one systemd unit (``systemctl is-enabled``, ``is-active``); ``None`` without systemctl.
@@ -58,13 +87,7 @@ class SystemdUnit(Fact[UnitState | None]):
     @classmethod
     def batch_script(cls, facts: Sequence[Fact[Any]]) -> str:
         units = " ".join(quote(f.arg) for f in facts)
-        return (
-            f"command -v systemctl >/dev/null 2>&1 || exit {ABSENT}; "
-            "b=offline; [ -d /run/systemd/system ] && b=booted; "
-            f'for u in {units}; do e=$(systemctl is-enabled -- "$u" 2>&1 | head -n 1); a=-; '
-            '[ "$b" = booted ] && a=$(systemctl is-active -- "$u" 2>&1 | head -n 1); '
-            'printf \'%s\\t%s\\t%s\\t%s\\n\' "$u" "$b" "$e" "$a"; done'
-        )
+        return f"command -v systemctl >/dev/null 2>&1 || exit {ABSENT}; set -- {units}; {_UNITS_SH}"
 
     @classmethod
     def split_batch(cls, facts: Sequence[Fact[Any]], stdout: bytes, stderr: str, limit: int) -> list[Part]:

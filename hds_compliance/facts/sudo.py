@@ -14,26 +14,38 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from hds_compliance.facts.base import ABSENT, Fact, FactError
+from hds_compliance.facts.reads import READS_SH, parse_listing
 from hds_compliance.model import Capture
 
 SUDO_CONF = "/etc/sudo.conf"
 DEFAULT_SUDOERS = "/etc/sudoers"
 
-# Lines sudo treats as includes: "@include path", "#include path" (and the -dir forms), after blanks.
+# Lines sudo treats as includes: "@include path", "#include path" (and the -dir forms), after blanks. One
+# awk over all files of an include round (those after the first s): each file's targets, by its place
+# in the argument list ("@<place>" then "f PATH" / "d PATH" lines).
 _INCLUDES_AWK = r"""
+BEGIN { for (i = 1; i < ARGC; i++) at[ARGV[i]] = i; for (i = 1; i <= s; i++) ARGV[i] = "" }
 { sub(/^[ \t]+/, "") }
 /^[#@]include[ \t]/ || /^[#@]includedir[ \t]/ {
   k = ($0 ~ /^.includedir/) ? "d" : "f"
   v = $0; sub(/^[#@]include(dir)?[ \t]+/, "", v); sub(/[ \t\r]+$/, "", v)
   if (v ~ /^".*"$/) v = substr(v, 2, length(v) - 2); else gsub(/\\ /, " ", v)
   gsub(/%h/, host, v)
-  if (v !~ /^\//) v = dir "/" v
-  print k " " v
+  if (v !~ /^\//) { dir = FILENAME; sub(/\/[^\/]*$/, "", dir); v = dir "/" v }
+  out[at[FILENAME]] = out[at[FILENAME]] k " " v "\n"
 }
+END { for (i = s + 1; i < ARGC; i++) printf "@%d\n%s", i, out[i] }
 """
 
+# Breadth first, as sudo's own order of discovery: each round's files are searched for includes by ONE
+# awk, and the next round lists, in the order the round met them, the entries of its directories and the
+# targets of its files (a file's place "@N" in the round's list is replaced by its targets). All files
+# are read at the end by ONE stat and ONE head (rd). Records: P the sudoers file, O the short host name,
+# D an included directory (E its entries sudo reads, I those it skips), A absent, X not a regular file,
+# U unreadable.
 _SCRIPT = r"""nl='
 '
+rec() { printf '%s %s %s\n' "$1" "${#2}" "$2"; }
 start=/etc/sudoers
 if [ -r /etc/sudo.conf ]; then
   s=$(awk '$1 == "Plugin" && $2 == "sudoers_policy" {
@@ -42,38 +54,47 @@ if [ -r /etc/sudo.conf ]; then
 fi
 [ -e "$start" ] || exit 100
 [ -r "$start" ] || exit 101
-h=$(uname -n); h=${h%%.*}
-printf 'start %s\nhost %s\n' "$start" "$h"
-todo="f $start"; seen=$nl; rc=0
-while [ -n "$todo" ]; do
-  item=${todo%%"$nl"*}
-  if [ "$item" = "$todo" ]; then todo=; else todo=${todo#*"$nl"}; fi
-  case $seen in *"$nl$item$nl"*) continue ;; esac
-  seen=$seen$item$nl
-  p=${item#? }
-  if [ "${item%% *}" = d ]; then
-    [ -d "$p" ] || { printf 'absent %s\n' "$p"; continue; }
-    [ -r "$p" ] && [ -x "$p" ] || { printf 'unreadable %s\n' "$p"; rc=101; continue; }
-    printf 'dir %s\n' "$p"
-    for e in "$p"/*; do
-      [ -e "$e" ] || [ -L "$e" ] || continue
-      case ${e##*/} in *.*|*~) printf 'ignored %s\n' "$e"; continue ;; esac
-      printf 'entry %s\n' "$e"
-      todo=${todo:+$todo$nl}"f $e"
-    done
-    continue
-  fi
-  [ -e "$p" ] || { printf 'absent %s\n' "$p"; continue; }
-  [ -f "$p" ] || { printf 'notfile %s\n' "$p"; continue; }
-  [ -r "$p" ] || { printf 'unreadable %s\n' "$p"; rc=101; continue; }
-  m=$(stat -L -c '%a %u %g' -- "$p") || { rc=1; continue; }
-  n=$(wc -c < "$p") || { rc=1; continue; }
-  k=$n; [ "$k" -le "$C" ] || k=$C
-  printf 'file %s %s %s %s\n' "$k" "$n" "$m" "$p"
-  head -c "$k" -- "$p"; printf '\n'
-  inc=$(awk -v dir="${p%/*}" -v host="$h" 'INCLUDES' "$p")
-  [ -n "$inc" ] && todo=${todo:+$todo$nl}$inc
+{ read -r h < /proc/sys/kernel/hostname; } 2>/dev/null || h=$(uname -n); h=${h%%.*}
+rec P "$start"; rec O "$h"
+q="f $start"; seen=$nl; rc=0; set --
+while [ -n "$q" ]; do
+  nx=; b=$#
+  while [ -n "$q" ]; do
+    item=${q%%"$nl"*}
+    if [ "$item" = "$q" ]; then q=; else q=${q#*"$nl"}; fi
+    case $seen in *"$nl$item$nl"*) continue ;; esac
+    seen=$seen$item$nl
+    p=${item#? }
+    if [ "${item%% *}" = d ]; then
+      [ -d "$p" ] || { rec A "$p"; continue; }
+      [ -r "$p" ] && [ -x "$p" ] || { rec U "$p"; rc=101; continue; }
+      rec D "$p"
+      for e in "$p"/*; do
+        [ -e "$e" ] || [ -L "$e" ] || continue
+        case ${e##*/} in *.*|*~) rec I "$e"; continue ;; esac
+        rec E "$e"; nx=$nx$nl"f $e"
+      done
+      continue
+    fi
+    [ -e "$p" ] || { rec A "$p"; continue; }
+    [ -f "$p" ] || { rec X "$p"; continue; }
+    [ -r "$p" ] || { rec U "$p"; rc=101; continue; }
+    set -- "$@" "$p"; nx=$nx$nl@$#
+  done
+  inc=
+  [ $# -gt "$b" ] && inc=$nl$(awk -v s="$b" -v host="$h" 'INCLUDES' "$@")$nl
+  nx=${nx#"$nl"}
+  while [ -n "$nx" ]; do
+    l=${nx%%"$nl"*}
+    if [ "$l" = "$nx" ]; then nx=; else nx=${nx#*"$nl"}; fi
+    case $l in
+      @*) t=$nl${inc#*"$nl$l$nl"}; t=${t%%"$nl@"*}; t=${t#"$nl"}; t=${t%"$nl"} ;;
+      *) t=$l ;;
+    esac
+    [ -n "$t" ] && q=${q:+$q$nl}$t
+  done
 done
+rd '%s %a %u %g' "$@" || rc=1
 exit "$rc"
 """.replace("INCLUDES", _INCLUDES_AWK.strip())
 
@@ -140,7 +161,7 @@ class SudoPolicySources(Fact[SudoSources | None]):
     arg: str = ""
 
     def script(self) -> str:
-        return _SCRIPT
+        return f"{READS_SH}\n{_SCRIPT}"
 
     def parse(self, capture: Capture) -> SudoSources | None:
         if capture.exit_code == ABSENT:
@@ -152,54 +173,32 @@ class SudoPolicySources(Fact[SudoSources | None]):
                 f"{self.describe()}: {', '.join(capture.redactions)} redacted from what the probe read; "
                 "the sudo policy is not judged on altered text"
             )
-        data = capture.stdout_bytes()
-        values: dict[str, str] = {}
-        files: dict[str, SudoersFile] = {}
+        listing = parse_listing(capture, self.describe(), "PODEIAXU")
         dirs: dict[str, list[str]] = {}
-        lists: dict[str, list[str]] = {"ignored": [], "absent": [], "notfile": []}
-        pos = 0
-        while pos < len(data):
-            end = data.find(b"\n", pos)
-            if end < 0:
-                raise FactError(f"{self.describe()}: unterminated record at byte {pos}")
-            record = data[pos:end].decode("utf-8", "replace")
-            pos = end + 1
-            word, _, rest = record.partition(" ")
-            if word in ("start", "host"):
-                values[word] = rest
-            elif word == "dir":
-                dirs[rest] = []
-            elif word == "entry" and rest.rsplit("/", 1)[0] in dirs:
-                dirs[rest.rsplit("/", 1)[0]].append(rest)
-            elif word in lists:
-                lists[word].append(rest)
-            elif word == "file":
-                sudoers, pos = self._file(rest, data, pos)
-                files[sudoers.path] = sudoers
-            else:
-                raise FactError(f"{self.describe()}: unexpected record {record[:60]!r}")
-        if values.get("start") not in files:
+        for tag, path in listing.records:
+            if tag == "D":
+                dirs[path] = []
+            elif tag == "E":
+                dirs[path.rsplit("/", 1)[0]].append(path)
+        files: dict[str, SudoersFile] = {}
+        for read in listing.files:
+            try:
+                mode, uid, gid = int(read.stat[0], 8), int(read.stat[1]), int(read.stat[2])
+            except (IndexError, ValueError) as exc:
+                raise FactError(f"{self.describe()}: unexpected stat of {read.path}: {read.stat}") from exc
+            files[read.path] = SudoersFile(read.path, mode, uid, gid, read.data, truncated=not read.complete)
+        start, host = listing.named("P"), listing.named("O")
+        if not start or start[0] not in files:
             raise FactError(f"{self.describe()}: the sudoers file itself was not read")
         return SudoSources(
-            start=values["start"],
-            host=values.get("host", ""),
+            start=start[0],
+            host=host[0] if host else "",
             files=files,
             dirs=dirs,
-            ignored=lists["ignored"],
-            absent=lists["absent"],
-            not_regular=lists["notfile"],
+            ignored=listing.named("I"),
+            absent=listing.named("A"),
+            not_regular=listing.named("X"),
         )
-
-    def _file(self, header: str, data: bytes, pos: int) -> tuple[SudoersFile, int]:
-        try:
-            kept_s, size_s, mode_s, uid_s, gid_s, path = header.split(" ", 5)
-            kept, size, mode, uid, gid = int(kept_s), int(size_s), int(mode_s, 8), int(uid_s), int(gid_s)
-        except ValueError as exc:
-            raise FactError(f"{self.describe()}: malformed file record {header[:80]!r}") from exc
-        body = data[pos : pos + kept]
-        if len(body) != kept or data[pos + kept : pos + kept + 1] != b"\n":
-            raise FactError(f"{self.describe()}: {path} changed while it was read")
-        return SudoersFile(path, mode, uid, gid, body, truncated=kept < size), pos + kept + 1
 
     def describe(self) -> str:
         return "sudoers policy files"

@@ -20,6 +20,7 @@ from fnmatch import fnmatchcase
 from typing import Any, ClassVar
 
 from hds_compliance.facts.base import ABSENT, UNREADABLE, Fact, FactError
+from hds_compliance.facts.reads import READS_SH, Listing, parse_listing
 from hds_compliance.model import Capture
 
 # systemd's CONF_PATHS("sysctl.d"), highest precedence first; /lib/sysctl.d only matters on hosts whose
@@ -146,7 +147,12 @@ def _in_force(entries: list[SysctlEntry]) -> tuple[SysctlEntry, ...]:
 
 def frame_loop(dirs: tuple[str, ...], pattern: str) -> str:
     """sh printing one framed record per file ``dir/pattern`` of each directory (sets rc=101 when one is
-    unreadable); see :func:`frame_files`."""
+    unreadable), a program or two per file (the fstab-unit fact's drop-ins; :func:`conf_files_sh` reads
+    the same with builtins and :mod:`hds_compliance.facts.reads`).
+
+    ``<kind> <size> <name length> <name>`` then ``size`` bytes of content: kind ``F`` a file, ``M`` a name
+    masked by a symbolic link to /dev/null, ``U`` unreadable, ``T`` larger than ``$C``.
+    """
     return (
         f'for d in {" ".join(dirs)}; do [ -d "$d" ] || continue; '
         # On merged-/usr hosts /lib is /usr/lib: the same files once, not twice.
@@ -164,19 +170,10 @@ def frame_loop(dirs: tuple[str, ...], pattern: str) -> str:
     )
 
 
-def frame_files(dirs: tuple[str, ...], pattern: str) -> str:
-    """sh listing ``dir/pattern`` of each directory, one framed record per file.
-
-    ``<kind> <size> <name length> <name>`` then ``size`` bytes of content: kind ``F`` a file, ``M`` a name
-    masked by a symbolic link to /dev/null, ``U`` unreadable (exit 101), ``T`` larger than ``$C``.
-    """
-    return f'rc=0; {frame_loop(dirs, pattern)}; exit "$rc"'
-
-
 def parse_framed(
     fact: Fact[Any], data: bytes, extra_kinds: tuple[str, ...] = ()
 ) -> list[tuple[str, str, bytes]]:
-    """(kind, path, content) of each record printed by :func:`frame_files` (and ``extra_kinds``)."""
+    """(kind, path, content) of each record printed by :func:`frame_loop` (and ``extra_kinds``)."""
     kinds = {k.encode() for k in ("F", "M", "U", "T", *extra_kinds)}
     records: list[tuple[str, str, bytes]] = []
     pos = 0
@@ -197,6 +194,21 @@ def parse_framed(
         records.append((head[0].decode(), name, body))
         pos = name_end + 1 + size
     return records
+
+
+def conf_files_sh(dirs: tuple[str, ...], pattern: str) -> str:
+    """sh gathering ``dir/pattern`` of each directory into "$@" for :data:`READS_SH`'s ``rd``, with shell
+    builtins only: ``M <length> <name>`` for a name masked by a symbolic link to /dev/null, ``U <length>
+    <name>`` (and rc=101) for a file the probe may not read; other non-regular entries are skipped."""
+    return (
+        f'rc=0; set --; for d in {" ".join(dirs)}; do [ -d "$d" ] || continue; '
+        # On merged-/usr hosts /lib is /usr/lib: the same files once, not twice.
+        'case $d in /lib/*) [ "$d" -ef "/usr$d" ] && continue;; esac; '
+        f'for f in "$d"/{pattern}; do [ -L "$f" ] && [ "$f" -ef /dev/null ] && '
+        '{ printf \'M %s %s\\n\' "${#f}" "$f"; continue; }; [ -f "$f" ] || continue; '
+        f'[ -r "$f" ] || {{ rc={UNREADABLE}; printf \'U %s %s\\n\' "${{#f}}" "$f"; continue; }}; '
+        'set -- "$@" "$f"; done; done'
+    )
 
 
 def config_order(
@@ -220,19 +232,24 @@ class SysctlConf(Fact[SysctlConfig]):
     arg: str = ""
 
     def script(self) -> str:
-        return frame_files(SYSCTL_DIRS, "*.conf")
+        return f'{READS_SH}; {conf_files_sh(SYSCTL_DIRS, "*.conf")}; rd %s "$@" || rc=1; exit "$rc"'
 
     def parse(self, capture: Capture) -> SysctlConfig:
+        return self.config(capture, parse_listing(capture, self.describe(), "MUV"))
+
+    def config(self, capture: Capture, listing: Listing) -> SysctlConfig:
+        """The configuration from the records of :func:`conf_files_sh` and the files read."""
         if capture.exit_code not in (0, UNREADABLE):
             raise self._fail(capture)
-        records = parse_framed(self, capture.stdout_bytes())
-        for kind, name, _ in records:
-            if kind == "U":
-                raise FactError(f"{self.describe()}: {name} is not readable with the probe's privileges")
-            if kind == "T":
-                raise FactError(f"{self.describe()}: {name} is larger than the probe reads")
+        for name in listing.named("U"):
+            raise FactError(f"{self.describe()}: {name} is not readable with the probe's privileges")
+        for read in listing.files:
+            if not read.complete:
+                raise FactError(f"{self.describe()}: {read.path} is larger than the probe reads")
         if capture.exit_code != 0:
             raise self._fail(capture)
+        records = [("M", name, b"") for name in listing.named("M")]
+        records += [("F", read.path, read.data) for read in listing.files]
         files, masked, entries = [], [], []
         for kind, name, body in config_order(records, SYSCTL_DIRS):
             if kind == "M" or not body.strip():
@@ -341,12 +358,12 @@ class NetConf(Fact[dict[str, dict[str, int]] | None]):
         return f"per-interface {self.arg} parameters"
 
 
-# Keys named by the sysctl.d files, as /proc/sys paths (sysctl.d(5) normalisation; globs kept for the
-# shell to expand). Over-reading is harmless: the parser decides which assignment is in force.
+# Keys named by the sysctl.d files, each once, as /proc/sys paths (sysctl.d(5) normalisation; globs kept for
+# the shell to expand). Over-reading is harmless: the parser decides which assignment is in force.
 _KEYS_AWK = (
     '/^[ \\t]*[#;]/ { next } /=/ { k = $0; sub(/=.*/, "", k); gsub(/[ \\t]/, "", k); sub(/^-/, "", k); '
     'if (match(k, /[.\\/]/) && substr(k, RSTART, 1) == ".") { gsub(/\\./, "\\001", k); gsub(/\\//, ".", k); '
-    'gsub(/\\001/, "/", k) } if (k != "") print "/proc/sys/" k }'
+    'gsub(/\\001/, "/", k) } if (k != "" && !(k in seen)) { seen[k]; print "/proc/sys/" k } }'
 )
 
 
@@ -354,36 +371,32 @@ _KEYS_AWK = (
 class SysctlApplied(Fact[tuple[SysctlConfig, dict[str, str]]]):
     """The sysctl.d configuration and the live value of every key it names: (config, {path: live value}).
 
-    One snippet: the files as :class:`SysctlConf` reads them, then ``@live`` and one grep over every
-    /proc/sys path the files name (globs expanded by the shell). A key this kernel lacks has no value.
+    One snippet: the files as :class:`SysctlConf` reads them, and before them a record ``V`` holding the
+    output of one grep over every /proc/sys path the files name (globs expanded by the shell, each path
+    once). A key this kernel lacks has no value.
     """
 
     kind: ClassVar[str] = "sysctl-applied"
     arg: str = ""
 
     def script(self) -> str:
-        files = " ".join(f"{d}/*.conf" for d in SYSCTL_DIRS)
         return (
-            f"rc=0; {frame_loop(SYSCTL_DIRS, '*.conf')}; printf '\\n@live\\n'; "
-            f'set --; for f in {files}; do [ -f "$f" ] && [ -r "$f" ] && set -- "$@" "$f"; done; '
-            f"if [ $# -gt 0 ]; then keys=$(awk '{_KEYS_AWK}' \"$@\" | sort -u); "
+            f"{READS_SH}; {conf_files_sh(SYSCTL_DIRS, '*.conf')}; v=; "
+            f"if [ $# -gt 0 ]; then l=' '; for p in $(awk '{_KEYS_AWK}' \"$@\"); do "
             # A path named twice (conf/all and conf/* both match it) is read once.
-            'paths=$(for p in $keys; do [ -f "$p" ] && echo "$p"; done | sort -u); '
-            '[ -z "$paths" ] || grep -H "" -- $paths; fi; exit "$rc"'
+            '[ -f "$p" ] || continue; case $l in *" $p "*) continue;; esac; l="$l$p "; done; '
+            '[ "$l" = " " ] || { set -f; v=$(grep -H "" -- $l); set +f; }; fi; '
+            'printf \'V %s %s\\n\' "${#v}" "$v"; rd %s "$@" || rc=1; exit "$rc"'
         )
 
     def parse(self, capture: Capture) -> tuple[SysctlConfig, dict[str, str]]:
-        # The LAST marker: file contents come before it and could hold the same text. The snippet puts a
-        # newline of its own before the marker, whatever the last file ends with.
-        files, marker, live_part = capture.stdout_bytes().rpartition(b"\n@live\n")
-        if not marker:
+        listing = parse_listing(capture, self.describe(), "MUV")
+        values = listing.named("V")
+        if len(values) != 1:
             raise FactError(f"{self.describe()}: no live values in the output")
-        framed = Capture.from_bytes(
-            capture.fact, capture.command, files, exit_code=capture.exit_code, stderr=capture.stderr
-        )
-        config = SysctlConf().parse(framed)
+        config = SysctlConf().config(capture, listing)
         live: dict[str, list[str]] = {}
-        for line in live_part.decode("utf-8", "replace").splitlines():
+        for line in values[0].splitlines():
             path, colon, value = line.partition(":")
             if colon and path.startswith("/proc/sys/"):
                 live.setdefault(path.removeprefix("/proc/sys/"), []).append(value)

@@ -82,8 +82,8 @@ class TimeConfig(TreeFact):
         *systemd_conf_roots("timesyncd.conf"),
     )
     include: ClassVar[str] = (
-        'awk \'$1 == "confdir" { for (i = 2; i <= NF; i++) print $i "/*.conf" } '
+        '$1 == "confdir" { for (i = 2; i <= NF; i++) print $i "/*.conf" } '
         '$1 == "sourcedir" { for (i = 2; i <= NF; i++) print $i "/*.sources" } '
-        '$1 == "include" || $1 == "includefile" { print $2 }\' "$1"'
+        '$1 == "include" || $1 == "includefile" { print $2 }'
     )
     what: ClassVar[str] = "time daemon configuration"
