@@ -135,6 +135,7 @@ def marker(kind: str) -> bytes:
     return f"{REDACTION_MARK}{kind}]".encode()
 
 
+_ALL_HINTS = frozenset(hint for hints in _HINTS.values() for hint in hints)
 # (kind, pattern, hints, replacement, one line) in the order scrub applies them.
 _PASSES = tuple(
     (
@@ -157,9 +158,12 @@ def scrub(data: bytes) -> tuple[bytes, list[str]]:
     if not data:
         return data, []
     lowered = data.lower()
+    present = {hint for hint in _ALL_HINTS if hint in lowered}
+    if not present:
+        return data, []
     kinds: list[str] = []
     for kind, pattern, hints, replacement, one_line in _PASSES:
-        if not any(hint in lowered for hint in hints):
+        if present.isdisjoint(hints):
             continue
         if one_line:
             data, count = _subn_lines(pattern, replacement, data, hints)
@@ -167,7 +171,7 @@ def scrub(data: bytes) -> tuple[bytes, list[str]]:
             data, count = pattern.subn(replacement, data)
         if count:
             kinds.append(kind)
-    if any(word in lowered for word in _SECRET_WORDS):
+    if not present.isdisjoint(_SECRET_WORDS):
         data, count = _tokens(data, data.lower() if kinds else lowered)
         if count:
             kinds.append("token")
