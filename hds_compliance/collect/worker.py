@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hds_compliance.collect import CollectOptions, HostJob, RawProbe, RawRound
-from hds_compliance.collect.probe import follow_ups, new_nonce, parse, render
+from hds_compliance.collect.probe import new_nonce, render, second_round
 from hds_compliance.facts import fact_from_key
 
 _READER_WAKE_S = 5.0  # paramiko's reader timeout once connected (its default: 0.1 s)
@@ -137,8 +137,7 @@ def _worker(request: dict[str, Any]) -> dict[str, Any]:
         raw.rounds.append(first)
         # A second command only for facts that depend on the first one's output (sshd Match blocks...).
         if first.error is None and job.script is None:
-            parsed = parse(probe, first.stdout, stderr=first.stderr)
-            more = follow_ups(probe, parsed.captures)
+            more = second_round(probe, first.stdout, stderr=first.stderr)
             if more:
                 second = render(more, new_nonce(), job.section_cap)
                 record = RawRound(nonce=second.nonce, facts=[f.key for f in more])
