@@ -61,8 +61,23 @@ def plan_facts(catalog: Catalog, checks: dict[str, Check[Any]], host: HostInfo) 
         for ref in control.checks:
             spec = checks[ref.id]
             if left_out(catalog, spec) is None and (applicable or spec.fleet is not None):
-                facts.extend(spec.facts_for(spec.validate(ref.params), host))
+                if spec.fleet_facts is None:  # the same facts on every host
+                    facts.extend(_static_facts(spec, ref))
+                else:
+                    facts.extend(spec.facts_for(_validated(spec, ref), host))
     return facts
+
+
+# By id() of the reference, which the entry keeps alive (so the id cannot be reused by another object).
+_FACTS: dict[int, tuple[CheckRef, Check[Any], tuple[Fact[Any], ...]]] = {}
+
+
+def _static_facts(spec: Check[Any], ref: CheckRef) -> tuple[Fact[Any], ...]:
+    """The facts a check whose facts do not depend on the host declares for a reference, listed once."""
+    entry = _FACTS.get(id(ref))
+    if entry is None or entry[0] is not ref or entry[1] is not spec:
+        entry = _FACTS[id(ref)] = (ref, spec, tuple(spec.facts(_validated(spec, ref))))
+    return entry[2]
 
 
 def host_info(record: HostRecord) -> HostInfo:
@@ -186,7 +201,7 @@ def _prepare(catalog: Catalog, checks: dict[str, Check[Any]]) -> dict[str, list[
                 continue
             params = _validated(spec, ref)
             static = spec.fleet is None and spec.fleet_facts is None
-            declared = frozenset(f.key for f in spec.facts(params)) if static else None
+            declared = frozenset(f.key for f in _static_facts(spec, ref)) if static else None
             memo = memos.setdefault((ref.id, _params_key(ref)), _Memo()) if static else None
             refs.append(_Ref(control, index, ref, spec, params, None, declared, memo))
         prepared[control.id] = refs
