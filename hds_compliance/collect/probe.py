@@ -135,7 +135,11 @@ def _stream(lines: list[str]) -> tuple[bytes, bool]:
     """Decode the base64 text (one line, or lines of any width); ``False`` if it stops being valid (cut or
     mangled), with what decoded before that point, so the sections that came back whole stay usable."""
     text = "".join(line.strip() for line in lines)
-    try:  # the whole stream at once when it is intact
+    try:  # the whole stream at once when it is intact: checked in C (b64decode validates with a pattern)
+        return binascii.a2b_base64(text, strict_mode=True), True
+    except (binascii.Error, ValueError):
+        pass
+    try:  # whatever strict decoding refuses is judged as before
         return base64.b64decode(text, validate=True), True
     except (binascii.Error, ValueError):
         pass
