@@ -14,7 +14,6 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -153,7 +152,12 @@ def _worker(request: dict[str, Any]) -> dict[str, Any]:
     pool = gevent.pool.Pool(max(options.parallel, 1))
     for raw in pool.imap_unordered(connect_and_probe, list(inventory)):
         results[raw.name] = raw
-    return {"results": [asdict(results[j.name]) for j in jobs if j.name in results]}
+    return {"results": [_plain(results[j.name]) for j in jobs if j.name in results]}
+
+
+def _plain(raw: RawProbe) -> dict[str, Any]:
+    """What ``dataclasses.asdict`` gives for a host's answer, without its deep copy of every output."""
+    return {**vars(raw), "rounds": [dict(vars(r)) for r in raw.rounds]}
 
 
 def main() -> None:
