@@ -30,7 +30,6 @@ import pstats
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,7 +42,7 @@ sys.path.insert(0, str(REPO))
 
 from hds_compliance.catalog import Catalog, load_catalog  # noqa: E402
 from hds_compliance.check import Check, registry  # noqa: E402
-from hds_compliance.collect import CollectOptions, HostJob, RawProbe, RawRound, collect  # noqa: E402
+from hds_compliance.collect import CollectOptions, RawProbe, RawRound, collect  # noqa: E402
 from hds_compliance.collect.network import collect_network  # noqa: E402
 from hds_compliance.collect.probe import DEFAULT_SECTION_CAP, new_nonce  # noqa: E402
 from hds_compliance.evaluate import evaluate, plan_facts  # noqa: E402
@@ -145,12 +144,10 @@ def record(args: argparse.Namespace) -> int:
             ],
         )
         kids = _children_cpu()
-        raws = stages.run("collect: scanning process", lambda: collect(jobs, options))
+        raws = stages.run("collect: scanning process (1st rounds parsed)", lambda: collect(jobs, options))
         stages.cpu["collect: worker process"] = _children_cpu() - kids  # process_time leaves children out
         post_collection(stages, catalog, checks, inventory, raws, started)
         stages.print(len(inventory.hosts), "record")
-        if args.worker_cprofile:
-            profile_worker(jobs, options, args.worker_cprofile)
         bad = [name for name, raw in raws.items() if not raw.connected]
         if bad:
             print(f"warning: unreachable: {bad}")
@@ -158,7 +155,7 @@ def record(args: argparse.Namespace) -> int:
             "skip_tag": args.skip_tag,
             "started": started,
             "inventory": [dataclasses.asdict(h) for h in inventory.hosts],
-            "raws": {name: dataclasses.asdict(raw) for name, raw in raws.items()},
+            "raws": {name: _plain(raw) for name, raw in raws.items()},
         }
         Path(args.dump).write_text(json.dumps(dump))
         print(f"dump: {args.dump}")
@@ -169,22 +166,12 @@ def record(args: argparse.Namespace) -> int:
     return 0
 
 
-def profile_worker(jobs: list[HostJob], options: CollectOptions, out: str) -> None:
-    """Run the collector worker once more under cProfile, on the same request, and print its top."""
-    request = json.dumps(
-        {"jobs": [dataclasses.asdict(j) for j in jobs], "options": dataclasses.asdict(options)}
-    )
-    # CPU time as cProfile's clock: time spent waiting in gevent's hub (network) is not counted.
-    code = (
-        "import cProfile, runpy, sys, time; p = cProfile.Profile(time.process_time); p.enable()\n"
-        "try: runpy.run_module('hds_compliance.collect', run_name='__main__')\n"
-        f"finally: p.disable(); p.dump_stats({out!r})"
-    )
-    argv = [sys.executable, "-P", "-c", code]
-    kids = _children_cpu()
-    subprocess.run(argv, input=request, capture_output=True, text=True, check=True)
-    print(f"worker under cProfile: {_children_cpu() - kids:.3f} s CPU")
-    pstats.Stats(out).sort_stats("tottime").print_stats(30)
+def _plain(raw: RawProbe) -> dict[str, Any]:
+    """A host's raw answer as JSON data (without the collection's own parse of its first round)."""
+    rounds = [
+        {f.name: getattr(r, f.name) for f in dataclasses.fields(r) if f.name != "parsed"} for r in raw.rounds
+    ]
+    return {**{f.name: getattr(raw, f.name) for f in dataclasses.fields(raw)}, "rounds": rounds}
 
 
 def _load_dump(path: Path, copies: int) -> tuple[list[str], str, Inventory, dict[str, RawProbe]]:
@@ -239,7 +226,6 @@ def main(argv: list[str] | None = None) -> int:
     rec.add_argument("--parallel", type=int, default=50)
     rec.add_argument("--skip-tag", action="append", default=[], metavar="TAG")
     rec.add_argument("--dump", required=True)
-    rec.add_argument("--worker-cprofile", help="also run the worker under cProfile, writing its stats here")
     rep = sub.add_parser("replay", help="re-run the stages after collection from a dump, offline")
     rep.add_argument("dump")
     rep.add_argument("--copies", type=int, default=1, help="every host this many times (default 1)")

@@ -249,20 +249,6 @@ def parse(
     return ParsedProbe(captures, frame.complete, frame.problem, frame.noise_lines)
 
 
-def second_round(probe: Probe, output: str | bytes, stderr: str = "") -> list[Fact[object]]:
-    """The facts a first round's output asks for next (:func:`follow_ups` of :func:`parse`), reading only
-    the sections of facts that can ask for more: what the collector worker needs, at a fraction of the cost.
-    """
-    frame = _frame(probe, output, None, stderr)
-    captures = [
-        capture
-        for i, section in enumerate(probe.sections)
-        if any(type(fact).follow_ups is not Fact.follow_ups for fact in section.facts)
-        for capture in _captures(probe, section, frame.sections.get(i), frame.problem)
-    ]
-    return follow_ups(probe, captures)
-
-
 def _captures(
     probe: Probe, section: Section, raw: dict[str, bytes | int] | None, problem: str | None
 ) -> list[Capture]:
