@@ -178,6 +178,9 @@ class Context:
         self.read: list[str] = [] if read is None else read
         self._parsed: dict[str, Any] = {} if parsed is None else parsed
         self.trace: list[tuple[Ask, Any]] | None = None  # set to [] to record what the check observes
+        # Set by an evaluator judging several hosts: parsed values by (fact key, capture fingerprint), for
+        # every host (a parser is a pure function of its capture), for facts whose parser looks nothing up.
+        self.shared: dict[tuple[str, Any], Any] | None = None
 
     @property
     def host(self) -> HostInfo:
@@ -282,6 +285,14 @@ class Context:
             return FactUnavailable(f"{fact.describe()} was not collected")
         if capture.problem is not None or not capture.complete:
             return FactUnavailable(f"{fact.describe()}: {capture.problem or 'incomplete capture'}")
+        if self.shared is not None and type(fact).parse_with is Fact.parse_with:
+            shared_key = (fact.key, fingerprint(capture))
+            if shared_key not in self.shared:
+                self.shared[shared_key] = self._parse_alone(fact, capture)
+            return cast("T | FactUnavailable", self.shared[shared_key])
+        return self._parse_alone(fact, capture)
+
+    def _parse_alone(self, fact: Fact[T], capture: Capture) -> T | FactUnavailable:
         looked: list[tuple[Ask, Any]] = []
 
         def lookup(key: str) -> Capture | None:

@@ -102,8 +102,12 @@ class _Host:
     parsed: dict[str, Any]
     fingerprints: dict[str, Any] = field(default_factory=dict)
 
+    shared: dict[tuple[str, Any], Any] = field(default_factory=dict)  # parsed values of the whole run
+
     def context(self, declared: frozenset[str] | None) -> Context:
-        return Context(self.info, self.captures, declared=declared, now=self.now, parsed=self.parsed)
+        ctx = Context(self.info, self.captures, declared=declared, now=self.now, parsed=self.parsed)
+        ctx.shared = self.shared
+        return ctx
 
     def answer(self, ask: Ask) -> Any:
         """What a check asking ``ask`` observes on this host (see :data:`hds_compliance.check.Ask`)."""
@@ -234,9 +238,15 @@ def evaluate(
     ``scope`` says which inventory hosts the scan left out (fleet checks that need them are
     ``not_reviewed``); ``collected_at`` is the run's start, the clock of hosts whose probe time is unknown.
     """
+    shared: dict[tuple[str, Any], Any] = {}  # a capture seen on several hosts is parsed once
     state = {
         r.name: _Host(
-            host_info(r), r.capture_map(), _host_error(r), _time(r.probe.started_at or collected_at), {}
+            host_info(r),
+            r.capture_map(),
+            _host_error(r),
+            _time(r.probe.started_at or collected_at),
+            {},
+            shared=shared,
         )
         for r in hosts
     }
