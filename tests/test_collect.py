@@ -120,3 +120,31 @@ def test_probe_killed_by_the_timeout_gives_errors_only(tmp_path: Path) -> None:
     assert not record.probe.complete
     assert all(v.status is not Status.PASS for v in verdicts)
     assert any("timed out" in v.message for v in verdicts if v.status is Status.ERROR)
+
+
+def _fake_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str) -> None:
+    """Run ``body`` (sh) in the worker's place: collect() starts ``sys.executable -P -m ...``."""
+    fake = tmp_path / "python"
+    fake.write_text(f"#!/bin/sh\nread request\n{body}\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(fake))
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        # Dies after sending a first round: the answer it asked for goes nowhere.
+        ("""echo '{"first": "h1", "stdout": "", "stderr": ""}'; echo 'worker: lost' >&2; exit 3""", "exit 3"),
+        ("echo 'not json'; echo 'worker: garbled' >&2; exit 0", "worker: garbled"),
+        ("""echo '{"results": [{"name": "h1"}]}'""", "collector failed"),  # a result it cannot be
+    ],
+)
+def test_a_worker_that_breaks_its_protocol_is_an_error_for_every_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str, said: str
+) -> None:
+    _fake_worker(tmp_path, monkeypatch, body)
+    jobs = [HostJob(name=name, data={}, facts=["processes"], nonce=new_nonce()) for name in ("h1", "h2")]
+    results = collect(jobs, CollectOptions())
+    assert set(results) == {"h1", "h2"}
+    for raw in results.values():
+        assert not raw.connected and raw.error and said in raw.error, raw.error
