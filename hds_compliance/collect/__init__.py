@@ -100,7 +100,7 @@ def collect(jobs: list[HostJob], options: CollectOptions) -> dict[str, RawProbe]
     }
     wire = [
         {
-            **asdict(j),
+            **vars(j),  # as asdict() would give, without copying every fact key
             "script": probes[j.name].script if j.name in probes else j.script,
             "follow": j.name in probes,
         }
