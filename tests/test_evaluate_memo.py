@@ -1,4 +1,5 @@
-"""The evaluator judges hosts that answer alike once: every verdict stays the one a fresh run gives.
+"""The client's shared work (hosts judged once when they answer alike, captures parsed once, the collection's
+parse reused) gives exactly what the plain way gives.
 
 Hosts are built from the recorded cases of every check (``tests/captures/*.yaml``), each twice under
 another name, and evaluated together against controls using those checks: verdicts shared between
@@ -15,12 +16,16 @@ from typing import Any
 import pytest
 from test_checks import CASES, REGISTRY, _host
 
-from hds_compliance.catalog import Catalog, CheckRef, Control
+from hds_compliance.catalog import Catalog, CheckRef, Control, load_catalog
 from hds_compliance.check import Check, Context, FactUnavailable, HostInfo, NoParams, Outcome, passed
-from hds_compliance.evaluate import evaluate
-from hds_compliance.evaluate.engine import _Host, _Memo, applies, host_info
+from hds_compliance.collect import CollectOptions, HostJob, collect
+from hds_compliance.collect.probe import new_nonce, render
+from hds_compliance.evaluate import evaluate, plan_facts
+from hds_compliance.evaluate.engine import _Host, _Memo, applies, host_info, left_out
 from hds_compliance.facts import FileContent
+from hds_compliance.inventory import default_inventory, load_inventory
 from hds_compliance.model import Capture, HostRecord, ProbeRun, Severity, Status, Verdict
+from hds_compliance.scan import host_record, host_view
 
 _FILES = sorted({c["file"] for c in CASES if "hosts" not in c})
 
@@ -55,13 +60,16 @@ def _scene(file: str) -> tuple[Catalog, list[HostRecord]]:
 
 
 def _alone(
-    verdict: Verdict, control: Control, record: HostRecord, collected_at: str | None
+    verdict: Verdict, catalog: Catalog, control: Control, record: HostRecord, collected_at: str | None
 ) -> tuple[Status, str, list[str]]:
     """The verdict of one check reference run on its own, the way a first evaluator would."""
     skip = applies(control, host_info(record))
     if skip is not None:
         return Status.NOT_APPLICABLE, skip, []
     spec = REGISTRY[verdict.check or ""]
+    excluded = left_out(catalog, spec)
+    if excluded is not None:
+        return Status.NOT_REVIEWED, excluded, []
     params = spec.validate(verdict.params)
     host = _host(
         record.name,
@@ -99,7 +107,7 @@ def _judged_as_alone(catalog: Catalog, hosts: list[HostRecord]) -> list[Verdict]
     judged = [v for v in verdicts if v.check is not None and REGISTRY[v.check].fleet is None]
     assert judged
     for v in judged:
-        alone = _alone(v, controls[v.control], records[v.host], collected_at)
+        alone = _alone(v, catalog, controls[v.control], records[v.host], collected_at)
         assert (v.status, v.message, v.facts) == alone, f"{v.host} {v.check} {v.params}"
     backwards = evaluate(catalog, REGISTRY, hosts[::-1], collected_at=collected_at)
     assert sorted(backwards, key=_order) == sorted(verdicts, key=_order)
@@ -195,3 +203,22 @@ def test_a_check_seen_asking_two_things_after_the_same_answers_is_no_longer_shar
     assert memo.recall(host) == (Status.PASS, "a", ["a"])
     memo.learn([(("get", "b", False), None)], (Status.FAIL, "b", ["b"]))
     assert memo.recall(host) is None
+
+
+def test_the_client_fast_paths_give_what_the_plain_ones_give_on_this_machine() -> None:
+    """A real probe of this machine with the full catalogue (walks left out): the host record built from
+    the parse the collection made to find the second round is the one a fresh parse gives, byte for byte;
+    judged next to a twin, every verdict is the one its check gives alone."""
+    catalog = load_catalog(profile="full", skip_tags=["fs-walk"])
+    [host] = load_inventory(default_inventory()).hosts
+    facts = [f for f in plan_facts(catalog, REGISTRY, host_view(host)) if f.origin == "host"]
+    probe = render(facts, new_nonce())
+    job = HostJob(name=host.name, data={}, facts=[f.key for f in probe.facts], nonce=probe.nonce)
+    job.section_cap = probe.section_cap
+    raw = collect([job], CollectOptions())[host.name]
+    assert raw.connected and raw.rounds[0].parsed is not None
+    fast = host_record(host, raw)
+    for round_ in raw.rounds:
+        round_.parsed = None
+    assert fast.model_dump_json() == host_record(host, raw).model_dump_json()
+    _judged_as_alone(catalog, [fast, fast.model_copy(update={"name": "twin"})])
