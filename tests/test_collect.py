@@ -15,6 +15,7 @@ from hds_compliance import scan as scan_module
 from hds_compliance.catalog import load_catalog
 from hds_compliance.check import registry
 from hds_compliance.collect import CollectOptions, HostJob, collect
+from hds_compliance.collect import probe as probe_module
 from hds_compliance.collect.probe import new_nonce, render
 from hds_compliance.evaluate import evaluate, plan_facts
 from hds_compliance.inventory import default_inventory, load_inventory
@@ -148,3 +149,18 @@ def test_a_worker_that_breaks_its_protocol_is_an_error_for_every_host(
     assert set(results) == {"h1", "h2"}
     for raw in results.values():
         assert not raw.connected and raw.error and said in raw.error, raw.error
+
+
+def test_a_second_round_that_cannot_be_found_is_an_error_for_every_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding the facts a first round asks for failed in the scanning process: no host is judged."""
+    _fake_worker(tmp_path, monkeypatch, """echo '{"first": "h1", "stdout": "", "stderr": ""}'; read answer""")
+
+    def broken(*_args: object) -> list[object]:
+        raise RuntimeError("follow-ups exploded")
+
+    monkeypatch.setattr(probe_module, "follow_ups", broken)
+    jobs = [HostJob(name=name, data={}, facts=["processes"], nonce=new_nonce()) for name in ("h1", "h2")]
+    results = collect(jobs, CollectOptions())
+    assert {r.error for r in results.values()} == {"collector failed: RuntimeError: follow-ups exploded"}

@@ -90,7 +90,7 @@ def collect(jobs: list[HostJob], options: CollectOptions) -> dict[str, RawProbe]
     if not jobs:
         return {}
     # Imported here: the worker imports this package and must not load the facts.
-    from hds_compliance.collect.probe import follow_ups, new_nonce, parse, render
+    from hds_compliance.collect.probe import render
     from hds_compliance.facts import fact_from_key
 
     probes = {
@@ -109,53 +109,57 @@ def collect(jobs: list[HostJob], options: CollectOptions) -> dict[str, RawProbe]
     waves = 1 + (len(jobs) - 1) // max(options.parallel, 1)
     budget = 30 + waves * options.host_budget()
     worker = _Worker({"jobs": wire, "options": asdict(options)}, time.monotonic() + budget)
-    by_name = {j.name: j for j in jobs}
-    firsts: dict[str, RawRound] = {}
+    error: str | None = None
     try:
-        for message in worker.messages():
-            if "results" in message:
-                results = {
-                    r["name"]: RawProbe(**{**r, "rounds": [RawRound(**x) for x in r["rounds"]]})
-                    for r in message["results"]
-                }
-                break
-            job, name = by_name[message["first"]], message["first"]
-            first = RawRound(job.nonce, job.facts, message["stdout"], message["stderr"])
-            probe = probes[name]
-            first.parsed = (probe, parse(probe, first.stdout, stderr=first.stderr))
-            firsts[name] = first
-            more = follow_ups(probe, first.parsed[1].captures)
-            second = render(more, new_nonce(), job.section_cap) if more else None
-            worker.send(
-                {"name": name}
-                if second is None
-                else {
-                    "name": name,
-                    "nonce": second.nonce,
-                    "facts": [f.key for f in more],
-                    "script": second.script,
-                }
-            )
-        else:
-            raise _WorkerFailed(worker.failure())
+        results = _converse(worker, {j.name: j for j in jobs}, probes)
     except TimeoutError:
-        worker.stop(kill=True)
-        return {
-            j.name: RawProbe(j.name, False, f"collector exceeded its {budget:.0f} s budget") for j in jobs
-        }
-    except (_WorkerFailed, ValueError, KeyError, TypeError) as exc:
-        error = str(exc) if isinstance(exc, _WorkerFailed) else worker.failure()
-        worker.stop(kill=True)
+        error = f"collector exceeded its {budget:.0f} s budget"
+    except _WorkerFailed as exc:
+        error = str(exc)
+    except (ValueError, KeyError, TypeError):  # a line that is not the protocol
+        error = worker.failure()
+    except Exception as exc:  # finding a second round failed: no host is judged on half a probe
+        error = f"collector failed: {type(exc).__name__}: {exc}"
+    finally:
+        worker.stop(kill=error is not None or sys.exc_info()[0] is not None)
+    if error is not None:
         return {j.name: RawProbe(j.name, False, error) for j in jobs}
-    worker.stop()
-    for name, first in firsts.items():  # its output came once, with the first round's message
-        raw = results.get(name)
-        if raw is not None and raw.rounds and raw.rounds[0].stdout is None:
-            raw.rounds[0].stdout, raw.rounds[0].parsed = first.stdout, first.parsed
     # A host the worker forgot is an error, never silently dropped.
     return {
         j.name: results.get(j.name) or RawProbe(j.name, False, "no result from the collector") for j in jobs
     }
+
+
+def _converse(worker: _Worker, jobs: dict[str, HostJob], probes: dict[str, Probe]) -> dict[str, RawProbe]:
+    """Answer every first round the worker sends with its second; its results, first rounds put back."""
+    from hds_compliance.collect.probe import follow_ups, new_nonce, parse, render
+
+    firsts: dict[str, RawRound] = {}
+    for message in worker.messages():
+        if "results" in message:
+            results = {
+                r["name"]: RawProbe(**{**r, "rounds": [RawRound(**x) for x in r["rounds"]]})
+                for r in message["results"]
+            }
+            for name, first in firsts.items():  # its output came once, with the first round's message
+                raw = results.get(name)
+                if raw is not None and raw.rounds and raw.rounds[0].stdout is None:
+                    raw.rounds[0].stdout, raw.rounds[0].parsed = first.stdout, first.parsed
+            return results
+        name = message["first"]
+        job, probe = jobs[name], probes[name]
+        first = RawRound(job.nonce, job.facts, message["stdout"], message["stderr"])
+        parsed = parse(probe, first.stdout, stderr=first.stderr)
+        first.parsed, firsts[name] = (probe, parsed), first
+        more = follow_ups(probe, parsed.captures)
+        if not more:
+            worker.send({"name": name})
+            continue
+        second = render(more, new_nonce(), job.section_cap)
+        worker.send(
+            {"name": name, "nonce": second.nonce, "facts": [f.key for f in more], "script": second.script}
+        )
+    raise _WorkerFailed(worker.failure())
 
 
 class _WorkerFailed(Exception):
