@@ -3,9 +3,10 @@
 The scanning process never imports pyinfra: :func:`collect` starts a worker process
 (``python -m hds_compliance.collect``, see :mod:`hds_compliance.collect.worker`) that patches gevent
 first, connects to every host through pyinfra and runs the rendered probe, ONE command per host, plus a
-second one only for facts that depend on the first's output (:meth:`Fact.follow_ups`). It answers with
-the raw outputs as JSON on stdout. Probe rendering and parsing are pure (:mod:`.probe`); the worker does
-no interpretation beyond finding those follow-ups.
+second one only for facts that depend on the first's output (:meth:`Fact.follow_ups`), which the
+scanning process finds and renders when the first round's output reaches it. It answers with the raw
+outputs as JSON on stdout. Probe rendering and parsing are pure (:mod:`.probe`) and done here; the worker
+interprets nothing (and never imports the facts).
 """
 
 from __future__ import annotations
