@@ -164,3 +164,11 @@ def test_a_second_round_that_cannot_be_found_is_an_error_for_every_host(
     jobs = [HostJob(name=name, data={}, facts=["processes"], nonce=new_nonce()) for name in ("h1", "h2")]
     results = collect(jobs, CollectOptions())
     assert {r.error for r in results.values()} == {"collector failed: RuntimeError: follow-ups exploded"}
+
+
+def test_the_worker_loads_neither_the_facts_nor_pydantic() -> None:
+    """Its start is part of every scan's CPU: the facts (and the models they need) stay in the scan."""
+    code = "import sys, hds_compliance.collect.worker; print(sorted(sys.modules))"
+    done = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, check=True)
+    loaded = done.stdout
+    assert "hds_compliance.facts" not in loaded and "pydantic" not in loaded
