@@ -50,8 +50,9 @@ class RawRound:
     stderr: str = ""
     error: str | None = None
     command_ok: bool | None = None  # pyinfra's verdict on the command (the probe itself always exits 0)
-    # The scanning process's parse of this round, made to find the second round (never sent by the worker).
-    parsed: tuple[Probe, ParsedProbe] | None = field(default=None, repr=False, compare=False)
+    # The scanning process's parse of this round, made to find the second round (never sent by the worker):
+    # the probe, its parse, and the keys of the facts it asked for next.
+    parsed: tuple[Probe, ParsedProbe, list[str]] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -151,8 +152,8 @@ def _converse(worker: _Worker, jobs: dict[str, HostJob], probes: dict[str, Probe
         job, probe = jobs[name], probes[name]
         first = RawRound(job.nonce, job.facts, message["stdout"], message["stderr"])
         parsed = parse(probe, first.stdout, stderr=first.stderr)
-        first.parsed, firsts[name] = (probe, parsed), first
         more = follow_ups(probe, parsed.captures)
+        first.parsed, firsts[name] = (probe, parsed, [f.key for f in more]), first
         if not more:
             worker.send({"name": name})
             continue
