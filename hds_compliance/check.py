@@ -125,21 +125,90 @@ def contains_redaction(text: str | bytes) -> bool:
     return mark in text if isinstance(text, str) else mark.encode() in text
 
 
-@dataclass
+# What a check observes through its Context, in order, when the evaluator records it (Context.trace): pairs
+# (what it asked, what it got). A check is a pure function of its parameters and of these observations, so
+# another host answering the same gets the same outcome (see hds_compliance.evaluate.engine._Memo).
+Ask = tuple[str, ...] | tuple[str, str, bool]
+TRACE_HOST: Ask = ("host",)  # ctx.host: the inventory view
+TRACE_CLOCK: Ask = ("clock",)  # ctx.now or ctx.clock(): when the host was probed
+TRACE_OPAQUE: Ask = ("opaque",)  # ctx.captures or ctx.parsed read directly: nothing can be said
+
+
+def fingerprint(capture: Capture | None) -> tuple[Any, ...] | None:
+    """Everything of a capture a fact's parser and :meth:`Context.get` can see (equal: same value)."""
+    if capture is None:
+        return None
+    return (
+        capture.fact,
+        capture.command,
+        capture.exit_code,
+        capture.stdout,
+        capture.stdout_encoding,
+        capture.stderr,
+        capture.truncated,
+        capture.complete,
+        capture.problem,
+        tuple(capture.redactions),
+    )
+
+
 class Context:
     """The facts of one host, as a check sees them.
 
     ``now`` is when the host was probed (from the run record): every time-relative judgement (backup age,
     certificate expiry) is made against it, so evaluating the same captures next year gives the same verdict.
+    ``parsed`` holds the values shared by every check of the host (each fact is parsed once); checks must not
+    mutate them.
     """
 
-    host: HostInfo
-    captures: Mapping[str, Capture]
-    declared: frozenset[str] | None = None  # keys the check declared; None only for tools that read anything
-    now: datetime | None = None
-    read: list[str] = field(default_factory=list)
-    # Parsed values shared by every check of the host (each fact is parsed once); checks must not mutate them.
-    parsed: dict[str, Any] = field(default_factory=dict)
+    def __init__(
+        self,
+        host: HostInfo,
+        captures: Mapping[str, Capture],
+        declared: frozenset[str]
+        | None = None,  # keys the check declared; None only for tools that read anything
+        now: datetime | None = None,
+        read: list[str] | None = None,
+        parsed: dict[str, Any] | None = None,
+    ) -> None:
+        self._host = host
+        self._captures = captures
+        self.declared = declared
+        self._now = now
+        self.read: list[str] = [] if read is None else read
+        self._parsed: dict[str, Any] = {} if parsed is None else parsed
+        self.trace: list[tuple[Ask, Any]] | None = None  # set to [] to record what the check observes
+        # Set by an evaluator judging several hosts: parsed values by (fact key, capture fingerprint), for
+        # every host (a parser is a pure function of its capture), for facts whose parser looks nothing up.
+        self.shared: dict[tuple[str, Any], Any] | None = None
+
+    @property
+    def host(self) -> HostInfo:
+        """What the inventory says about the host."""
+        if self.trace is not None:
+            self.trace.append((TRACE_HOST, self._host))
+        return self._host
+
+    @property
+    def now(self) -> datetime | None:
+        """When the host was probed, if known (see :meth:`clock`)."""
+        if self.trace is not None:
+            self.trace.append((TRACE_CLOCK, self._now))
+        return self._now
+
+    @property
+    def captures(self) -> Mapping[str, Capture]:
+        """The host's captures by fact key (checks read facts through :meth:`get`)."""
+        if self.trace is not None:
+            self.trace.append((TRACE_OPAQUE, None))
+        return self._captures
+
+    @property
+    def parsed(self) -> dict[str, Any]:
+        """Values shared by the checks of the host: parsed facts, derived values."""
+        if self.trace is not None:
+            self.trace.append((TRACE_OPAQUE, None))
+        return self._parsed
 
     def get(self, fact: Fact[T], *, redacted_ok: bool = False) -> T:
         """Parsed value of a declared fact; raises :class:`FactUnavailable` when it cannot be known.
@@ -148,15 +217,20 @@ class Context:
         checks the markers itself (``redacted_ok``, then see :func:`contains_redaction`), its fact is
         unavailable and the verdict is ``error``, never a verdict computed on altered text.
         """
-        if self.declared is not None and fact.key not in self.declared:
-            raise UndeclaredFact(f"{fact.key} was read but not declared by the check")
-        self.read.append(fact.key)
-        if fact.key not in self.parsed:
-            self.parsed[fact.key] = self._parse(fact)
-        value = self.parsed[fact.key]
+        key = fact.key
+        if self.declared is not None and key not in self.declared:
+            raise UndeclaredFact(f"{key} was read but not declared by the check")
+        self.read.append(key)
+        capture = self._captures.get(key)
+        if self.trace is not None:
+            self.trace.append((("get", key, redacted_ok), fingerprint(capture)))
+        if key not in self._parsed:
+            self._parsed[key] = self._parse(fact, capture)
+        elif self.trace is not None:
+            self.trace.extend(self._parsed.get(f"lookups:{key}", ()))
+        value = self._parsed[key]
         if isinstance(value, FactUnavailable):
             raise FactUnavailable(str(value))
-        capture = self.captures.get(fact.key)
         if capture is not None and capture.redactions and not redacted_ok:
             raise FactUnavailable(
                 f"{fact.describe()}: {', '.join(capture.redactions)} redacted from what the probe read; "
@@ -169,44 +243,72 @@ class Context:
         several facts). Each asking check is recorded as reading the facts the computation read, and must
         have declared them; a computation that raised raises the same for every one."""
         key = f"derived:{name}"
-        if key not in self.parsed:
+        if key not in self._parsed:
             start = len(self.read)
+            outer, self.trace = self.trace, []  # what the computation observes, kept for later askers
             try:
                 value: Any = compute()
             except FactUnavailable as exc:
                 value = exc
-            self.parsed[key] = (value, tuple(self.read[start:]))
+            finally:
+                observed, self.trace = self.trace, outer
+                if outer is not None:
+                    outer.extend(observed)
+            self._parsed[key] = (value, tuple(self.read[start:]), tuple(observed))
         else:
-            for fact_key in self.parsed[key][1]:
+            _value, reads, observed = self._parsed[key]
+            for fact_key in reads:
                 if self.declared is not None and fact_key not in self.declared:
                     raise UndeclaredFact(
                         f"{fact_key} was read (through {name}) but not declared by the check"
                     )
                 self.read.append(fact_key)
+            if self.trace is not None:
+                self.trace.extend(observed)
         return cast(T, self._derived(key))
 
     def _derived(self, key: str) -> Any:
-        value = self.parsed[key][0]
+        value = self._parsed[key][0]
         if isinstance(value, FactUnavailable):
             raise FactUnavailable(str(value))
         return value
 
     def clock(self) -> datetime:
         """When the host was probed; a check that judges ages cannot run without it."""
-        if self.now is None:
+        now = self.now
+        if now is None:
             raise FactUnavailable("the time of collection is not recorded for this host")
-        return self.now
+        return now
 
-    def _parse(self, fact: Fact[T]) -> T | FactUnavailable:
-        capture = self.captures.get(fact.key)
+    def _parse(self, fact: Fact[T], capture: Capture | None) -> T | FactUnavailable:
         if capture is None:
             return FactUnavailable(f"{fact.describe()} was not collected")
         if capture.problem is not None or not capture.complete:
             return FactUnavailable(f"{fact.describe()}: {capture.problem or 'incomplete capture'}")
+        if self.shared is not None and type(fact).parse_with is Fact.parse_with:
+            shared_key = (fact.key, fingerprint(capture))
+            if shared_key not in self.shared:
+                self.shared[shared_key] = self._parse_alone(fact, capture)
+            return cast("T | FactUnavailable", self.shared[shared_key])
+        return self._parse_alone(fact, capture)
+
+    def _parse_alone(self, fact: Fact[T], capture: Capture) -> T | FactUnavailable:
+        looked: list[tuple[Ask, Any]] = []
+
+        def lookup(key: str) -> Capture | None:
+            found = self._captures.get(key)
+            looked.append((("lookup", key), fingerprint(found)))
+            return found
+
         try:
-            return fact.parse_with(capture, self.captures.get)
+            return fact.parse_with(capture, lookup)
         except FactError as exc:
             return FactUnavailable(str(exc))
+        finally:
+            if looked:  # what the parser read besides the capture: part of what any reader observes
+                self._parsed[f"lookups:{fact.key}"] = tuple(looked)
+                if self.trace is not None:
+                    self.trace.extend(looked)
 
 
 @dataclass

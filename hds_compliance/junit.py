@@ -93,8 +93,9 @@ def to_junit(result: ScanResult, catalog: Catalog) -> str:
     """The JUnit XML document (UTF-8 text), deterministic for a given result."""
     controls = {c.id: c for c in catalog.controls}
     root = ET.Element("testsuites", name="hds-compliance")
+    by_host = result.verdicts_by_host()
     for host in result.hosts:
-        verdicts = [v for v in result.verdicts if v.host == host.name]
+        verdicts = by_host[host.name]
         suite_el = _suite(host, verdicts, controls, result).build_xml_doc()
         _add_case_properties(suite_el, verdicts, controls)
         root.append(suite_el)

@@ -182,3 +182,10 @@ class ScanResult(BaseModel):
     run: RunRecord
     hosts: list[HostRecord]
     verdicts: list[Verdict]
+
+    def verdicts_by_host(self) -> dict[str, list[Verdict]]:
+        """Each host's verdicts in their order (one pass: reports list them host by host)."""
+        by_host: dict[str, list[Verdict]] = {h.name: [] for h in self.hosts}
+        for verdict in self.verdicts:
+            by_host.setdefault(verdict.host, []).append(verdict)
+        return by_host

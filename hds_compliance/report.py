@@ -20,8 +20,9 @@ def console_summary(result: ScanResult, catalog: Catalog, outcome: GateResult) -
     """Per host: counts by verdict, then failing and erroring controls with what was found."""
     titles = {c.id: c.title for c in catalog.controls}
     lines: list[str] = []
+    by_host = result.verdicts_by_host()
     for host in result.hosts:
-        verdicts = [v for v in result.verdicts if v.host == host.name]
+        verdicts = by_host[host.name]
         counts = Counter(v.status for v in verdicts)
         summary = "  ".join(f"{s.value} {counts.get(s, 0)}" for s in _ORDER)
         state = "" if host.probe.connected else "  (unreachable)"

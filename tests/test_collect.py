@@ -15,6 +15,7 @@ from hds_compliance import scan as scan_module
 from hds_compliance.catalog import load_catalog
 from hds_compliance.check import registry
 from hds_compliance.collect import CollectOptions, HostJob, collect
+from hds_compliance.collect import probe as probe_module
 from hds_compliance.collect.probe import new_nonce, render
 from hds_compliance.evaluate import evaluate, plan_facts
 from hds_compliance.inventory import default_inventory, load_inventory
@@ -120,3 +121,54 @@ def test_probe_killed_by_the_timeout_gives_errors_only(tmp_path: Path) -> None:
     assert not record.probe.complete
     assert all(v.status is not Status.PASS for v in verdicts)
     assert any("timed out" in v.message for v in verdicts if v.status is Status.ERROR)
+
+
+def _fake_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str) -> None:
+    """Run ``body`` (sh) in the worker's place: collect() starts ``sys.executable -P -m ...``."""
+    fake = tmp_path / "python"
+    fake.write_text(f"#!/bin/sh\nread request\n{body}\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(fake))
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        # Dies after sending a first round: the answer it asked for goes nowhere.
+        ("""echo '{"first": "h1", "stdout": "", "stderr": ""}'; echo 'worker: lost' >&2; exit 3""", "exit 3"),
+        ("echo 'not json'; echo 'worker: garbled' >&2; exit 0", "worker: garbled"),
+        ("""echo '{"results": [{"name": "h1"}]}'""", "collector failed"),  # a result it cannot be
+    ],
+)
+def test_a_worker_that_breaks_its_protocol_is_an_error_for_every_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str, said: str
+) -> None:
+    _fake_worker(tmp_path, monkeypatch, body)
+    jobs = [HostJob(name=name, data={}, facts=["processes"], nonce=new_nonce()) for name in ("h1", "h2")]
+    results = collect(jobs, CollectOptions())
+    assert set(results) == {"h1", "h2"}
+    for raw in results.values():
+        assert not raw.connected and raw.error and said in raw.error, raw.error
+
+
+def test_a_second_round_that_cannot_be_found_is_an_error_for_every_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding the facts a first round asks for failed in the scanning process: no host is judged."""
+    _fake_worker(tmp_path, monkeypatch, """echo '{"first": "h1", "stdout": "", "stderr": ""}'; read answer""")
+
+    def broken(*_args: object) -> list[object]:
+        raise RuntimeError("follow-ups exploded")
+
+    monkeypatch.setattr(probe_module, "follow_ups", broken)
+    jobs = [HostJob(name=name, data={}, facts=["processes"], nonce=new_nonce()) for name in ("h1", "h2")]
+    results = collect(jobs, CollectOptions())
+    assert {r.error for r in results.values()} == {"collector failed: RuntimeError: follow-ups exploded"}
+
+
+def test_the_worker_loads_neither_the_facts_nor_pydantic() -> None:
+    """Its start is part of every scan's CPU: the facts (and the models they need) stay in the scan."""
+    code = "import sys, hds_compliance.collect.worker; print(sorted(sys.modules))"
+    done = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, check=True)
+    loaded = done.stdout
+    assert "hds_compliance.facts" not in loaded and "pydantic" not in loaded

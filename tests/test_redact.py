@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 from test_probe import run_sh
@@ -9,7 +10,18 @@ from test_reads import rd_output
 
 from hds_compliance.check import Context, HostInfo, registry
 from hds_compliance.collect.probe import new_nonce, parse, render
-from hds_compliance.evidence.redact import redact, scrub
+from hds_compliance.evidence.redact import (
+    _HINTS,
+    _KEEP_PREFIX,
+    _ONE_LINE,
+    _SECRET_KEY,
+    _SECRET_PATTERNS,
+    _secret_keys,
+    _subn_lines,
+    marker,
+    redact,
+    scrub,
+)
 from hds_compliance.facts import FileContent
 from hds_compliance.facts.nss import NssSources
 from hds_compliance.facts.sudo import SudoPolicySources
@@ -91,3 +103,89 @@ def test_sudo_tags_are_not_tokens() -> None:
 def test_a_redaction_inside_parsed_text_is_an_error_not_another_verdict() -> None:
     status, message = _sudo_verdict(b"alice ALL=(root) NOPASSWD: ALL\napi_key=abcdefghijkl\n")
     assert status is Status.ERROR and "redacted" in message, message
+
+
+# Pieces of text that secrets, their look-alikes and their surroundings are made of: random strings of them
+# exercise every pattern, the sudo tags, line ends and case, where a fast path could part from the plain one.
+_PIECES = (
+    *(
+        b"api_key",
+        b"API-KEY",
+        b"apikey",
+        b"access_key",
+        b"Access-Key",
+        b"secret",
+        b"TOKEN",
+        b"passwd",
+        b"Password",
+    ),
+    *(b"NOPASSWD", b"PASSWD :", b" = ", b"=", b":", b": ", b"  ", b"\n", b"\t", b"\r\n", b"'x'", b'"a b"'),
+    *(
+        b"hunter2hunter2",
+        b"abc",
+        b"[REDACTED-token]",
+        b"monkey",
+        b"keys",
+        b"my_api_key",
+        b"x.api-key",
+        b"\xff",
+    ),
+    *(
+        b"https://",
+        b"HTTP://",
+        b"s3+https://",
+        b"user:pass@host",
+        b"u:p@ss@h",
+        b"@",
+        b"/",
+        b"backup:S3cret@repo",
+    ),
+    *(b"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJl", b"eyJhbGciOiJI.", b"eyJzdWIiOiIx."),
+    *(
+        b"AKIAABCDEFGHIJKLMNOP",
+        b"ASIA0123456789ABCDEF",
+        b"akia",
+        b"Bearer ",
+        b"bearer\n",
+        b"abcdefghijklmnopqrst",
+    ),
+    *(
+        b"$6$",
+        b"$y$",
+        b"saltsalt$abcdefghijklmnop",
+        b"-----BEGIN OPENSSH PRIVATE KEY-----",
+        b"b3BlbnNzaC1rZXk=",
+    ),
+    *(
+        b"-----END OPENSSH PRIVATE KEY-----",
+        b"private key",
+        b"secretkey",
+        b"tokentoken",
+        b"ALL",
+        b"/usr/bin/ls,",
+    ),
+)
+
+
+def _random_texts(count: int) -> list[bytes]:
+    rng = random.Random(5)
+    return [b"".join(rng.choice(_PIECES) for _ in range(rng.randint(0, 30))) for _ in range(count)]
+
+
+def test_secret_keys_found_from_their_words_are_the_patterns_matches() -> None:
+    """The fast search for secret-named keys (from the words' positions) finds exactly what the pattern
+    finds trying every byte, in the same order."""
+    for text in _random_texts(3000):
+        lowered = text.lower()
+        assert [k.span() for k in _secret_keys(lowered)] == [k.span() for k in _SECRET_KEY.finditer(lowered)]
+
+
+def test_line_by_line_substitution_is_the_patterns_own() -> None:
+    """Patterns searched only on the lines holding their hint replace exactly what a search of the whole
+    text replaces (and count the same)."""
+    for kind, pattern in _SECRET_PATTERNS:
+        if kind not in _ONE_LINE:
+            continue
+        replacement = b"\\1" + marker(kind) if kind in _KEEP_PREFIX else marker(kind)
+        for text in _random_texts(1500):
+            assert _subn_lines(pattern, replacement, text, _HINTS[kind]) == pattern.subn(replacement, text)

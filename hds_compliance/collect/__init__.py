@@ -3,19 +3,28 @@
 The scanning process never imports pyinfra: :func:`collect` starts a worker process
 (``python -m hds_compliance.collect``, see :mod:`hds_compliance.collect.worker`) that patches gevent
 first, connects to every host through pyinfra and runs the rendered probe, ONE command per host, plus a
-second one only for facts that depend on the first's output (:meth:`Fact.follow_ups`). It answers with
-the raw outputs as JSON on stdout. Probe rendering and parsing are pure (:mod:`.probe`); the worker does
-no interpretation beyond finding those follow-ups.
+second one only for facts that depend on the first's output (:meth:`Fact.follow_ups`), which the
+scanning process finds and renders when the first round's output reaches it. It answers with the raw
+outputs as JSON on stdout. Probe rendering and parsing are pure (:mod:`.probe`) and done here; the worker
+interprets nothing (and never imports the facts).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import queue
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hds_compliance.collect.probe import ParsedProbe, Probe
 
 
 @dataclass
@@ -41,6 +50,9 @@ class RawRound:
     stderr: str = ""
     error: str | None = None
     command_ok: bool | None = None  # pyinfra's verdict on the command (the probe itself always exits 0)
+    # The scanning process's parse of this round, made to find the second round (never sent by the worker):
+    # the probe, its parse, and the keys of the facts it asked for next.
+    parsed: tuple[Probe, ParsedProbe, list[str]] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -70,38 +82,159 @@ class CollectOptions:
 
 
 def collect(jobs: list[HostJob], options: CollectOptions) -> dict[str, RawProbe]:
-    """Probe every host through the worker; a worker failure turns every host into an error, never a pass."""
+    """Probe every host through the worker; a worker failure turns every host into an error, never a pass.
+
+    The worker runs each host's first round and sends its output here as soon as it comes back; this
+    process parses it, finds the facts it asks for next (:meth:`Fact.follow_ups`) and answers with the
+    second round's script (or none). So the worker never imports the facts nor parses a probe, and the
+    parse done here is kept for :func:`hds_compliance.scan.host_record`.
+    """
     if not jobs:
         return {}
-    request = {"jobs": [asdict(j) for j in jobs], "options": asdict(options)}
+    # Imported here: the worker imports this package and must not load the facts.
+    from hds_compliance.collect.probe import render
+    from hds_compliance.facts import fact_from_key
+
+    probes = {
+        j.name: render([fact_from_key(k) for k in j.facts], j.nonce, j.section_cap)
+        for j in jobs
+        if j.script is None
+    }
+    wire = [
+        {
+            **vars(j),  # as asdict() would give, without copying every fact key
+            "script": probes[j.name].script if j.name in probes else j.script,
+            "follow": j.name in probes,
+        }
+        for j in jobs
+    ]
     waves = 1 + (len(jobs) - 1) // max(options.parallel, 1)
     budget = 30 + waves * options.host_budget()
-    env = {**os.environ, "PYINFRA_PROGRESS": "off"}
+    worker = _Worker({"jobs": wire, "options": asdict(options)}, time.monotonic() + budget)
+    error: str | None = None
     try:
-        proc = subprocess.run(
-            [sys.executable, "-P", "-m", "hds_compliance.collect"],
-            input=json.dumps(request),
-            capture_output=True,
-            text=True,
-            timeout=budget,
-            env=env,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return {
-            j.name: RawProbe(j.name, False, f"collector exceeded its {budget:.0f} s budget") for j in jobs
-        }
-    try:
-        answer = json.loads(proc.stdout)
-        results = {
-            r["name"]: RawProbe(**{**r, "rounds": [RawRound(**x) for x in r["rounds"]]})
-            for r in answer["results"]
-        }
-    except (ValueError, KeyError, TypeError):
-        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1][:300]
-        error = f"collector failed (exit {proc.returncode}): {tail}"
+        results = _converse(worker, {j.name: j for j in jobs}, probes)
+    except TimeoutError:
+        error = f"collector exceeded its {budget:.0f} s budget"
+    except _WorkerFailed as exc:
+        error = str(exc)
+    except (ValueError, KeyError, TypeError):  # a line that is not the protocol
+        error = worker.failure()
+    except Exception as exc:  # finding a second round failed: no host is judged on half a probe
+        error = f"collector failed: {type(exc).__name__}: {exc}"
+    finally:
+        worker.stop(kill=error is not None or sys.exc_info()[0] is not None)
+    if error is not None:
         return {j.name: RawProbe(j.name, False, error) for j in jobs}
     # A host the worker forgot is an error, never silently dropped.
     return {
         j.name: results.get(j.name) or RawProbe(j.name, False, "no result from the collector") for j in jobs
     }
+
+
+def _converse(worker: _Worker, jobs: dict[str, HostJob], probes: dict[str, Probe]) -> dict[str, RawProbe]:
+    """Answer every first round the worker sends with its second; its results, first rounds put back."""
+    from hds_compliance.collect.probe import follow_ups, new_nonce, parse, render
+
+    firsts: dict[str, RawRound] = {}
+    for message in worker.messages():
+        if "results" in message:
+            results = {
+                r["name"]: RawProbe(**{**r, "rounds": [RawRound(**x) for x in r["rounds"]]})
+                for r in message["results"]
+            }
+            for name, first in firsts.items():  # its output came once, with the first round's message
+                raw = results.get(name)
+                if raw is not None and raw.rounds and raw.rounds[0].stdout is None:
+                    raw.rounds[0].stdout, raw.rounds[0].parsed = first.stdout, first.parsed
+            return results
+        name = message["first"]
+        job, probe = jobs[name], probes[name]
+        first = RawRound(job.nonce, job.facts, message["stdout"], message["stderr"])
+        parsed = parse(probe, first.stdout, stderr=first.stderr)
+        more = follow_ups(probe, parsed.captures)
+        first.parsed, firsts[name] = (probe, parsed, [f.key for f in more]), first
+        if not more:
+            worker.send({"name": name})
+            continue
+        second = render(more, new_nonce(), job.section_cap)
+        worker.send(
+            {"name": name, "nonce": second.nonce, "facts": [f.key for f in more], "script": second.script}
+        )
+    raise _WorkerFailed(worker.failure())
+
+
+class _WorkerFailed(Exception):
+    """The worker died or answered something that is not its protocol."""
+
+
+class _Worker:
+    """The worker process: the request on its stdin's first line, then answers; its messages on stdout,
+    one JSON line each, read by a thread (so the worker never waits on a full pipe); stderr kept."""
+
+    def __init__(self, request: dict[str, Any], deadline: float) -> None:
+        env = {**os.environ, "PYINFRA_PROGRESS": "off"}
+        self.deadline = deadline
+        self.proc = subprocess.Popen(
+            [sys.executable, "-P", "-m", "hds_compliance.collect"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        self.lines: queue.Queue[bytes] = queue.Queue()
+        self.stderr: list[bytes] = []
+        threading.Thread(target=self._pump, daemon=True).start()
+        self.errors = threading.Thread(target=self._drain, daemon=True)
+        self.errors.start()
+        self.send(request)
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in iter(self.proc.stdout.readline, b""):
+            self.lines.put(line)
+        self.lines.put(b"")  # end of the worker's output
+
+    def _drain(self) -> None:
+        assert self.proc.stderr is not None
+        self.stderr.append(self.proc.stderr.read())
+
+    def send(self, message: dict[str, Any]) -> None:
+        """One line on the worker's stdin."""
+        assert self.proc.stdin is not None
+        with contextlib.suppress(OSError):  # a worker that died: its exit says why
+            self.proc.stdin.write(json.dumps(message).encode() + b"\n")
+            self.proc.stdin.flush()
+
+    def messages(self) -> Iterator[dict[str, Any]]:
+        """The worker's messages until its output ends; TimeoutError past the deadline."""
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.0, self.deadline - time.monotonic()))
+            except queue.Empty:
+                raise TimeoutError from None
+            if not line:
+                return
+            yield json.loads(line)
+
+    def failure(self) -> str:
+        """Why the worker gave no results: its exit code and the last line it wrote on stderr."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=10)
+        self.errors.join(timeout=10)
+        text = b"".join(self.stderr).decode("utf-8", "replace")
+        tail = (text.strip().splitlines() or ["no output"])[-1][:300]
+        return f"collector failed (exit {self.proc.returncode}): {tail}"
+
+    def stop(self, kill: bool = False) -> None:
+        """Close its stdin (it has answered) and reap it; kill it first if it is past its budget."""
+        if kill:
+            self.proc.kill()
+        if self.proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()

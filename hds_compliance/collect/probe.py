@@ -30,6 +30,7 @@ import binascii
 import re
 import secrets
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 
 from hds_compliance.facts import Fact, Part
 from hds_compliance.model import Capture
@@ -59,20 +60,47 @@ class Section:
 
 @dataclass(frozen=True)
 class Probe:
-    """A rendered probe for one host: the script and its sections, in order."""
+    """A rendered probe for one host: its sections in order, and the script they make."""
 
     nonce: str
     sections: tuple[Section, ...]
-    script: str
     section_cap: int
 
-    @property
+    @cached_property
     def facts(self) -> tuple[Fact[object], ...]:
         """Every de-duplicated fact of the probe."""
         return tuple(f for section in self.sections for f in section.facts)
 
+    @cached_property
+    def script(self) -> str:
+        """The POSIX sh script the host runs (built when asked: parsing an output needs only the sections)."""
+        lines = [
+            "LC_ALL=C; LANG=C; export LC_ALL LANG",
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH; export PATH",
+            f"M='{self.nonce}'; C={self.section_cap + 1}",
+            "command -v base64 >/dev/null 2>&1 || { printf '%s FATAL no base64 command\\n' \"$M\"; exit 0; }",
+            # One unwrapped line where base64 can (GNU): the transport then reads one line, not thousands.
+            "B=base64; echo | base64 -w 0 >/dev/null 2>&1 && B='base64 -w 0'",
+            # stdout -> the stream (fd 4); stderr -> $e; exit code of the $( ) -> $r. One fork per section.
+            'run() { printf \'\\n%s B %s\\n\' "$M" "$1"; e=$("$2" </dev/null 2>&1 >&4); r=$?; '
+            'printf \'\\n%s E %s %s\\n%s\\n%s X %s\\n\' "$M" "$1" "$r" "$e" "$M" "$1"; }',
+        ]
+        for i, section in enumerate(self.sections):
+            lines.append(f"f{i}() {{\n{section.script}\n}}")
+        lines.append("printf '%s S\\n' \"$M\"")
+        body = "; ".join(f"run {i} f{i}" for i in range(len(self.sections)))
+        count = len(self.sections)
+        lines.append(
+            f"{{ {body + '; ' if body else ''}printf '\\n%s DONE %s\\n' \"$M\" {count}; }} 4>&1 | $B"
+        )
+        lines.append("exit 0")
+        return "\n".join(lines) + "\n"
 
-def _sections(facts: list[Fact[object]]) -> tuple[Section, ...]:
+
+@lru_cache(maxsize=32)
+def _sections(facts: tuple[Fact[object], ...]) -> tuple[Section, ...]:
+    """The sections of a fact list; kept for the next host asking the same facts (each fact's snippet is a
+    pure function of the fact)."""
     unique: dict[str, Fact[object]] = {}
     for fact in facts:
         unique.setdefault(fact.key, fact)
@@ -90,27 +118,7 @@ def _sections(facts: list[Fact[object]]) -> tuple[Section, ...]:
 
 def render(facts: list[Fact[object]], nonce: str, section_cap: int = DEFAULT_SECTION_CAP) -> Probe:
     """Render de-duplicated facts into one sh script; facts of a batchable kind share one section."""
-    sections = _sections(facts)
-    lines = [
-        "LC_ALL=C; LANG=C; export LC_ALL LANG",
-        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH; export PATH",
-        f"M='{nonce}'; C={section_cap + 1}",
-        "command -v base64 >/dev/null 2>&1 || { printf '%s FATAL no base64 command\\n' \"$M\"; exit 0; }",
-        # One unwrapped line where base64 can (GNU): the transport then reads one line, not thousands.
-        "B=base64; echo | base64 -w 0 >/dev/null 2>&1 && B='base64 -w 0'",
-        # stdout -> the stream (fd 4); stderr -> $e; exit code of the $( ) -> $r. One fork per section.
-        'run() { printf \'\\n%s B %s\\n\' "$M" "$1"; e=$("$2" </dev/null 2>&1 >&4); r=$?; '
-        'printf \'\\n%s E %s %s\\n%s\\n%s X %s\\n\' "$M" "$1" "$r" "$e" "$M" "$1"; }',
-    ]
-    for i, section in enumerate(sections):
-        lines.append(f"f{i}() {{\n{section.script}\n}}")
-    lines.append("printf '%s S\\n' \"$M\"")
-    body = "; ".join(f"run {i} f{i}" for i in range(len(sections)))
-    lines.append(
-        f"{{ {body + '; ' if body else ''}printf '\\n%s DONE %s\\n' \"$M\" {len(sections)}; }} 4>&1 | $B"
-    )
-    lines.append("exit 0")
-    return Probe(nonce=nonce, sections=sections, script="\n".join(lines) + "\n", section_cap=section_cap)
+    return Probe(nonce=nonce, sections=_sections(tuple(facts)), section_cap=section_cap)
 
 
 @dataclass
@@ -127,7 +135,11 @@ def _stream(lines: list[str]) -> tuple[bytes, bool]:
     """Decode the base64 text (one line, or lines of any width); ``False`` if it stops being valid (cut or
     mangled), with what decoded before that point, so the sections that came back whole stay usable."""
     text = "".join(line.strip() for line in lines)
-    try:  # the whole stream at once when it is intact
+    try:  # the whole stream at once when it is intact: checked in C (b64decode validates with a pattern)
+        return binascii.a2b_base64(text, strict_mode=True), True
+    except (binascii.Error, ValueError):
+        pass
+    try:  # whatever strict decoding refuses is judged as before
         return base64.b64decode(text, validate=True), True
     except (binascii.Error, ValueError):
         pass
@@ -139,14 +151,17 @@ def _stream(lines: list[str]) -> tuple[bytes, bool]:
         return b"", False
 
 
-def parse(
-    probe: Probe, output: str | bytes, transport_error: str | None = None, stderr: str = ""
-) -> ParsedProbe:
-    """Recover one capture per fact from the probe's stdout. Never raises on hostile output.
+@dataclass
+class _Frame:
+    """What the framing of a probe's output says: each section's raw parts, and what went wrong."""
 
-    ``transport_error`` (a timeout, a dropped connection) explains why sections are missing; the
-    command's ``stderr`` says why a probe printed nothing at all (``sh: base64: not found``...).
-    """
+    sections: dict[int, dict[str, bytes | int]]
+    complete: bool
+    problem: str | None
+    noise_lines: int
+
+
+def _frame(probe: Probe, output: str | bytes, transport_error: str | None, stderr: str) -> _Frame:
     if isinstance(output, bytes):
         output = output.decode("utf-8", "replace")
     lines = output.splitlines()
@@ -214,12 +229,24 @@ def parse(
 
     if anomalies or fatal is not None:
         sections = {}  # a frame that broke once cannot vouch for any section: nothing is used
+    return _Frame(sections, complete, problem, len(noise))
+
+
+def parse(
+    probe: Probe, output: str | bytes, transport_error: str | None = None, stderr: str = ""
+) -> ParsedProbe:
+    """Recover one capture per fact from the probe's stdout. Never raises on hostile output.
+
+    ``transport_error`` (a timeout, a dropped connection) explains why sections are missing; the
+    command's ``stderr`` says why a probe printed nothing at all (``sh: base64: not found``...).
+    """
+    frame = _frame(probe, output, transport_error, stderr)
     captures = [
         capture
         for i, section in enumerate(probe.sections)
-        for capture in _captures(probe, section, sections.get(i), problem)
+        for capture in _captures(probe, section, frame.sections.get(i), frame.problem)
     ]
-    return ParsedProbe(captures=captures, complete=complete, problem=problem, noise_lines=len(noise))
+    return ParsedProbe(captures, frame.complete, frame.problem, frame.noise_lines)
 
 
 def _captures(

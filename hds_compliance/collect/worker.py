@@ -1,6 +1,8 @@
 """The collector worker: the only module that imports pyinfra and gevent, in its own process.
 
-Run as ``python -m hds_compliance.collect``: JSON request on stdin, JSON results on stdout. Safety,
+Run as ``python -m hds_compliance.collect``: the JSON request on stdin's first line, JSON results on stdout.
+A job marked ``follow`` (a probe) sends its first round's output as a ``{"first": host, ...}`` line and
+waits for the scanning process's answer on stdin: the second round's script, or none. Safety,
 whatever the inventory says: SSH host keys are checked strictly against the known_hosts file the
 inventory names, no pyinfra operation is ever run, pyinfra's sudo/su machinery is never used (privilege
 comes from ``hds_sudo: True``, which wraps the probe in ``sudo -n``: never a prompt), pyinfra's logger is
@@ -14,13 +16,12 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Any
+from typing import IO, Any
 
 from hds_compliance.collect import CollectOptions, HostJob, RawProbe, RawRound
-from hds_compliance.collect.probe import follow_ups, new_nonce, parse, render
-from hds_compliance.facts import fact_from_key
+
+_READER_WAKE_S = 5.0  # paramiko's reader timeout once connected (its default: 0.1 s)
 
 
 def _no_prompt(*_args: Any, **_kwargs: Any) -> str:
@@ -38,7 +39,7 @@ def probe_command(job: HostJob) -> str:
     return "sudo -n -- sh -s 2>&1; exit 0" if job.sudo else "sh -s"
 
 
-def _worker(request: dict[str, Any]) -> dict[str, Any]:
+def _worker(out: IO[str]) -> dict[str, Any]:
     from gevent import monkey
 
     monkey.patch_all()
@@ -50,6 +51,8 @@ def _worker(request: dict[str, Any]) -> dict[str, Any]:
     import gevent.pool
     import pyinfra.connectors.ssh_util as ssh_util
     import pyinfra.connectors.util as connector_util
+    from gevent.event import AsyncResult
+    from gevent.fileobject import FileObjectPosix
     from pyinfra.api.command import StringCommand
     from pyinfra.api.config import Config
     from pyinfra.api.inventory import Inventory
@@ -61,9 +64,39 @@ def _worker(request: dict[str, Any]) -> dict[str, Any]:
     connector_util.getpass = _no_prompt  # type: ignore[attr-defined]
     ssh_util.getpass = _no_prompt  # type: ignore[attr-defined]
 
+    inp = FileObjectPosix(0, "rb", close=False)  # cooperative: reading it lets the other greenlets run
+    request = json.loads(inp.readline())
     options = CollectOptions(**request["options"])
-    jobs = [HostJob(**j) for j in request["jobs"]]
+    follow = {j["name"] for j in request["jobs"] if j.get("follow")}  # probes: second round asked for
+    jobs = [HostJob(**{k: v for k, v in j.items() if k != "follow"}) for j in request["jobs"]]
     by_name = {j.name: j for j in jobs}
+    answers: dict[str, AsyncResult] = {}
+
+    def send(message: dict[str, Any]) -> None:
+        out.write(json.dumps(message) + "\n")  # one line, written whole before any other greenlet runs
+        out.flush()
+
+    def listen() -> None:
+        # The scanning process's answers, by host; when it closes stdin, nobody gets a second round.
+        for line in iter(inp.readline, b""):
+            answer = json.loads(line)
+            waiting = answers.pop(answer["name"], None)
+            if waiting is not None:
+                waiting.set(answer)
+        for waiting in answers.values():
+            waiting.set(None)
+        answers.clear()
+
+    def second_round(name: str, first: RawRound) -> dict[str, Any] | None:
+        waiting = answers[name] = AsyncResult()
+        send({"first": name, "stdout": first.stdout, "stderr": first.stderr})
+        try:
+            reply: dict[str, Any] | None = waiting.get(timeout=options.command_timeout)
+        except gevent.Timeout:
+            answers.pop(name, None)
+            return None
+        return reply
+
     results: dict[str, RawProbe] = {}
 
     host_entries = []
@@ -93,6 +126,11 @@ def _worker(request: dict[str, Any]) -> dict[str, Any]:
             if transport is not None:
                 transport.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 nodelay[host.name] = bool(transport.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                # paramiko's reader wakes up every 0.1 s (its socket timeout) to look for a closed
+                # transport: about 1 ms of CPU per host and second a probe runs. Connected, nothing needs
+                # those wake-ups (a close wakes the reader at once under gevent; the command timeout is
+                # pyinfra's own), so the reader now sleeps until data comes.
+                transport.sock.settimeout(_READER_WAKE_S)
 
     state.add_callback_handler(Events())
     state.set_stage(StateStage.Connect)
@@ -123,19 +161,16 @@ def _worker(request: dict[str, Any]) -> dict[str, Any]:
         t0 = time.monotonic()
         raw = RawProbe(name=host.name, connected=True, started_at=started)
         raw.tcp_nodelay = nodelay.get(host.name)
-        facts = [fact_from_key(key) for key in job.facts]
-        probe = render(facts, job.nonce, job.section_cap)
-        script = probe.script if job.script is None else job.script
-        first = run_round(host, job, script, RawRound(nonce=job.nonce, facts=job.facts))
+        first = run_round(host, job, job.script or "", RawRound(nonce=job.nonce, facts=job.facts))
         raw.rounds.append(first)
         # A second command only for facts that depend on the first one's output (sshd Match blocks...).
-        if first.error is None and job.script is None:
-            parsed = parse(probe, first.stdout, stderr=first.stderr)
-            more = follow_ups(probe, parsed.captures)
-            if more:
-                second = render(more, new_nonce(), job.section_cap)
-                record = RawRound(nonce=second.nonce, facts=[f.key for f in more])
-                raw.rounds.append(run_round(host, job, second.script, record))
+        if first.error is None and host.name in follow:
+            answer = second_round(host.name, first)
+            if answer is not None:
+                sent.add(host.name)
+                if answer.get("script"):
+                    record = RawRound(nonce=answer["nonce"], facts=answer["facts"])
+                    raw.rounds.append(run_round(host, job, answer["script"], record))
         raw.duration_s = round(time.monotonic() - t0, 3)
         with contextlib.suppress(Exception):  # results are in; a failing disconnect changes nothing
             host.disconnect()
@@ -144,18 +179,28 @@ def _worker(request: dict[str, Any]) -> dict[str, Any]:
                 client.close()
         return raw
 
+    sent: set[str] = set()  # hosts whose first round's output the scanning process has (and answered)
+    listener = gevent.spawn(listen)
     pool = gevent.pool.Pool(max(options.parallel, 1))
     for raw in pool.imap_unordered(connect_and_probe, list(inventory)):
         results[raw.name] = raw
-    return {"results": [asdict(results[j.name]) for j in jobs if j.name in results]}
+    listener.kill()
+    return {"results": [_plain(results[j.name], j.name in sent) for j in jobs if j.name in results]}
+
+
+def _plain(raw: RawProbe, first_sent: bool) -> dict[str, Any]:
+    """What ``dataclasses.asdict`` gives for a host's answer, without its deep copy of every output, nor
+    the first round's output when the scanning process already has it."""
+    rounds = [{k: v for k, v in vars(r).items() if k != "parsed"} for r in raw.rounds]
+    if first_sent:
+        rounds[0]["stdout"] = None
+    return {**vars(raw), "rounds": rounds}
 
 
 def main() -> None:
-    """Worker entry point: JSON request on stdin, JSON results on stdout (stdout kept for JSON only)."""
-    request = json.load(sys.stdin)
+    """Worker entry point: JSON request and answers on stdin, JSON messages on stdout (kept for them only)."""
     out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # anything printed by libraries goes to stderr, not into our JSON
     sys.stdout = sys.stderr
-    answer = _worker(request)
-    json.dump(answer, out)
+    out.write(json.dumps(_worker(out)) + "\n")
     out.flush()

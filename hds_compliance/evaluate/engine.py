@@ -7,12 +7,24 @@ scanned host at once; their verdicts take the place of the host's, in inventory 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from hds_compliance.catalog import Catalog, CheckRef, Control
-from hds_compliance.check import Check, Context, FactUnavailable, Fleet, HostInfo, Outcome
+from hds_compliance.check import (
+    TRACE_CLOCK,
+    TRACE_HOST,
+    TRACE_OPAQUE,
+    Ask,
+    Check,
+    Context,
+    FactUnavailable,
+    Fleet,
+    HostInfo,
+    Outcome,
+    fingerprint,
+)
 from hds_compliance.facts import Fact, fact_from_key
 from hds_compliance.model import HostRecord, Scope, Status, Verdict
 
@@ -49,8 +61,23 @@ def plan_facts(catalog: Catalog, checks: dict[str, Check[Any]], host: HostInfo) 
         for ref in control.checks:
             spec = checks[ref.id]
             if left_out(catalog, spec) is None and (applicable or spec.fleet is not None):
-                facts.extend(spec.facts_for(spec.validate(ref.params), host))
+                if spec.fleet_facts is None:  # the same facts on every host
+                    facts.extend(_static_facts(spec, ref))
+                else:
+                    facts.extend(spec.facts_for(_validated(spec, ref), host))
     return facts
+
+
+# By id() of the reference, which the entry keeps alive (so the id cannot be reused by another object).
+_FACTS: dict[int, tuple[CheckRef, Check[Any], tuple[Fact[Any], ...]]] = {}
+
+
+def _static_facts(spec: Check[Any], ref: CheckRef) -> tuple[Fact[Any], ...]:
+    """The facts a check whose facts do not depend on the host declares for a reference, listed once."""
+    entry = _FACTS.get(id(ref))
+    if entry is None or entry[0] is not ref or entry[1] is not spec:
+        entry = _FACTS[id(ref)] = (ref, spec, tuple(spec.facts(_validated(spec, ref))))
+    return entry[2]
 
 
 def host_info(record: HostRecord) -> HostInfo:
@@ -73,10 +100,116 @@ class _Host:
     error: str | None
     now: datetime | None
     parsed: dict[str, Any]
+    fingerprints: dict[str, Any] = field(default_factory=dict)
 
-    def context(self, declared: list[Fact[Any]]) -> Context:
-        keys = frozenset(f.key for f in declared)
-        return Context(self.info, self.captures, declared=keys, now=self.now, parsed=self.parsed)
+    shared: dict[tuple[str, Any], Any] = field(default_factory=dict)  # parsed values of the whole run
+
+    def context(self, declared: frozenset[str] | None) -> Context:
+        ctx = Context(self.info, self.captures, declared=declared, now=self.now, parsed=self.parsed)
+        ctx.shared = self.shared
+        return ctx
+
+    def answer(self, ask: Ask) -> Any:
+        """What a check asking ``ask`` observes on this host (see :data:`hds_compliance.check.Ask`)."""
+        if ask == TRACE_HOST:
+            return self.info
+        if ask == TRACE_CLOCK:
+            return self.now
+        key = ask[1]
+        if key not in self.fingerprints:
+            self.fingerprints[key] = fingerprint(self.captures.get(key))
+        return self.fingerprints[key]
+
+
+class _Node:
+    """A point of a check's run: the next thing it asks (``ask``) and where each answer leads, or its
+    outcome (``done``) once it asks nothing more."""
+
+    __slots__ = ("ask", "done", "next")
+
+    def __init__(self) -> None:
+        self.ask: Ask | None = None
+        self.done: tuple[Status, str, list[str]] | None = None
+        self.next: dict[Any, _Node] = {}
+
+
+class _Memo:
+    """Outcomes a check (with given parameters) reached, by what it observed on the way.
+
+    A check is a pure function of its parameters and of what it observes through its Context: the facts it
+    gets (their captures, and those their parser looked up), the host's inventory view, the probe's time.
+    Given the same answers in the same order, it asks the same next thing, and ends with the same outcome,
+    message and facts read. So a host whose answers follow a path already taken gets that path's outcome
+    without running the check: hosts built alike are judged once. A run that read captures or parsed values
+    directly (``TRACE_OPAQUE``) is never remembered; a check that asked two different things after the same
+    answers (not a pure function) is no longer remembered at all.
+    """
+
+    def __init__(self) -> None:
+        self.root = _Node()
+        self.usable = True
+
+    def recall(self, host: _Host) -> tuple[Status, str, list[str]] | None:
+        node: _Node | None = self.root
+        while node is not None and self.usable:
+            if node.done is not None:
+                return node.done
+            if node.ask is None:
+                return None
+            node = node.next.get(host.answer(node.ask))
+        return None
+
+    def learn(self, trace: list[tuple[Ask, Any]], done: tuple[Status, str, list[str]]) -> None:
+        if any(ask == TRACE_OPAQUE for ask, _ in trace):
+            return
+        node = self.root
+        for ask, answer in trace:
+            if node.done is not None or (node.ask is not None and node.ask != ask):
+                self.usable = False  # the same answers led elsewhere: the check is not pure
+                return
+            node.ask = ask
+            node = node.next.setdefault(answer, _Node())
+        if node.ask is not None or (node.done is not None and node.done != done):
+            self.usable = False
+            return
+        node.done = done
+
+
+@dataclass
+class _Ref:
+    """A check reference of a control, prepared once for every host: its validated parameters, whether
+    the profile leaves it out, the facts it declares when they do not depend on the host."""
+
+    control: Control
+    index: int
+    ref: CheckRef
+    spec: Check[Any]
+    params: Any
+    excluded: str | None
+    declared: frozenset[str] | None
+    memo: _Memo | None
+
+
+def _prepare(catalog: Catalog, checks: dict[str, Check[Any]]) -> dict[str, list[_Ref]]:
+    """Every control's check references, prepared; references to the same check with the same parameters
+    share one memo (per-host checks whose facts do not depend on the host)."""
+    memos: dict[tuple[str, str], _Memo] = {}
+    prepared: dict[str, list[_Ref]] = {}
+    for control in catalog.controls:
+        refs = []
+        for index, ref in enumerate(control.checks):
+            spec = checks[ref.id]
+            excluded = left_out(catalog, spec)
+            if excluded is not None:  # never run: its parameters need not even be valid for this profile
+                refs.append(_Ref(control, index, ref, spec, None, excluded, None, None))
+                continue
+            params = _validated(spec, ref)
+            static = spec.fleet is None and spec.fleet_facts is None
+            declared = frozenset(f.key for f in _static_facts(spec, ref)) if static else None
+            memo = memos.setdefault((ref.id, _params_key(ref)), _Memo()) if static else None
+            refs.append(_Ref(control, index, ref, spec, params, None, declared, memo))
+        prepared[control.id] = refs
+    return prepared
 
 
 def _host_error(record: HostRecord) -> str | None:
@@ -105,54 +238,68 @@ def evaluate(
     ``scope`` says which inventory hosts the scan left out (fleet checks that need them are
     ``not_reviewed``); ``collected_at`` is the run's start, the clock of hosts whose probe time is unknown.
     """
+    shared: dict[tuple[str, Any], Any] = {}  # a capture seen on several hosts is parsed once
     state = {
         r.name: _Host(
-            host_info(r), r.capture_map(), _host_error(r), _time(r.probe.started_at or collected_at), {}
+            host_info(r),
+            r.capture_map(),
+            _host_error(r),
+            _time(r.probe.started_at or collected_at),
+            {},
+            shared=shared,
         )
         for r in hosts
     }
+    prepared = _prepare(catalog, checks)
     fleet_outcomes: dict[tuple[str, int], tuple[dict[str, Outcome], dict[str, list[str]]]] = {}
-    for control in catalog.controls:
-        for index, ref in enumerate(control.checks):
-            spec = checks[ref.id]
-            if spec.fleet is not None and left_out(catalog, spec) is None:
-                fleet_outcomes[(control.id, index)] = _run_fleet(control, spec, ref, state, scope)
+    for refs in prepared.values():
+        for r in refs:
+            if r.spec.fleet is not None and r.excluded is None:
+                fleet_outcomes[(r.control.id, r.index)] = _run_fleet(r, state, scope)
     verdicts: list[Verdict] = []
     for record in hosts:
         for control in catalog.controls:
-            verdicts.extend(_control_verdicts(control, catalog, checks, state[record.name], fleet_outcomes))
+            verdicts.extend(
+                _control_verdicts(control, prepared[control.id], state[record.name], fleet_outcomes)
+            )
     return verdicts
 
 
 _PARAMS: dict[tuple[type[Any], str], Any] = {}
 
 
+def _params_key(ref: CheckRef) -> str:
+    return repr(sorted(ref.params.items()))
+
+
 def _validated(spec: Check[Any], ref: CheckRef) -> Any:
     """The check's parameters model for a reference, validated once (they are the same for every host)."""
-    key = (spec.params, repr(sorted(ref.params.items())))
+    key = (spec.params, _params_key(ref))
     if key not in _PARAMS:
         _PARAMS[key] = spec.validate(ref.params)
     return _PARAMS[key]
 
 
 def _run_fleet(
-    control: Control, spec: Check[Any], ref: CheckRef, state: dict[str, _Host], scope: Scope | None
+    r: _Ref, state: dict[str, _Host], scope: Scope | None
 ) -> tuple[dict[str, Outcome], dict[str, list[str]]]:
     """Outcomes of a fleet check per judged host, and the facts it read, by host (``other:key`` for the
     facts of other hosts)."""
-    params = _validated(spec, ref)
-    judged = [name for name, h in state.items() if applies(control, h.info) is None and h.error is None]
+    judged = [name for name, h in state.items() if applies(r.control, h.info) is None and h.error is None]
     fleet = Fleet(
-        hosts={name: h.context(spec.facts_for(params, h.info)) for name, h in state.items()},
+        hosts={
+            name: h.context(frozenset(f.key for f in r.spec.facts_for(r.params, h.info)))
+            for name, h in state.items()
+        },
         judged=judged,
         broken={name: h.error for name, h in state.items() if h.error is not None},
         outside={name: tuple(roles) for name, roles in (scope.outside if scope else {}).items()},
     )
-    assert spec.fleet is not None
+    assert r.spec.fleet is not None
     try:
-        outcomes = spec.fleet(params, fleet)
+        outcomes = r.spec.fleet(r.params, fleet)
     except Exception as exc:  # a crashing fleet check is an error on every host it judges, never a pass
-        why = f"fleet check {ref.id} crashed: {type(exc).__name__}: {exc}"
+        why = f"fleet check {r.ref.id} crashed: {type(exc).__name__}: {exc}"
         outcomes = {name: Outcome(Status.ERROR, why) for name in judged}
     read = {
         name: sorted(
@@ -166,15 +313,14 @@ def _run_fleet(
 
 def _control_verdicts(
     control: Control,
-    catalog: Catalog,
-    checks: dict[str, Check[Any]],
+    refs: list[_Ref],
     host: _Host,
     fleet_outcomes: dict[tuple[str, int], tuple[dict[str, Outcome], dict[str, list[str]]]],
 ) -> list[Verdict]:
     info = host.info
     base = {"host": info.name, "control": control.id, "severity": control.severity}
     skip = applies(control, info)
-    if not control.checks:
+    if not refs:
         if skip is not None:
             return [Verdict(**base, check=None, index=0, status=Status.NOT_APPLICABLE, message=skip)]
         need = (
@@ -184,37 +330,49 @@ def _control_verdicts(
         )
         return [Verdict(**base, check=None, index=0, status=Status.NOT_REVIEWED, message=need)]
     verdicts = []
-    for index, ref in enumerate(control.checks):
-        common = {**base, "check": ref.id, "index": index, "params": ref.params}
-        spec = checks[ref.id]
-        excluded = left_out(catalog, spec)
+    for r in refs:
+        common = {**base, "check": r.ref.id, "index": r.index, "params": r.ref.params}
         if skip is not None:
             verdicts.append(Verdict(**common, status=Status.NOT_APPLICABLE, message=skip))
-        elif excluded is not None:
-            verdicts.append(Verdict(**common, status=Status.NOT_REVIEWED, message=excluded))
+        elif r.excluded is not None:
+            verdicts.append(Verdict(**common, status=Status.NOT_REVIEWED, message=r.excluded))
         elif host.error is not None:
             # Inventory-only checks too: a host we could not reach or probe is never reported as passing.
             verdicts.append(Verdict(**common, status=Status.ERROR, message=host.error))
-        elif spec.fleet is not None:
-            outcomes, read = fleet_outcomes[(control.id, index)]
+        elif r.spec.fleet is not None:
+            outcomes, read = fleet_outcomes[(control.id, r.index)]
             outcome = outcomes.get(info.name)
             if outcome is None:
-                outcome = Outcome(Status.ERROR, f"fleet check {ref.id} gave no verdict for {info.name}")
+                outcome = Outcome(Status.ERROR, f"fleet check {r.ref.id} gave no verdict for {info.name}")
             facts = read.get(info.name, [])
             verdicts.append(Verdict(**common, status=outcome.status, message=outcome.message, facts=facts))
         else:
-            verdicts.append(_host_verdict(spec, ref, host, common))
+            status, message, facts = _host_outcome(r, host)
+            verdicts.append(Verdict(**common, status=status, message=message, facts=facts))
     return verdicts
 
 
-def _host_verdict(spec: Check[Any], ref: CheckRef, host: _Host, common: dict[str, Any]) -> Verdict:
-    params = _validated(spec, ref)
-    ctx = host.context(spec.facts_for(params, host.info))
+def _host_outcome(r: _Ref, host: _Host) -> tuple[Status, str, list[str]]:
+    """A per-host check's status, message and facts read: remembered from a host that answered its
+    questions the same way, or from running it."""
+    if r.memo is not None:
+        done = r.memo.recall(host)
+        if done is not None:
+            return done
+    declared = r.declared
+    if declared is None:
+        declared = frozenset(f.key for f in r.spec.facts_for(r.params, host.info))
+    ctx = host.context(declared)
+    if r.memo is not None:
+        ctx.trace = []
     try:
-        outcome = spec.func(params, ctx)
+        outcome = r.spec.func(r.params, ctx)
         status, message = outcome.status, outcome.message
     except FactUnavailable as exc:
         status, message = Status.ERROR, str(exc)
     except Exception as exc:  # a crashing check must surface as an error, never vanish
-        status, message = Status.ERROR, f"check {ref.id} crashed: {type(exc).__name__}: {exc}"
-    return Verdict(**common, status=status, message=message, facts=sorted(set(ctx.read)))
+        status, message = Status.ERROR, f"check {r.ref.id} crashed: {type(exc).__name__}: {exc}"
+    done = (status, message, sorted(set(ctx.read)))
+    if r.memo is not None and ctx.trace is not None:
+        r.memo.learn(ctx.trace, done)
+    return done

@@ -10,6 +10,7 @@ redacted text gets an ``error`` verdict instead (see :meth:`hds_compliance.check
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from hds_compliance.model import REDACTION_MARK, Capture
 
@@ -33,20 +34,48 @@ _SECRET_PATTERNS: tuple[tuple[str, re.Pattern[bytes]], ...] = (
     ("bearer-token", re.compile(rb"(?i)(\bbearer\s+)[A-Za-z0-9._~+/-]{16,}=*")),
 )
 
-# key = value where the key names a secret: the secret word is found first (a literal search), then the key
-# is extended to its start, which a pattern starting with [\w.-]* would try at every byte. sudo's
-# NOPASSWD:/PASSWD: tags are not keys: their "value" is a command list, and eating it would change what a
-# sudoers check reads.
-_SECRET_KEY = re.compile(rb"(?i)(?:api[_-]?key|access[_-]?key|secret|token|passw(?:or)?d)\s*[=:]\s*")
+# key = value where the key names a secret. sudo's NOPASSWD:/PASSWD: tags are not keys: their "value" is a
+# command list, and eating it would change what a sudoers check reads. Keys are found from the secret words'
+# occurrences (bytes.find), in the lower-cased data (same length, ASCII case folded as (?i) folds it): a
+# pattern starting with an alternation would be tried at every byte.
+_SECRET_KEY = re.compile(rb"(?:api[_-]?key|access[_-]?key|secret|token|passw(?:or)?d)\s*[=:]\s*")
+_SECRET_WORDS = (b"key", b"secret", b"token", b"passw")
+_WORD_LEAD = len(b"access_")  # a key's name starts at most this many bytes before its secret word
 _KEY_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 _VALUE = re.compile(rb"(?!\[REDACTED)[^\s\"']{6,}")
 _SUDO_TAG = re.compile(rb"(?:NO)?PASSWD\s*:")
 
 
-def _tokens(data: bytes) -> tuple[bytes, int]:
-    """``data`` with the values of secret-named keys replaced, and how many."""
+def _secret_keys(lowered: bytes) -> Iterator[re.Match[bytes]]:
+    """What ``_SECRET_KEY.finditer(lowered)`` gives, trying the pattern only near the secret words.
+
+    A match starting at ``s`` holds its secret word at ``s`` to ``s + _WORD_LEAD``, and no other before it:
+    so the leftmost match from ``pos`` on starts within ``_WORD_LEAD`` bytes before the first word from
+    ``pos`` on, or after that word.
+    """
+    found = [lowered.find(word) for word in _SECRET_WORDS]
+    pos = 0
+    while True:
+        for i, at in enumerate(found):
+            if 0 <= at < pos:
+                found[i] = lowered.find(_SECRET_WORDS[i], pos)
+        first = min((at for at in found if at >= 0), default=-1)
+        if first < 0:
+            return
+        for start in range(max(pos, first - _WORD_LEAD), first + 1):
+            key = _SECRET_KEY.match(lowered, start)
+            if key is not None:
+                yield key
+                pos = key.end()
+                break
+        else:
+            pos = first + 1
+
+
+def _tokens(data: bytes, lowered: bytes) -> tuple[bytes, int]:
+    """``data`` with the values of secret-named keys replaced, and how many (``lowered``: its lower case)."""
     out, last, count = [], 0, 0
-    for key in _SECRET_KEY.finditer(data):
+    for key in _secret_keys(lowered):
         start = key.start()
         while start > 0 and data[start - 1] in _KEY_BYTES:  # back to the start of the key's name
             start -= 1
@@ -60,6 +89,31 @@ def _tokens(data: bytes) -> tuple[bytes, int]:
     return b"".join([*out, data[last:]]), count
 
 
+def _subn_lines(
+    pattern: re.Pattern[bytes], replacement: bytes, data: bytes, hints: tuple[bytes, ...]
+) -> tuple[bytes, int]:
+    """``pattern.subn(replacement, data)`` for a pattern whose matches never span a newline nor look past
+    one, and always hold one of ``hints`` (lower-cased): only the lines holding a hint are searched."""
+    lowered = data.lower()
+    starts: set[int] = set()
+    for hint in hints:
+        at = lowered.find(hint)
+        while at >= 0:
+            starts.add(lowered.rfind(b"\n", 0, at) + 1)
+            end = lowered.find(b"\n", at)
+            at = -1 if end < 0 else lowered.find(hint, end)
+    out: list[bytes] = []
+    last, count = 0, 0
+    for start in sorted(starts):
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end
+        line, found = pattern.subn(replacement, data[start:end])
+        if found:
+            out += [data[last:start], line]
+            last, count = end, count + found
+    return b"".join([*out, data[last:]]), count
+
+
 # A pattern can only match where one of its hints (lower-cased) occurs: a cheap test first.
 _HINTS: dict[str, tuple[bytes, ...]] = {
     "private-key": (b"private key",),
@@ -68,10 +122,12 @@ _HINTS: dict[str, tuple[bytes, ...]] = {
     "jwt": (b"eyj",),
     "cloud-key": (b"akia", b"asia"),
     "bearer-token": (b"bearer",),
-    "token": (b"key", b"secret", b"token", b"passw"),
+    "token": _SECRET_WORDS,
 }
 # Patterns that keep their first group (the key name, the user, the scheme) and drop the rest.
 _KEEP_PREFIX = {"url-credentials", "bearer-token"}
+# Patterns whose matches stay inside one line (no newline in them, no look past one): searched line by line.
+_ONE_LINE = {"url-credentials", "jwt", "cloud-key"}
 
 
 def marker(kind: str) -> bytes:
@@ -79,19 +135,44 @@ def marker(kind: str) -> bytes:
     return f"{REDACTION_MARK}{kind}]".encode()
 
 
+_ALL_HINTS = frozenset(hint for hints in _HINTS.values() for hint in hints)
+# (kind, pattern, hints, replacement, one line) in the order scrub applies them.
+_PASSES = tuple(
+    (
+        kind,
+        pattern,
+        _HINTS[kind],
+        (rb"\1" if kind in _KEEP_PREFIX else b"") + marker(kind),
+        kind in _ONE_LINE,
+    )
+    for kind, pattern in _SECRET_PATTERNS
+)
+
+
 def scrub(data: bytes) -> tuple[bytes, list[str]]:
-    """``data`` with anything that looks like a secret replaced, and the kinds replaced."""
-    kinds: list[str] = []
+    """``data`` with anything that looks like a secret replaced, and the kinds replaced.
+
+    The patterns apply one after another, each on what the previous ones left; a pattern runs only where
+    the original text holds one of its hints.
+    """
+    if not data:
+        return data, []
     lowered = data.lower()
-    for kind, pattern in _SECRET_PATTERNS:
-        if not any(hint in lowered for hint in _HINTS[kind]):
+    present = {hint for hint in _ALL_HINTS if hint in lowered}
+    if not present:
+        return data, []
+    kinds: list[str] = []
+    for kind, pattern, hints, replacement, one_line in _PASSES:
+        if present.isdisjoint(hints):
             continue
-        replacement = (rb"\1" if kind in _KEEP_PREFIX else b"") + marker(kind)
-        data, count = pattern.subn(replacement, data)
+        if one_line:
+            data, count = _subn_lines(pattern, replacement, data, hints)
+        else:
+            data, count = pattern.subn(replacement, data)
         if count:
             kinds.append(kind)
-    if any(hint in lowered for hint in _HINTS["token"]):
-        data, count = _tokens(data)
+    if not present.isdisjoint(_SECRET_WORDS):
+        data, count = _tokens(data, data.lower() if kinds else lowered)
         if count:
             kinds.append("token")
     return data, sorted(kinds)

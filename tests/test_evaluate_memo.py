@@ -1,0 +1,224 @@
+"""The client's shared work (hosts judged once when they answer alike, captures parsed once, the collection's
+parse reused) gives exactly what the plain way gives.
+
+Hosts are built from the recorded cases of every check (``tests/captures/*.yaml``), each twice under
+another name, and evaluated together against controls using those checks: verdicts shared between
+hosts (``engine._Memo``) and values shared between checks of a host must be exactly what running the
+check alone, on a fresh context, gives; and the order the hosts come in changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+import pytest
+from test_checks import CASES, REGISTRY, _host
+
+from hds_compliance.catalog import Catalog, CheckRef, Control, load_catalog
+from hds_compliance.check import Check, Context, FactUnavailable, HostInfo, NoParams, Outcome, passed
+from hds_compliance.collect import CollectOptions, HostJob, collect
+from hds_compliance.collect.probe import new_nonce, render
+from hds_compliance.evaluate import evaluate, plan_facts
+from hds_compliance.evaluate.engine import _Host, _Memo, applies, host_info, left_out
+from hds_compliance.facts import FileContent
+from hds_compliance.inventory import default_inventory, load_inventory
+from hds_compliance.model import Capture, HostRecord, ProbeRun, Severity, Status, Verdict
+from hds_compliance.scan import host_record, host_view
+
+_FILES = sorted({c["file"] for c in CASES if "hosts" not in c})
+
+
+def _record(name: str, case: dict[str, Any]) -> HostRecord:
+    captures = [
+        Capture(fact=key, command="(recorded)", **fields)
+        for key, fields in (case.get("captures") or {}).items()
+    ]
+    host = dict(case.get("host") or {})
+    probe = ProbeRun(connected=True, complete=True, commands=1, started_at=case.get("now"))
+    return HostRecord(name=name, connector="ssh", probe=probe, captures=captures, **host)
+
+
+def _scene(file: str) -> tuple[Catalog, list[HostRecord]]:
+    """A control per check of the file, holding every parameter set its cases use; a host per case, twice."""
+    cases = [c for c in CASES if c["file"] == file and "hosts" not in c]
+    params: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for case in cases:
+        params[case["check"]][repr(sorted((case.get("params") or {}).items()))] = case.get("params") or {}
+    controls = [
+        Control(
+            id=f"MEM-{n:03d}",
+            title=f"cases of {check}",
+            severity=Severity.LOW,
+            checks=[CheckRef(id=check, params=p) for p in variants.values()],
+        )
+        for n, (check, variants) in enumerate(sorted(params.items()), 1)
+    ]
+    hosts = [_record(f"{copy}{n:03d}", case) for copy in ("a", "b") for n, case in enumerate(cases)]
+    return Catalog(controls=controls, digest="memo-test"), hosts
+
+
+def _alone(
+    verdict: Verdict, catalog: Catalog, control: Control, record: HostRecord, collected_at: str | None
+) -> tuple[Status, str, list[str]]:
+    """The verdict of one check reference run on its own, the way a first evaluator would."""
+    skip = applies(control, host_info(record))
+    if skip is not None:
+        return Status.NOT_APPLICABLE, skip, []
+    spec = REGISTRY[verdict.check or ""]
+    excluded = left_out(catalog, spec)
+    if excluded is not None:
+        return Status.NOT_REVIEWED, excluded, []
+    params = spec.validate(verdict.params)
+    host = _host(
+        record.name,
+        {
+            **record.model_dump(
+                include={"hds_activities", "roles", "location_country", "ssh_hostname", "tls_endpoints"}
+            ),
+            "backup_repositories": [r.model_dump() for r in record.backup_repositories],
+        },
+    )
+    when = record.probe.started_at or collected_at
+    ctx = Context(
+        host,
+        record.capture_map(),
+        declared=frozenset(f.key for f in spec.facts_for(params, host)),
+        now=datetime.fromisoformat(when.replace("Z", "+00:00")) if when else None,
+    )
+    try:
+        outcome = spec.func(params, ctx)
+        status, message = outcome.status, outcome.message
+    except FactUnavailable as exc:
+        status, message = Status.ERROR, str(exc)
+    except Exception as exc:
+        status, message = Status.ERROR, f"check {verdict.check} crashed: {type(exc).__name__}: {exc}"
+    return status, message, sorted(set(ctx.read))
+
+
+def _judged_as_alone(catalog: Catalog, hosts: list[HostRecord]) -> list[Verdict]:
+    """Evaluate the hosts together; assert every per-host verdict is the one its check gives alone, and
+    that evaluating the hosts in the reverse order gives the same verdicts."""
+    collected_at = "2026-01-01T00:00:00Z"
+    verdicts = evaluate(catalog, REGISTRY, hosts, collected_at=collected_at)
+    records = {h.name: h for h in hosts}
+    controls = {c.id: c for c in catalog.controls}
+    judged = [v for v in verdicts if v.check is not None and REGISTRY[v.check].fleet is None]
+    assert judged
+    for v in judged:
+        alone = _alone(v, catalog, controls[v.control], records[v.host], collected_at)
+        assert (v.status, v.message, v.facts) == alone, f"{v.host} {v.check} {v.params}"
+    backwards = evaluate(catalog, REGISTRY, hosts[::-1], collected_at=collected_at)
+    assert sorted(backwards, key=_order) == sorted(verdicts, key=_order)
+    return verdicts
+
+
+@pytest.mark.parametrize("file", _FILES)
+def test_shared_verdicts_are_the_ones_each_host_gets_alone(file: str) -> None:
+    _judged_as_alone(*_scene(file))
+
+
+def test_hosts_differing_only_in_what_a_parser_looks_up_are_judged_apart() -> None:
+    """sshd's effective configuration reads a second round (the sshd -T of a Match block) by lookup: two
+    hosts with the same first round but a Match block that permits root login get different verdicts."""
+    catalog, hosts = _scene("sshd.yaml")
+    variants = []
+    for host in hosts:
+        if any(c.fact.startswith("sshd-match:") for c in host.captures):
+            captures = [
+                c.model_copy(update={"stdout": c.stdout.replace("permitrootlogin no", "permitrootlogin yes")})
+                if c.fact.startswith("sshd-match:")
+                else c
+                for c in host.captures
+            ]
+            variants.append(host.model_copy(update={"name": f"v{host.name}", "captures": captures}))
+    assert variants
+    verdicts = _judged_as_alone(catalog, hosts + variants)
+    by_host: dict[str, list[tuple[str, int, Status]]] = defaultdict(list)
+    for v in verdicts:
+        by_host[v.host].append((v.control, v.index, v.status))
+    assert any(by_host[v.name] != by_host[v.name[1:]] for v in variants), "the lookups changed no verdict"
+
+
+def _order(v: Verdict) -> tuple[str, str, int]:
+    return v.host, v.control, v.index
+
+
+PASSWD = FileContent("/etc/passwd")
+
+
+def _twins(count: int) -> list[HostRecord]:
+    capture = Capture(fact=PASSWD.key, command="(test)", exit_code=0, stdout="root:x:0:0::/root:/bin/sh\n")
+    probe = ProbeRun(connected=True, complete=True, commands=1, started_at="2026-01-01T00:00:00Z")
+    return [HostRecord(name=f"h{i}", connector="ssh", probe=probe, captures=[capture]) for i in range(count)]
+
+
+def _run_with(func: Any, hosts: list[HostRecord]) -> list[Verdict]:
+    spec = Check("memo.probe", func, NoParams, lambda _p: [PASSWD], "a check of these tests")
+    catalog = Catalog(
+        controls=[
+            Control(id="MEM-001", title="one check", severity=Severity.LOW, checks=[CheckRef(id=spec.id)])
+        ],
+        digest="memo-test",
+    )
+    return evaluate(catalog, {spec.id: spec}, hosts)
+
+
+def test_a_check_runs_once_for_hosts_that_answer_alike() -> None:
+    calls: list[str] = []
+
+    def users(_p: NoParams, ctx: Context) -> Outcome:
+        calls.append("run")
+        return passed(f"{len(ctx.get(PASSWD) or b'')} bytes of passwd")
+
+    verdicts = _run_with(users, _twins(5))
+    assert calls == ["run"] and {v.message for v in verdicts} == {"26 bytes of passwd"}
+    assert all(v.facts == [PASSWD.key] for v in verdicts)
+
+
+def test_a_check_reading_captures_directly_or_its_host_runs_on_every_host() -> None:
+    calls: list[str] = []
+
+    def raw(_p: NoParams, ctx: Context) -> Outcome:
+        calls.append("run")
+        return passed(f"{len(ctx.captures)} captures")
+
+    def named(_p: NoParams, ctx: Context) -> Outcome:
+        calls.append("run")
+        ctx.get(PASSWD)
+        return passed(f"judged {ctx.host.name}")
+
+    assert {v.message for v in _run_with(raw, _twins(3))} == {"1 captures"} and len(calls) == 3
+    calls.clear()
+    assert [v.message for v in _run_with(named, _twins(3))] == ["judged h0", "judged h1", "judged h2"]
+    assert len(calls) == 3
+
+
+def test_a_check_seen_asking_two_things_after_the_same_answers_is_no_longer_shared() -> None:
+    """Checks are pure functions (the evaluator relies on it); one seen breaking that is run on every host."""
+    memo = _Memo()
+    host = _Host(HostInfo("h", "ssh"), {}, None, None, {})
+    memo.learn([(("get", "a", False), None)], (Status.PASS, "a", ["a"]))
+    assert memo.recall(host) == (Status.PASS, "a", ["a"])
+    memo.learn([(("get", "b", False), None)], (Status.FAIL, "b", ["b"]))
+    assert memo.recall(host) is None
+
+
+def test_the_client_fast_paths_give_what_the_plain_ones_give_on_this_machine() -> None:
+    """A real probe of this machine with the full catalogue (walks left out): the host record built from
+    the parse the collection made to find the second round is the one a fresh parse gives, byte for byte;
+    judged next to a twin, every verdict is the one its check gives alone."""
+    catalog = load_catalog(profile="full", skip_tags=["fs-walk"])
+    [host] = load_inventory(default_inventory()).hosts
+    facts = [f for f in plan_facts(catalog, REGISTRY, host_view(host)) if f.origin == "host"]
+    probe = render(facts, new_nonce())
+    job = HostJob(name=host.name, data={}, facts=[f.key for f in probe.facts], nonce=probe.nonce)
+    job.section_cap = probe.section_cap
+    raw = collect([job], CollectOptions())[host.name]
+    assert raw.connected and raw.rounds[0].parsed is not None
+    fast = host_record(host, raw)
+    for round_ in raw.rounds:
+        round_.parsed = None
+    assert fast.model_dump_json() == host_record(host, raw).model_dump_json()
+    _judged_as_alone(catalog, [fast, fast.model_copy(update={"name": "twin"})])
