@@ -15,6 +15,7 @@ from sshd_trees import DEBIAN_STOCK, collect, enter, have_sshd, host_key, judge,
 
 from hds_compliance.check import FactUnavailable
 from hds_compliance.facts.sshd import SshdEffectiveConfig
+from hds_compliance.facts.sshkeys import PublicKeyError, public_key_size
 from hds_compliance.model import Capture, Status
 
 pytestmark = pytest.mark.skipif(
@@ -210,6 +211,46 @@ def test_host_keys_are_read_from_their_public_halves(tmp_path: Path) -> None:
     captures = collect(enter(etc))
     with pytest.raises(FactUnavailable, match="no public key file"):
         judge("sshd.host_keys_strong", captures, rsa_min_bits=2048)
+
+
+@pytest.mark.parametrize(
+    ("kind", "bits"),
+    [
+        *[("rsa", bits) for bits in (1024, 2048, 3072)],
+        *[("ecdsa", bits) for bits in (256, 384, 521)],
+        ("ed25519", None),
+        ("dsa", None),
+    ],
+)
+def test_public_key_size_is_what_ssh_keygen_prints(tmp_path: Path, kind: str, bits: int | None) -> None:
+    """The probe measures public halves itself; ssh-keygen -l is the judge of type and size."""
+    public = Path(f"{host_key(tmp_path, kind, bits)}.pub")
+    said = subprocess.run(["ssh-keygen", "-l", "-f", str(public)], capture_output=True, text=True, check=True)
+    size, _, rest = said.stdout.partition(" ")
+    assert public_key_size(public.read_text()) == (rest.rsplit("(", 1)[1].rstrip(")\n"), int(size))
+
+
+def test_public_key_size_refuses_what_ssh_keygen_refuses(tmp_path: Path) -> None:
+    """Comments before the key are skipped by both; a type that lies about its blob or a cut blob is refused
+    by both (a text match on the line's first word would have taken the lie)."""
+    line = Path(f"{host_key(tmp_path, 'ed25519')}.pub").read_text()
+    kind, blob, *_ = line.split()
+    cases = {
+        "commented": (f"# made by hand\n\n{line}", True),
+        "lying": (f"ssh-rsa {blob} x\n", False),
+        "cut": (f"{kind} {blob[:40]} x\n", False),
+        "not base64": (f"{kind} ***{blob[3:]} x\n", False),
+    }
+    for name, (text, readable) in cases.items():
+        path = tmp_path / f"{name.replace(' ', '_')}.pub"
+        path.write_text(text)
+        keygen = subprocess.run(["ssh-keygen", "-l", "-f", str(path)], capture_output=True, check=False)
+        assert (keygen.returncode == 0) is readable, name
+        if readable:
+            assert public_key_size(text) == ("ED25519", 256)
+        else:
+            with pytest.raises(PublicKeyError):
+                public_key_size(text)
 
 
 def _read(path: Path) -> bytes:

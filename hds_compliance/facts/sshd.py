@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from hds_compliance.facts.base import ABSENT, Fact, FactError, check_path, quote
+from hds_compliance.facts.reads import READS_SH, FileRead, parse_listing
 from hds_compliance.facts.sshd_match import (
     Block,
     Spec,
@@ -25,6 +26,7 @@ from hds_compliance.facts.sshd_match import (
     parse_listeners,
     specs,
 )
+from hds_compliance.facts.sshkeys import PublicKeyError, public_key_size
 from hds_compliance.model import Capture
 
 DEFAULT_CONFIG = "/etc/ssh/sshd_config"
@@ -68,12 +70,12 @@ def _debug_lines(args: str, sed: str) -> str:
 
 @dataclass(frozen=True)
 class HostKey:
-    """A host key sshd -T lists, as ``ssh-keygen -l`` reads its public half (``<path>.pub``)."""
+    """A host key sshd -T lists, measured from its public half (``<path>.pub``) as ``ssh-keygen -l`` does."""
 
     path: str
     algorithm: str | None = None  # RSA, ECDSA, ED25519, DSA...
     bits: int | None = None
-    problem: str | None = None  # why it could not be read (no public half, ssh-keygen refused it)
+    problem: str | None = None  # why it could not be read (no public half, not a key ssh-keygen reads)
 
 
 @dataclass(frozen=True)
@@ -314,10 +316,12 @@ class DaemonHostKeys:
 
 @dataclass(frozen=True)
 class SshdHostKeys(Fact[list[DaemonHostKeys] | None]):
-    """Type and size of the host keys of each of the host's own daemons (``ssh-keygen -l`` on ``<key>.pub``).
+    """Type and size of the host keys of each of the host's own daemons, read from ``<key>.pub``.
 
-    The keys are those ``sshd -T`` lists (``hostkey``); a private key is never opened. A listed key that does
-    not exist is left out, as sshd skips it. ``None`` means sshd is not installed.
+    The keys are those ``sshd -T`` lists (``hostkey``); a private key is never opened. The public halves
+    are read with one ``stat`` and one ``head`` (:data:`READS_SH`) and measured here as ``ssh-keygen -l``
+    measures them (:func:`public_key_size`), so no program runs per key. A listed key that does not exist
+    is left out, as sshd skips it. ``None`` means sshd is not installed.
     """
 
     kind: ClassVar[str] = "sshd-hostkeys"
@@ -325,15 +329,20 @@ class SshdHostKeys(Fact[list[DaemonHostKeys] | None]):
 
     def script(self) -> str:
         # HostKey is global: any connection gives it; lport lets sshd -T evaluate "Match LocalPort" blocks.
+        # Records: C config file, E what a failed sshd -T said, then per listed key K (public half read),
+        # M (no such key), P (no public half), U (public half not a readable file).
         return (
-            f"command -v sshd >/dev/null 2>&1 || exit {ABSENT}; "
-            f"command -v ssh-keygen >/dev/null 2>&1 || exit 127; {_OWN_DAEMONS}"
-            f'for f in ${{cfgs:-{DEFAULT_CONFIG}}}; do echo "# config $f"; '
-            f'o=$(sshd -T -C lport={_RETRY_PORT} -f "$f" 2>&1) || {{ '
-            "printf '%s\\n' \"$o\" | sed 's/^/# said /'; echo \"# exit 1\"; continue; }; "
-            "for k in $(printf '%s\\n' \"$o\" | sed -n 's/^hostkey //p'); do "
-            'if [ ! -e "$k" ]; then echo "# missing $k"; elif [ -e "$k.pub" ]; then echo "# key $k"; '
-            'ssh-keygen -l -f "$k.pub" 2>&1; else echo "# nopub $k"; fi; done; done'
+            f"command -v sshd >/dev/null 2>&1 || exit {ABSENT}; {READS_SH}\n"
+            'rec() { printf \'%s %s %s\\n\' "$1" "${#2}" "$2"; }\n'
+            f"{_OWN_DAEMONS}set --\n"
+            f'for f in ${{cfgs:-{DEFAULT_CONFIG}}}; do rec C "$f"\n'
+            f'o=$(sshd -T -C lport={_RETRY_PORT} -f "$f" 2>&1) || {{ rec E "$o"; continue; }}\n'
+            'while read -r k v; do [ "$k" = hostkey ] || continue\n'
+            'if [ ! -e "$v" ]; then rec M "$v"; elif [ ! -e "$v.pub" ]; then rec P "$v"\n'
+            'elif [ -f "$v.pub" ] && [ -r "$v.pub" ]; then rec K "$v"; set -- "$@" "$v.pub"\n'
+            'else rec U "$v"; fi\n'
+            "done <<EOF\n$o\nEOF\ndone\n"
+            'rd %s "$@"'
         )
 
     def parse(self, capture: Capture) -> list[DaemonHostKeys] | None:
@@ -341,47 +350,44 @@ class SshdHostKeys(Fact[list[DaemonHostKeys] | None]):
             return None
         if capture.exit_code != 0:
             raise self._fail(capture)
-        daemons: list[DaemonHostKeys] = []
-        source: str | None = None
-        keys: list[HostKey] = []
-        path: str | None = None
-        said: list[str] = []
-
-        def close() -> None:
-            if source is not None:
-                if path is not None:
-                    keys.append(HostKey(path, problem="ssh-keygen -l printed nothing"))
-                daemons.append(DaemonHostKeys(source, tuple(keys)))
-
-        for line in capture.stdout_text().splitlines():
-            if line.startswith("# config "):
-                close()
-                source, keys, path = line[len("# config ") :].strip(), [], None
-            elif line.startswith("# said "):
-                said.append(line[len("# said ") :])
-            elif line.startswith("# exit "):
-                why = said[-1] if said else "no output"
-                raise FactError(f"{self.describe()}: sshd -T -f {source} failed ({why})")
-            elif line.startswith("# nopub "):
-                keys.append(HostKey(line[len("# nopub ") :], problem="no public key file next to it"))
-            elif line.startswith("# key "):
-                if path is not None:
-                    keys.append(HostKey(path, problem="ssh-keygen -l printed nothing"))
-                path = line[len("# key ") :]
-            elif path is not None and not line.startswith("# "):
-                found = re.fullmatch(r"(\d+) \S+ .*\((\S+)\)", line.strip())
-                if found:
-                    keys.append(HostKey(path, found.group(2).upper(), int(found.group(1))))
-                else:
-                    keys.append(HostKey(path, problem=f"ssh-keygen -l said: {line.strip()}"))
-                path = None
-        close()
+        listing = parse_listing(capture, self.describe(), "CEKMPU")
+        public = {f.path: f for f in listing.files}
+        daemons: list[tuple[str, list[HostKey]]] = []
+        for tag, payload in listing.records:
+            if tag == "C":
+                daemons.append((payload, []))
+                continue
+            if not daemons:
+                raise FactError(f"{self.describe()}: a key was listed before any configuration")
+            source, keys = daemons[-1]
+            if tag == "E":
+                said = [line for line in payload.splitlines() if line.strip()]
+                raise FactError(
+                    f"{self.describe()}: sshd -T -f {source} failed ({said[-1] if said else 'no output'})"
+                )
+            if tag == "K":
+                keys.append(_host_key(payload, public.get(payload + ".pub")))
+            elif tag == "P":
+                keys.append(HostKey(payload, problem="no public key file next to it"))
+            elif tag == "U":
+                keys.append(HostKey(payload, problem="its public key file is not a readable regular file"))
         if not daemons:
             raise FactError(f"{self.describe()}: no daemon configuration was read")
-        return daemons
+        return [DaemonHostKeys(source, tuple(keys)) for source, keys in daemons]
 
     def describe(self) -> str:
         return "public host keys of sshd"
+
+
+def _host_key(path: str, public: FileRead | None) -> HostKey:
+    """A host key measured from its public half as read on the host."""
+    if public is None or not public.complete:
+        return HostKey(path, problem="its public key file was not read whole")
+    try:
+        algorithm, bits = public_key_size(public.data.decode("utf-8", "replace"))
+    except PublicKeyError as exc:
+        return HostKey(path, problem=f"ssh-keygen would not read its public key: {exc}")
+    return HostKey(path, algorithm, bits)
 
 
 # ------------------------------------------------------------------------------------------ the fact
