@@ -1,6 +1,7 @@
 """Framed parts: one snippet printing several command outputs or files that their content cannot forge.
 
-The snippet draws a random marker on the host, prints it first (``# frames <marker>``), then each part as a
+The snippet draws a random marker on the host (a UUID from the kernel, read by a shell builtin; 16 hex digits
+from ``od`` where /proc is missing), prints it first (``# frames <marker>``), then each part as a
 header line ``@<marker> <name>`` followed by the part and a newline (``@<marker>! <name>``: a file the probe
 cannot read). No file or command output can predict the marker, so none can fake a header; and a
 redaction of a secret inside a part (which changes its length) leaves the framing intact, so the other
@@ -20,7 +21,9 @@ from hds_compliance.facts.base import ABSENT, Fact, FactError
 from hds_compliance.model import Capture
 
 FRAMES_SH = (
-    "F=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \\n') && [ -n \"$F\" ] || exit 1; "
+    "{ read -r F < /proc/sys/kernel/random/uuid; } 2>/dev/null "
+    "|| F=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \\n'); "
+    '[ -n "$F" ] || exit 1; '
     "printf '# frames %s\\n' \"$F\"; "
     'part() { printf \'@%s %s\\n%s\\n\' "$F" "$1" "$2"; }; '
     'file() { [ -f "$1" ] || return 0; if [ ! -r "$1" ]; then printf \'@%s! %s\\n\' "$F" "$1"; return 0; fi; '
@@ -44,7 +47,9 @@ def parse_frames(data: bytes, what: str) -> list[Frame]:
     """Every framed part of ``data`` in order; raise :class:`FactError` on anything else."""
     first, _, rest = data.partition(b"\n")
     marker = first.removeprefix(b"# frames ").strip()
-    if not first.startswith(b"# frames ") or not re.fullmatch(rb"[0-9a-f]{16}", marker):
+    if not first.startswith(b"# frames ") or not re.fullmatch(
+        rb"[0-9a-f]{16}|[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", marker
+    ):
         raise FactError(f"{what}: output does not start with its frame marker")
     pieces = re.split(rb"(?m)^@" + marker + rb"(!?) ([^\n]*)\n", rest)
     if pieces[0]:
