@@ -24,10 +24,9 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
+import yaml  # noqa: E402
 from fact_fixtures import dump_capture  # noqa: E402
 from sshd_trees import HOST_KEYS, collect, enter, host_key  # noqa: E402
-
-import yaml  # noqa: E402
 
 CAPTURES = HERE / "captures" / "sshd.yaml"
 STOCK = (("rsa", 3072), ("ecdsa", 256), ("ed25519", None))  # Debian's default HostKey list, ssh-keygen -A

@@ -63,3 +63,25 @@ def test_without_proc_the_marker_comes_from_od(tmp_path: Path) -> None:
 def test_a_marker_of_neither_form_is_refused() -> None:
     with pytest.raises(FactError, match="frame marker"):
         parse_frames(b"# frames 0123-4567\n@0123-4567 a\nx\n", "test")
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [b"@0123456789abcdef! gone\n@0123456789abcdef ", b"@0123456789abcdef a\nx\n@0123456789abcdef?y\n"],
+    ids=["header cut at the end", "marker line that is no header"],
+)
+def test_a_broken_header_is_an_error_not_content(tail: bytes) -> None:
+    """Only the snippet prints the marker: a line holding it that is not a whole header is a broken output."""
+    with pytest.raises(FactError, match="malformed part header"):
+        parse_frames(b"# frames 0123456789abcdef\n" + tail, "test")
+
+
+def test_parts_and_unreadable_files_in_any_order() -> None:
+    data = (
+        b"# frames 0123456789abcdef\n@0123456789abcdef! /etc/a\n@0123456789abcdef b\n\n@0123456789abcdef! c\n"
+    )
+    assert [(f.name, f.data) for f in parse_frames(data, "test")] == [
+        ("/etc/a", None),
+        ("b", b""),
+        ("c", None),
+    ]

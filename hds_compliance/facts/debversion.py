@@ -83,6 +83,7 @@ def _compare_part(left: str, right: str) -> int:
     return 0
 
 
+@functools.lru_cache(maxsize=8192)  # hosts of a fleet compare the same versions: once per run
 def compare_versions(a: str, b: str) -> int:
     """Negative when ``a`` is older than ``b``, zero when dpkg takes them as equal, positive when newer."""
     epoch_a, upstream_a, revision_a = split_version(a)

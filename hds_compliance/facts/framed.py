@@ -51,12 +51,20 @@ def parse_frames(data: bytes, what: str) -> list[Frame]:
         rb"[0-9a-f]{16}|[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", marker
     ):
         raise FactError(f"{what}: output does not start with its frame marker")
-    pieces = re.split(rb"(?m)^@" + marker + rb"(!?) ([^\n]*)\n", rest)
-    if pieces[0]:
+    # Headers start lines: split at "\n@<marker>" (the marker is drawn per output, so a str.split costs
+    # nothing to prepare where a regex would be compiled anew for every capture).
+    chunks = (b"\n" + rest).split(b"\n@" + marker) if rest else [b""]
+    if chunks[0]:
         raise FactError(f"{what}: output before the first part")
     frames: list[Frame] = []
-    for i in range(1, len(pieces), 3):
-        unreadable, name, body = pieces[i], pieces[i + 1].decode("utf-8", "replace"), pieces[i + 2]
+    for i, chunk in enumerate(chunks[1:], start=1):
+        if i < len(chunks) - 1:
+            chunk += b"\n"  # the newline before the next header ends this chunk
+        header, newline, body = chunk.partition(b"\n")
+        unreadable = header.startswith(b"!")
+        if not newline or not header.startswith(b"! " if unreadable else b" "):
+            raise FactError(f"{what}: malformed part header")
+        name = header[2 if unreadable else 1 :].decode("utf-8", "replace")
         if unreadable:
             frames.append(Frame(name, None))
             continue

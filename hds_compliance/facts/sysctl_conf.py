@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from functools import cached_property
 from typing import Any, ClassVar
 
 from hds_compliance.facts.base import ABSENT, UNREADABLE, Fact, FactError
@@ -80,7 +81,7 @@ class SysctlEntry:
         """The key in dotted form, as an administrator writes it."""
         return dotted_name(self.path)
 
-    @property
+    @cached_property
     def is_glob(self) -> bool:
         """Whether the key is a pattern (``net.ipv4.conf.*.rp_filter``)."""
         return not _GLOB_CHARS.isdisjoint(self.path)
@@ -101,11 +102,20 @@ class SysctlConfig:
         from any glob matching"); among globs the last one applied writes last. A returned entry whose
         ``value`` is None is a ``-key`` exclusion: nothing is written.
         """
-        explicit = [e for e in self.entries if not e.is_glob and e.path == path]
-        if explicit:
-            return explicit[-1]
-        globs = [e for e in self.entries if e.is_glob and e.value is not None and _matches(e.path, path)]
+        explicit = self._explicit.get(path)
+        if explicit is not None:
+            return explicit
+        globs = [e for e in self._globs if _matches(e.path, path)]
         return globs[-1] if globs else None
+
+    @cached_property
+    def _explicit(self) -> dict[str, SysctlEntry]:
+        """The last explicit entry of each key (checks ask for many keys of one config)."""
+        return {e.path: e for e in self.entries if not e.is_glob}
+
+    @cached_property
+    def _globs(self) -> list[SysctlEntry]:
+        return [e for e in self.entries if e.is_glob and e.value is not None]
 
     def value(self, path: str) -> str | None:
         """The value the boot writes to ``path``, None if nothing writes it."""
