@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -284,3 +285,42 @@ def test_a_file_that_changed_between_stat_and_head_is_never_misread() -> None:
     assert all("changed while" in p.stderr for p in parts[1:])
     grown = stdout.replace(b"\nC", b"\nCCC")  # the last file grew: nothing after it to check against
     assert FileContent.split_batch(facts, grown.replace(b"BBBBBBB", b"BBBBB"), "", 1 << 20)[2].exit_code == 1
+
+
+def test_the_stream_is_gzip_compressed_where_gzip_works(files: Path) -> None:
+    probe = render([FileContent(str(files / "plain.conf")), Sysctl("kernel.ostype")], new_nonce())
+    output = run_sh(probe)
+    assert f"{probe.nonce} S gz" in output.splitlines()
+    parsed = parse(probe, output)
+    assert parsed.complete and [c.problem for c in parsed.captures] == [None, None]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="hides gzip with a bind mount: needs root")
+def test_a_host_whose_gzip_refuses_sends_plain_base64(files: Path) -> None:
+    """busybox's gzip may lack -1: the probe then sends the stream as it is, and it parses the same."""
+    probe = render([FileContent(str(files / "plain.conf")), Sysctl("kernel.ostype")], new_nonce())
+    hide = 'mount --bind /bin/false "$(command -v gzip)" && exec sh -c "$0"'
+    done = subprocess.run(["unshare", "-m", "sh", "-c", hide, probe.script], capture_output=True, check=True)
+    output = done.stdout.decode("ascii")
+    assert f"{probe.nonce} S" in output.splitlines()
+    plain = parse(probe, output)
+    assert plain.complete and plain.captures == parse(probe, run_sh(probe)).captures
+
+
+def test_a_corrupt_compressed_stream_vouches_for_nothing(files: Path) -> None:
+    """A changed byte anywhere in the gzip stream: the probe is never complete, and no capture carries
+    changed bytes (gzip's CRC refuses them where plain base64 would have handed them on)."""
+    facts = [FileContent(str(files / "plain.conf")), FileContent(str(files / "latin1.txt"))]
+    probe = render(facts, new_nonce())
+    head, _, payload = run_sh(probe).partition(f"{probe.nonce} S gz\n")
+    data = base64.b64decode(payload)
+    full = {c.fact: c for c in parse(probe, f"{head}{probe.nonce} S gz\n{payload}").captures}
+    for at in range(10, len(data) - 8):  # past gzip's header, up to its trailer
+        for flip in (0x01, 0x80):
+            broken = bytearray(data)
+            broken[at] ^= flip
+            output = f"{head}{probe.nonce} S gz\n{base64.b64encode(bytes(broken)).decode()}\n"
+            parsed = parse(probe, output)
+            assert not parsed.complete and parsed.problem is not None, (at, flip)
+            for capture in parsed.captures:
+                assert capture.problem is not None or capture == full[capture.fact], (at, flip)

@@ -3,7 +3,7 @@
 What the host prints::
 
     [anything a login shell prints first: banners, rc files, a sudo refusal]
-    M S                      plain line: the framed stream starts
+    M S[ gz]                 plain line: the framed stream starts (" gz": it is gzip-compressed)
     <base64 of the stream>   one base64 (one line where base64 -w 0 works): any byte survives transport
 
 and the decoded stream, where ``M`` is a per-run random nonce::
@@ -13,11 +13,13 @@ and the decoded stream, where ``M`` is a per-run random nonce::
     \nM DONE <n>\n          trailer: all n sections were written
 
 A section's bytes can only end at a marker carrying the nonce, which no file content can predict; the
-trailer proves the output was not cut. Each section costs one subshell on the host (its stdout goes
-straight to the stream, its stderr and exit code come back through ``$( )``); facts that read data of
-unbounded size cap it on the host (``$C``), and every section is capped again here. A section that is
-missing, unterminated or over the cap becomes a capture with a ``problem``, which evaluates to
-``error``, never ``pass``.
+trailer proves the output was not cut. Where the host's gzip works, the stream is compressed before
+base64 (about six times smaller: less for the host to encrypt and for the scanning machine to receive,
+decode and pass between processes), and gzip's CRC vouches for it as well. Each section costs one subshell
+on the host (its stdout goes straight to the stream, its stderr and exit code come back through ``$( )``);
+facts that read data of unbounded size cap it on the host (``$C``), and every section is capped again
+here. A section that is missing, unterminated or over the cap becomes a capture with a ``problem``, which
+evaluates to ``error``, never ``pass``.
 
 This module is pure: no host access, no pyinfra. The collector worker runs the script; redaction of what
 comes back is applied by the scan (:mod:`hds_compliance.evidence.redact`), not here.
@@ -29,6 +31,7 @@ import base64
 import binascii
 import re
 import secrets
+import zlib
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
@@ -81,17 +84,19 @@ class Probe:
             "command -v base64 >/dev/null 2>&1 || { printf '%s FATAL no base64 command\\n' \"$M\"; exit 0; }",
             # One unwrapped line where base64 can (GNU): the transport then reads one line, not thousands.
             "B=base64; echo | base64 -w 0 >/dev/null 2>&1 && B='base64 -w 0'",
+            "Z=; echo | gzip -1 -c >/dev/null 2>&1 && Z=' gz'",
             # stdout -> the stream (fd 4); stderr -> $e; exit code of the $( ) -> $r. One fork per section.
             'run() { printf \'\\n%s B %s\\n\' "$M" "$1"; e=$("$2" </dev/null 2>&1 >&4); r=$?; '
             'printf \'\\n%s E %s %s\\n%s\\n%s X %s\\n\' "$M" "$1" "$r" "$e" "$M" "$1"; }',
         ]
         for i, section in enumerate(self.sections):
             lines.append(f"f{i}() {{\n{section.script}\n}}")
-        lines.append("printf '%s S\\n' \"$M\"")
+        lines.append('printf \'%s S%s\\n\' "$M" "$Z"')
         body = "; ".join(f"run {i} f{i}" for i in range(len(self.sections)))
         count = len(self.sections)
         lines.append(
-            f"{{ {body + '; ' if body else ''}printf '\\n%s DONE %s\\n' \"$M\" {count}; }} 4>&1 | $B"
+            f"{{ {body + '; ' if body else ''}printf '\\n%s DONE %s\\n' \"$M\" {count}; }} 4>&1 | "
+            'if [ -n "$Z" ]; then gzip -1 -c | $B; else $B; fi'
         )
         lines.append("exit 0")
         return "\n".join(lines) + "\n"
@@ -131,9 +136,23 @@ class ParsedProbe:
     noise_lines: int = 0
 
 
-def _stream(lines: list[str]) -> tuple[bytes, bool]:
-    """Decode the base64 text (one line, or lines of any width); ``False`` if it stops being valid (cut or
+def _stream(lines: list[str], gz: bool = False) -> tuple[bytes, bool]:
+    """Decode the stream (base64, then gzip when ``gz``); ``False`` if it stops being valid (cut or
     mangled), with what decoded before that point, so the sections that came back whole stay usable."""
+    data, clean = _base64(lines)
+    if not gz:
+        return data, clean
+    inflate = zlib.decompressobj(wbits=31)  # gzip framing: its CRC and length are checked at the end
+    try:
+        out = inflate.decompress(data) + inflate.flush()
+    except zlib.error:  # corrupt (or a CRC that does not match): no byte of it can be vouched for
+        return b"", False
+    # A stream cut short inflates to an exact prefix of what the host printed: its whole sections count.
+    return out, clean and inflate.eof and not inflate.unused_data
+
+
+def _base64(lines: list[str]) -> tuple[bytes, bool]:
+    """Decode the base64 text (one line, or lines of any width), as far as it is valid."""
     text = "".join(line.strip() for line in lines)
     try:  # the whole stream at once when it is intact: checked in C (b64decode validates with a pattern)
         return binascii.a2b_base64(text, strict_mode=True), True
@@ -166,10 +185,12 @@ def _frame(probe: Probe, output: str | bytes, transport_error: str | None, stder
         output = output.decode("utf-8", "replace")
     lines = output.splitlines()
     start = f"{probe.nonce} S"
+    if start not in lines and f"{start} gz" in lines:
+        start = f"{start} gz"
     fatal = next((ln.split(" FATAL ", 1)[1] for ln in lines if ln.startswith(f"{probe.nonce} FATAL ")), None)
     if start in lines:
         noise = lines[: lines.index(start)]
-        stream, clean = _stream(lines[lines.index(start) + 1 :])
+        stream, clean = _stream(lines[lines.index(start) + 1 :], gz=start.endswith(" gz"))
     else:
         noise, stream, clean = lines, b"", False
 
@@ -205,7 +226,9 @@ def _frame(probe: Probe, output: str | bytes, transport_error: str | None, stder
             anomalies.append(f"marker {tag} {index} out of order")
             open_at = None
 
-    complete = done == len(probe.sections) and not anomalies and fatal is None and transport_error is None
+    complete = (
+        clean and done == len(probe.sections) and not anomalies and fatal is None and transport_error is None
+    )
     if fatal is not None:
         problem: str | None = f"probe could not run: {fatal}"
     elif transport_error is not None:
@@ -220,6 +243,8 @@ def _frame(probe: Probe, output: str | bytes, transport_error: str | None, stder
         problem = "probe output ended before its trailer (truncated or killed)"
         if not clean:
             problem += "; its encoding broke off"
+    elif not clean:  # the trailer decoded, but the gzip stream around it did not end whole
+        problem = "probe output was cut or corrupted after its last section (its encoding broke off)"
     elif done != len(probe.sections):
         problem = f"probe trailer announces {done} sections, expected {len(probe.sections)}"
     elif anomalies:
