@@ -1,6 +1,6 @@
 """The scanning machine's CPU per host in probe mode, stage by stage (a map for making the client cheaper).
 
-    python bench/client_cpu.py record --hosts 20 --dump /var/tmp/hds-client.json [--skip-tag pkg-cache]
+    python bench/client_cpu.py record --hosts 20 --dump /var/tmp/hds-client.json [--skip-tag TAG]
     python bench/client_cpu.py replay /var/tmp/hds-client.json [--copies 5] [--repeat 3] [--cprofile F]
 
 ``record`` starts an SSH lab (the lab of ``bench/probe_vs_naive.py``, on 127.0.33.2..), runs the stages of

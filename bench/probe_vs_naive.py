@@ -796,7 +796,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="TAG",
-        help="also leave out checks with this tag (pkg-cache: the package manager over its whole metadata)",
+        help="also leave out checks with this tag (fs-walk is always left out: lab hosts share one root)",
     )
     parser.add_argument("--naive-worker", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
