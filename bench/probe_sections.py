@@ -1,7 +1,7 @@
 """Where a probe spends its time on this machine: each section's wall time and the programs it starts.
 
     python bench/probe_sections.py                       # the full profile without walks, this machine
-    python bench/probe_sections.py --skip-tag pkg-cache --top 20
+    python bench/probe_sections.py --skip-tag fs-walk --top 20
     python bench/probe_sections.py --profile minimal --no-strace
 
 Renders the probe the scan would send to this host (plan, de-duplication, batching), then runs each section
