@@ -41,9 +41,9 @@ KEPT_LINES = (
 
 @dataclass(frozen=True)
 class OpenSSLConfig(Fact[OpenSSLSetup | None]):
-    """OpenSSL's default configuration: ``openssl version -v -d`` gives the version and OPENSSLDIR, where ``openssl.cnf``
-    lives; the lines of it, and of the files it includes (one level), that decide SSL defaults (see
-    :data:`KEPT_LINES`). ``None`` without the openssl tool."""
+    """OpenSSL's default configuration: ``openssl version -v -d`` gives the version and OPENSSLDIR, where
+    ``openssl.cnf`` lives; the lines of it, and of the files it includes (one level), that decide SSL
+    defaults (see :data:`KEPT_LINES`). ``None`` without the openssl tool."""
 
     kind: ClassVar[str] = "crypto-openssl"
     arg: str = ""
@@ -52,8 +52,8 @@ class OpenSSLConfig(Fact[OpenSSLSetup | None]):
         return (
             f"command -v openssl >/dev/null 2>&1 || exit {ABSENT}; {FRAMES_SH}; "
             # one openssl start for both lines (it loads its configuration each time); split by builtins
-            "o=$(openssl version -v -d) || exit 1; v=${o%%\"\n\"*}; D=; "
-            'case $o in *\'OPENSSLDIR: "\'*) D=${o#*\'OPENSSLDIR: "\'}; D=${D%%\'"\'*};; esac; '
+            'o=$(openssl version -v -d) || exit 1; v=${o%%"\n"*}; D=; '
+            "case $o in *'OPENSSLDIR: \"'*) D=${o#*'OPENSSLDIR: \"'}; D=${D%%'\"'*};; esac; "
             'part version "$v"; part config "$D/openssl.cnf"; '
             'keep() { [ -f "$1" ] || return 0; if [ ! -r "$1" ]; then printf \'@%s! %s\\n\' "$F" "$1"; '
             f'return 0; fi; part "$1" "$(grep -E \'{KEPT_LINES}\' -- "$1")"; }}; '

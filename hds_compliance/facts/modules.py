@@ -49,9 +49,11 @@ class KernelModules(Fact[ModuleState]):
             f"command -v modprobe >/dev/null 2>&1 || exit {NOT_FOUND}; "
             "{ modprobe --showconfig; echo \"@rc $?\"; } | grep -E '^(install|blacklist|@rc) '; "
             "echo @loaded; if [ -r /proc/modules ]; then cut -d' ' -f1 /proc/modules; else echo @none; fi; "
-            'echo @builtin; b="/lib/modules/$(uname -r)/modules.builtin"; '
+            # the kernel release and /sys/module's entries by builtins: two programs fewer than uname and ls
+            "echo @builtin; { read -r k < /proc/sys/kernel/osrelease; } 2>/dev/null || k=$(uname -r); "
+            'b="/lib/modules/$k/modules.builtin"; '
             'if [ -r "$b" ]; then sed \'s,.*/,,; s,\\.ko.*$,,\' "$b"; else echo @none; fi; '
-            "echo @sys; ls /sys/module 2>/dev/null; exit 0"
+            'echo @sys; for m in /sys/module/*; do [ -e "$m" ] && echo "${m##*/}"; done; exit 0'
         )
 
     def parse(self, capture: Capture) -> ModuleState:
