@@ -53,7 +53,8 @@ _OWN_DAEMONS = (
     '[ "$p/ns/mnt" -ef /proc/self/ns/mnt ] || continue; '
     "t=$(tr '\\000' ' ' < \"$p/cmdline\" 2>/dev/null) || continue; "
     'case "$t" in "sshd: "*"[listener]"*|/*sshd|/*sshd" "*|sshd|sshd" "*) ;; *) continue;; esac; '
-    "f=$(printf '%s\\n' \"$t\" | sed -n 's/.* -f \\([^ ]*\\).*/\\1/p'); "
+    # the word after the last " -f " (as sed 's/.* -f \([^ ]*\).*/\1/' takes it), by builtins
+    'u="$t "; case $u in *" -f "*) f=${u##* -f }; f=${f%% *};; *) f=;; esac; '
     f'f=${{f:-{DEFAULT_CONFIG}}}; case " $cfgs " in *" $f "*) ;; *) cfgs="$cfgs $f";; esac; done; '
 )
 
