@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import needs_lab
 from lab.sshlab import SSHLab, make_lab_root
+from lab.verdicts import verdict_of
 
 from hds_compliance.catalog import load_catalog
 from hds_compliance.check import registry
@@ -88,34 +89,27 @@ def whole(lab: tuple[SSHLab, Path]) -> ScanResult:
     return _scan(lab[1])
 
 
-def _verdict(result: ScanResult, host: str, control: str, check: str, **params: str) -> tuple[Status, str]:
-    [found] = [
-        v
-        for v in result.verdicts
-        if v.host == host and v.control == control and v.check == check and params.items() <= v.params.items()
-    ]
-    return found.status, found.message
-
-
 def test_a_bastion_that_sends_its_recordings_away_passes(whole: ScanResult) -> None:
-    status, message = _verdict(whole, "bastion-rec", "ADM-02", "bastion.sessions_recorded")
+    status, message = verdict_of(whole, "bastion-rec", "bastion.sessions_recorded", control="ADM-02")
     assert status is Status.PASS, message
     assert "sent to the log server(s) logs.example.fr:30344" in message
 
 
 def test_a_bastion_without_session_recording_fails(whole: ScanResult) -> None:
-    status, message = _verdict(whole, "bastion-bare", "ADM-02", "bastion.sessions_recorded")
+    status, message = verdict_of(whole, "bastion-bare", "bastion.sessions_recorded", control="ADM-02")
     assert status is Status.FAIL and "no session recording" in message, message
 
 
 def test_the_recording_control_applies_to_bastions_only(whole: ScanResult) -> None:
-    status, message = _verdict(whole, "db1", "ADM-02", "bastion.sessions_recorded")
+    status, message = verdict_of(whole, "db1", "bastion.sessions_recorded", control="ADM-02")
     assert status is Status.NOT_APPLICABLE and "roles ['bastion']" in message, message
 
 
 def test_every_host_sees_the_fleet_has_a_bastion(whole: ScanResult) -> None:
     for host in HOSTS:
-        assert _verdict(whole, host, "ADM-04", "fleet.role_present", role="bastion")[0] is Status.PASS
+        assert (
+            verdict_of(whole, host, "fleet.role_present", control="ADM-04", role="bastion")[0] is Status.PASS
+        )
 
 
 def test_bastions_left_out_of_the_scan_make_it_not_reviewed_never_pass(lab: tuple[SSHLab, Path]) -> None:
@@ -123,5 +117,5 @@ def test_bastions_left_out_of_the_scan_make_it_not_reviewed_never_pass(lab: tupl
     result = _scan(lab[1], only=["db1"])
     assert [h.name for h in result.hosts] == ["db1"]
     assert result.run.scope is not None and set(result.run.scope.outside) == {"bastion-rec", "bastion-bare"}
-    status, message = _verdict(result, "db1", "ADM-04", "fleet.role_present", role="bastion")
+    status, message = verdict_of(result, "db1", "fleet.role_present", control="ADM-04", role="bastion")
     assert status is Status.NOT_REVIEWED and "outside this scan" in message, message

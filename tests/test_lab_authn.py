@@ -16,6 +16,7 @@ import pytest
 from authn_ns import DEBIAN12_COMMON_AUTH, DEBIAN12_COMMON_PASSWORD
 from conftest import needs_lab
 from lab.sshlab import SSHLab, make_lab_root
+from lab.verdicts import verdict_of
 
 from hds_compliance.catalog import load_catalog
 from hds_compliance.check import registry
@@ -170,18 +171,13 @@ def result(lab: SSHLab, tmp_path_factory: pytest.TempPathFactory) -> ScanResult:
     return scan(load_catalog(), registry(), load_inventory(inventory), options)
 
 
-def _verdict(result: ScanResult, host: str, check: str) -> tuple[Status, str]:
-    [verdict] = [v for v in result.verdicts if v.host == host and v.check == check]
-    return verdict.status, verdict.message
-
-
 @pytest.mark.parametrize("check", sorted(EXPECTED))
 def test_compliant_and_noncompliant_hosts(result: ScanResult, check: str) -> None:
     """Same catalogue, two hosts built for the authn controls: each gets the verdict its own files decide."""
     good, bad, why = EXPECTED[check]
-    status, message = _verdict(result, "compliant", check)
+    status, message = verdict_of(result, "compliant", check)
     assert status is good, message
-    status, message = _verdict(result, "noncompliant", check)
+    status, message = verdict_of(result, "noncompliant", check)
     assert status is bad, message
     assert why in message
 
@@ -191,7 +187,7 @@ def test_compliant_and_noncompliant_hosts(result: ScanResult, check: str) -> Non
 )
 def test_sudo_rules_from_a_directory_never_pass(result: ScanResult, check: str) -> None:
     """The compliant host with 'sudoers: files sss': no sudo verdict may be a pass."""
-    status, message = _verdict(result, "directory", check)
+    status, message = verdict_of(result, "directory", check)
     assert status is Status.NOT_REVIEWED, message
     assert "sss" in message
 

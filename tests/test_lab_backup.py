@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from conftest import needs_lab
 from lab.sshlab import SSHLab, make_lab_root
+from lab.verdicts import verdict_of
 from test_backup_tools import Repos, keypair, needs
 
 from hds_compliance.catalog import load_catalog
@@ -91,12 +92,6 @@ def result(
     return scan(load_catalog(), registry(), load_inventory(inventory), options)
 
 
-def verdict(result: ScanResult, host: str, check: str) -> tuple[Status, str]:
-    """The one verdict of a check on a host."""
-    [found] = [v for v in result.verdicts if v.host == host and v.check == check]
-    return found.status, found.message
-
-
 EXPECTED = {
     # check: {host: (status, substring of the message)}
     "fleet.backups_recent": {
@@ -129,7 +124,7 @@ CASES = [(check, host) for check, hosts in EXPECTED.items() for host in hosts]
 @pytest.mark.parametrize(("check", "host"), CASES, ids=[f"{c}@{h}" for c, h in CASES])
 def test_backup_verdicts_follow_what_each_host_holds(result: ScanResult, check: str, host: str) -> None:
     """Each host's verdict for each backup check, with what was found in the message."""
-    status, message = verdict(result, host, check)
+    status, message = verdict_of(result, host, check)
     expected, text = EXPECTED[check][host]
     assert status is expected, message
     assert text in message
@@ -137,7 +132,7 @@ def test_backup_verdicts_follow_what_each_host_holds(result: ScanResult, check: 
 
 def test_the_push_failure_names_every_path(result: ScanResult) -> None:
     """data-push fails for its SFTP repository and for its key, both named with where they are configured."""
-    _, message = verdict(result, "data-push", "fleet.backups_out_of_reach")
+    _, message = verdict_of(result, "data-push", "fleet.backups_out_of_reach")
     assert "(/etc/restic/db.env:1): an SFTP login can delete snapshots" in message
     assert "(/etc/ssh/authorized_keys/root:1) with no forced command" in message
 

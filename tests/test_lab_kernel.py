@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from conftest import needs_lab
 from lab.sshlab import SSHLab, make_lab_root
+from lab.verdicts import verdict_of
 
 from hds_compliance.catalog import load_catalog
 from hds_compliance.check import registry
@@ -90,31 +91,14 @@ def result(kernel_lab: SSHLab, tmp_path_factory: pytest.TempPathFactory) -> Scan
     return scan(catalog, registry(), load_inventory(Path(inventory)), options)
 
 
-def _verdict(
-    result: ScanResult, host: str, check: str, picks: tuple[tuple[str, Any], ...]
-) -> tuple[Status, str]:
-    found = [
-        v
-        for v in result.verdicts
-        if v.host == host
-        and v.check == check
-        and all(
-            (tuple(v.params.get(k)) if isinstance(v.params.get(k), list) else v.params.get(k)) == value
-            for k, value in picks
-        )
-    ]
-    assert len(found) == 1, [(v.check, v.params) for v in found]
-    return found[0].status, found[0].message
-
-
 @pytest.mark.parametrize(("check", "picks"), sorted(EXPECTED), ids=[c for c, _ in sorted(EXPECTED)])
 def test_hardened_host_passes_and_weak_host_fails(
     result: ScanResult, check: str, picks: tuple[tuple[str, Any], ...]
 ) -> None:
     """Same catalogue, same kernel, two hosts: each verdict follows the host's own files and mounts."""
-    status, message = _verdict(result, HARDENED, check, picks)
+    status, message = verdict_of(result, HARDENED, check, **dict(picks))
     assert status is Status.PASS, message
-    status, message = _verdict(result, WEAK, check, picks)
+    status, message = verdict_of(result, WEAK, check, **dict(picks))
     assert status is Status.FAIL, message
     assert EXPECTED[(check, picks)] in message
 

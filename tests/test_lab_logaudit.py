@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import needs_lab
 from lab.sshlab import SSHLab, make_lab_root
+from lab.verdicts import verdict_of
 
 from hds_compliance.catalog import load_catalog
 from hds_compliance.check import registry
@@ -146,13 +147,6 @@ def lab_result(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScanResult]
         shutil.rmtree(lab.root, ignore_errors=True)
 
 
-def _verdict(result: ScanResult, host: str, check: str, control: str | None = None) -> tuple[Status, str]:
-    found = [v for v in result.verdicts if v.host == host and v.check == check]
-    found = [v for v in found if control is None or v.control == control]
-    assert found, f"no verdict of {check} on {host}"
-    return found[0].status, found[0].message
-
-
 # check, control (when several use it), expected on good, expected on weak, substring of weak's message
 HOST_CASES = [
     ("logging.remote_forwarding_configured", None, Status.PASS, Status.FAIL, "peer NOT checked"),
@@ -182,9 +176,9 @@ def test_good_and_weak_hosts(
     lab_result: ScanResult, check: str, control: str | None, good: Status, weak: Status, why: str
 ) -> None:
     """The host built compliant passes; the weak one gets the verdict its files call for, and says why."""
-    status, message = _verdict(lab_result, "good", check, control)
+    status, message = verdict_of(lab_result, "good", check, control=control)
     assert status is good, message
-    status, message = _verdict(lab_result, "weak", check, control)
+    status, message = verdict_of(lab_result, "weak", check, control=control)
     assert status is weak, message
     assert why.lower() in message.lower()
 
@@ -193,12 +187,12 @@ def test_logs_forwarded_to_the_collector(lab_result: ScanResult) -> None:
     """Fleet check: good forwards over checked TLS to the collector (matched by its ssh_hostname); weak
     reaches it over anonymous TLS; silent logs nowhere; the collector itself is not judged."""
     check = "fleet.logs_forwarded_to_collector"
-    assert _verdict(lab_result, "logs1", check)[0] is Status.NOT_APPLICABLE
-    status, message = _verdict(lab_result, "good", check)
+    assert verdict_of(lab_result, "logs1", check)[0] is Status.NOT_APPLICABLE
+    status, message = verdict_of(lab_result, "good", check)
     assert status is Status.PASS and f"logs1: rsyslog to {COLLECTOR}:6514 over tls" in message, message
-    status, message = _verdict(lab_result, "weak", check)
+    status, message = verdict_of(lab_result, "weak", check)
     assert status is Status.FAIL and "not over TLS with the collector checked" in message, message
-    status, message = _verdict(lab_result, "silent", check)
+    status, message = verdict_of(lab_result, "silent", check)
     assert status is Status.FAIL and "forwards its logs nowhere" in message, message
 
 
@@ -206,22 +200,25 @@ def test_time_sources_consistent(lab_result: ScanResult) -> None:
     """Fleet check: three hosts on the internal servers, weak also on Debian's public pool."""
     check = "fleet.time_sources_consistent"
     for host in ("logs1", "good", "silent"):
-        status, message = _verdict(lab_result, host, check)
+        status, message = verdict_of(lab_result, host, check)
         assert status is Status.PASS and "used by 3 of 4 hosts" in message, (host, message)
-    status, message = _verdict(lab_result, "weak", check)
+    status, message = verdict_of(lab_result, "weak", check)
     assert status is Status.FAIL and "uses 2.debian.pool.ntp.org, not among the fleet's sources" in message
 
 
 def test_collector_retention_applies_to_the_collector_only(lab_result: ScanResult) -> None:
     """LOG-07 is for hosts of role log_collector: 4 weekly rotations keep 28 days, not 180."""
-    status, message = _verdict(lab_result, "logs1", "logging.rotation_keeps_logs", "LOG-07")
+    status, message = verdict_of(lab_result, "logs1", "logging.rotation_keeps_logs", control="LOG-07")
     assert status is Status.FAIL and "/var/log/syslog keeps about 28 days" in message, message
-    assert _verdict(lab_result, "good", "logging.rotation_keeps_logs", "LOG-07")[0] is Status.NOT_APPLICABLE
+    assert (
+        verdict_of(lab_result, "good", "logging.rotation_keeps_logs", control="LOG-07")[0]
+        is Status.NOT_APPLICABLE
+    )
 
 
 def test_kernel_wide_audit_state_is_the_same_for_every_host(lab_result: ScanResult) -> None:
     """The loaded rules and auditctl -s belong to the machine's kernel: never changed here, and the same
     verdict for every lab host (error, fail or pass, whatever this kernel holds)."""
     for check in ("auditd.rules_loaded", "auditd.rules_locked_in_kernel", "auditd.enabled_in_kernel"):
-        statuses = {_verdict(lab_result, host, check)[0] for host in HOSTS}
+        statuses = {verdict_of(lab_result, host, check)[0] for host in HOSTS}
         assert len(statuses) == 1, (check, statuses)

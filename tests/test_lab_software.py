@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import needs_lab
 from lab.sshlab import SSHLab, make_lab_root
+from lab.verdicts import verdict_of
 from software_env import DEBIAN_MAIN, DEBIAN_SECURITY, aide_files, candidate, clam_databases, dpkg_status
 
 from hds_compliance.catalog import load_catalog
@@ -154,28 +155,21 @@ def result(software_lab: SSHLab, tmp_path_factory: pytest.TempPathFactory) -> Sc
     return scan(load_catalog(), registry(), load_inventory(inventory), options)
 
 
-def _verdict(result: ScanResult, host: str, check: str, path: str | None = None) -> tuple[Status, str]:
-    verdicts = [v for v in result.verdicts if v.host == host and v.check == check]
-    if path is not None:
-        verdicts = [v for v in verdicts if v.params.get("path") == path]
-    assert len(verdicts) >= 1, (host, check)
-    return verdicts[0].status, verdicts[0].message
-
-
 @pytest.mark.parametrize("check", sorted(EXPECTED))
 def test_software_verdicts_follow_each_hosts_own_state(result: ScanResult, check: str) -> None:
     """Same catalogue, same machine: sw-good passes the check, sw-weak fails it and says why."""
-    status, message = _verdict(result, "sw-good", check)
+    status, message = verdict_of(result, "sw-good", check)
     assert status is Status.PASS, message
-    status, message = _verdict(result, "sw-weak", check)
+    status, message = verdict_of(result, "sw-weak", check)
     assert status is Status.FAIL, message
     assert EXPECTED[check].lower() in message.lower()
 
 
 def test_grub_cfg_permissions_of_the_boot_control(result: ScanResult) -> None:
     """BOOT-01 also holds grub.cfg to 0600 through the shared permissions check."""
-    assert _verdict(result, "sw-good", "files.permissions_at_most", "/boot/grub/grub.cfg")[0] is Status.PASS
-    status, message = _verdict(result, "sw-weak", "files.permissions_at_most", "/boot/grub/grub.cfg")
+    grub = {"control": "BOOT-01", "path": "/boot/grub/grub.cfg"}
+    assert verdict_of(result, "sw-good", "files.permissions_at_most", **grub)[0] is Status.PASS
+    status, message = verdict_of(result, "sw-weak", "files.permissions_at_most", **grub)
     assert status is Status.FAIL and "others read" in message, message
 
 

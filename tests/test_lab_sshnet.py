@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from conftest import SCANNER, SUDOERS_HARDENED, _passwd, _shadow, needs_lab
 from lab.sshlab import SSHLab, make_lab_root
+from lab.verdicts import verdict_of
 
 from hds_compliance.catalog import load_catalog
 from hds_compliance.check import registry
@@ -157,14 +158,9 @@ def result(sshnet_lab: SSHLab, tmp_path_factory: pytest.TempPathFactory) -> Scan
 
 
 def _verdict(result: ScanResult, host: str, check: str) -> tuple[Status, str]:
-    check_id, _, param = check.partition(" ")
-    found = [
-        v
-        for v in result.verdicts
-        if v.host == host and v.check == check_id and (not param or v.params.get("name") == param)
-    ]
-    assert len(found) == 1, (host, check, [(v.check, v.params) for v in found])
-    return found[0].status, found[0].message
+    """``check`` is a check id, or "id name" for sshd.option_* checks of one keyword."""
+    check_id, _, name = check.partition(" ")
+    return verdict_of(result, host, check_id, **({"name": name} if name else {}))
 
 
 @pytest.mark.parametrize("check", sorted(DIFFERENCES))

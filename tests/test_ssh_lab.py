@@ -9,6 +9,7 @@ import pytest
 from conftest import LAB_HOST_DATA
 from lab.netfail import HangingServer, closed_port
 from lab.sshlab import SSHLab
+from lab.verdicts import verdict_of
 
 from hds_compliance.catalog import load_catalog
 from hds_compliance.check import registry
@@ -44,16 +45,16 @@ def _scan(lab: SSHLab, tmp_path: Path, extra: str = "", **options: Any) -> ScanR
     return scan(load_catalog(), registry(), load_inventory(inventory), collect)
 
 
+# Checks used several times in the catalogue: the instance these tests look at.
+_INSTANCE = {
+    "files.permissions_at_most": {"path": "/etc/shadow"},
+    "sshd.option_at_most": {"name": "maxauthtries"},
+    "mounts.options_present": {"path": "/tmp"},
+}
+
+
 def _status(result: ScanResult, host: str, check: str) -> tuple[Status, str]:
-    verdicts = [v for v in result.verdicts if v.host == host and v.check == check]
-    if check == "files.permissions_at_most":
-        verdicts = [v for v in verdicts if v.params["path"] == "/etc/shadow"]
-    if check == "sshd.option_at_most":
-        verdicts = [v for v in verdicts if v.params["name"] == "maxauthtries"]
-    if check == "mounts.options_present":
-        verdicts = [v for v in verdicts if v.params["path"] == "/tmp"]
-    [verdict] = verdicts
-    return verdict.status, verdict.message
+    return verdict_of(result, host, check, **_INSTANCE.get(check, {}))
 
 
 @pytest.fixture(scope="module")
