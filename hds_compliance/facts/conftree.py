@@ -30,7 +30,7 @@ from hds_compliance.model import Capture
 # "$@", in the order found.
 _WALK = (
     "rc=0; nl='\n'; seen=$nl; set --; "
-    f'u() {{ printf \'U %s %s\\n\' "${{#1}}" "$1"; rc={UNREADABLE}; }}; '
+    f'u() {{ rec U "$1"; rc={UNREADABLE}; }}; '
     "e() { case $1 in /*) ;; *) return 1;; esac; "
     'case $seen in *"$nl$1$nl"*) return 1;; esac; seen=$seen$1$nl; '
     'if ! [ -f "$1" ]; then p=${1%/*}; while [ -n "$p" ] && ! [ -d "$p" ]; do p=${p%/*}; done; '

@@ -1,9 +1,9 @@
 """Reading many files with a constant number of programs: ONE ``stat`` and ONE ``head`` for any number.
 
 A snippet that reads files filters them first with shell builtins (regular, readable, not seen before),
-printing its own records for the others, then calls ``rd FORMAT PATH...`` (:data:`READS_SH`) LAST. Every
-record is ``<tag> <length> <payload>\\n`` (the length in bytes, so no payload can forge the next record);
-``rd`` prints::
+printing its own records for the others (``rec TAG PAYLOAD``), then calls ``rd FORMAT PATH...``
+(:data:`READS_SH` defines both) LAST. Every record is ``<tag> <length> <payload>\\n`` (the length in
+bytes, so no payload can forge the next record); ``rd`` prints::
 
     N <length> <path>\\n          one per file, in order
     S <length> <stat output>\\n   ONE ``stat -L -c FORMAT`` over all files: one line each, the size first
@@ -33,6 +33,7 @@ from hds_compliance.model import REDACTION_MARK, Capture
 # rd FORMAT PATH...: the random marker comes from the kernel's UUID generator (a builtin read; od when
 # /proc is missing), each hex digit giving two of the no-op segments "/" and "./".
 READS_SH = (
+    'rec() { printf \'%s %s %s\\n\' "$1" "${#2}" "$2"; }; '
     'rd() { m=$1; shift; [ $# -gt 0 ] || return 0; for f do printf \'N %s %s\\n\' "${#f}" "$f"; done; '
     's=$(stat -L -c "$m" -- "$@"); printf \'S %s %s\\n\' "${#s}" "$s"; '
     "{ read -r k < /proc/sys/kernel/random/uuid; } 2>/dev/null "

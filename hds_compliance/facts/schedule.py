@@ -51,7 +51,7 @@ class CronFiles(Fact[dict[str, CronEntry]]):
             f"{READS_SH}; set --; for p in {files} {dirs} {globs}; do "
             '[ -e "$p" ] && set -- "$@" "$p"; done; '
             "s=; [ $# -gt 0 ] && { s=$(stat -c '%a %u %g %F|%n' -- \"$@\") || exit 1; }; "
-            'printf \'L %s %s\\n\' "${#s}" "$s"; '
+            'rec L "$s"; '
             # The contents of the regular files the probe may read, by ONE stat and ONE head.
             'n=$#; for p do [ -f "$p" ] && [ -r "$p" ] && set -- "$@" "$p"; done; shift "$n"; rd %s "$@"'
         )

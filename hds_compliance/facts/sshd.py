@@ -334,7 +334,6 @@ class SshdHostKeys(Fact[list[DaemonHostKeys] | None]):
         # M (no such key), P (no public half), U (public half not a readable file).
         return (
             f"command -v sshd >/dev/null 2>&1 || exit {ABSENT}; {READS_SH}\n"
-            'rec() { printf \'%s %s %s\\n\' "$1" "${#2}" "$2"; }\n'
             f"{_OWN_DAEMONS}set --\n"
             f'for f in ${{cfgs:-{DEFAULT_CONFIG}}}; do rec C "$f"\n'
             f'o=$(sshd -T -C lport={_RETRY_PORT} -f "$f" 2>&1) || {{ rec E "$o"; continue; }}\n'

@@ -45,7 +45,6 @@ END { for (i = s + 1; i < ARGC; i++) printf "@%d\n%s", i, out[i] }
 # U unreadable.
 _SCRIPT = r"""nl='
 '
-rec() { printf '%s %s %s\n' "$1" "${#2}" "$2"; }
 start=/etc/sudoers
 if [ -r /etc/sudo.conf ]; then
   s=$(awk '$1 == "Plugin" && $2 == "sudoers_policy" {

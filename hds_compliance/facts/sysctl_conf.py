@@ -215,8 +215,8 @@ def conf_files_sh(dirs: tuple[str, ...], pattern: str) -> str:
         # On merged-/usr hosts /lib is /usr/lib: the same files once, not twice.
         'case $d in /lib/*) [ "$d" -ef "/usr$d" ] && continue;; esac; '
         f'for f in "$d"/{pattern}; do [ -L "$f" ] && [ "$f" -ef /dev/null ] && '
-        '{ printf \'M %s %s\\n\' "${#f}" "$f"; continue; }; [ -f "$f" ] || continue; '
-        f'[ -r "$f" ] || {{ rc={UNREADABLE}; printf \'U %s %s\\n\' "${{#f}}" "$f"; continue; }}; '
+        '{ rec M "$f"; continue; }; [ -f "$f" ] || continue; '
+        f'[ -r "$f" ] || {{ rc={UNREADABLE}; rec U "$f"; continue; }}; '
         'set -- "$@" "$f"; done; done'
     )
 
@@ -396,7 +396,7 @@ class SysctlApplied(Fact[tuple[SysctlConfig, dict[str, str]]]):
             # A path named twice (conf/all and conf/* both match it) is read once.
             '[ -f "$p" ] || continue; case $l in *" $p "*) continue;; esac; l="$l$p "; done; '
             '[ "$l" = " " ] || { set -f; v=$(grep -H "" -- $l); set +f; }; fi; '
-            'printf \'V %s %s\\n\' "${#v}" "$v"; rd %s "$@" || rc=1; exit "$rc"'
+            'rec V "$v"; rd %s "$@" || rc=1; exit "$rc"'
         )
 
     def parse(self, capture: Capture) -> tuple[SysctlConfig, dict[str, str]]:
