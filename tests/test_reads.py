@@ -240,7 +240,8 @@ def test_every_file_reading_fact_reads_the_same_with_busybox() -> None:
         "time-config",
     )
     facts = [
-        KINDS[kind]("") for kind in (*kinds, "sysctl-conf", "sysctl-applied", "sudo-policy", "cron-files")
+        KINDS[kind]("")
+        for kind in (*kinds, "sysctl-conf", "sysctl-applied", "sudo-policy", "cron-files", "sshd-hostkeys")
     ]
     facts.append(FilesMatching("/etc/pam.d/*"))
     programs = [shutil.which(p) for p in ("head", "stat", "od", "awk", "grep", "sort")]

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from hds_compliance.facts.base import ABSENT, UNREADABLE, Fact, FactError, check_path, quote
-from hds_compliance.facts.sysctl_conf import config_order, frame_loop, parse_framed
+from hds_compliance.facts.reads import READS_SH, parse_listing
+from hds_compliance.facts.sysctl_conf import conf_files_sh, config_order
 from hds_compliance.model import Capture
 
 # Flags a mount option list can turn on or off, by the option that turns them on.
@@ -194,22 +195,28 @@ class MountUnits(Fact[MountUnit]):
         links = " ".join(f"{d}/*.wants/{quote(unit)} {d}/*.requires/{quote(unit)}" for d in dirs)
         dropin_dirs = tuple(quote(f"{d}/{unit}.d") for d in dirs)
         return (
-            f"rc=0; {frame_loop(dirs, quote(unit))}; {frame_loop(dropin_dirs, '*.conf')}; "
-            f'for l in {links}; do [ -L "$l" ] || [ -e "$l" ] || continue; '
-            'printf \'W 0 %s %s\\n\' "${#l}" "$l"; done; exit "$rc"'
+            f"{READS_SH}; rc=0; set --; {conf_files_sh(dirs, quote(unit))}; "
+            f"{conf_files_sh(dropin_dirs, '*.conf')}; "
+            f'for l in {links}; do [ -L "$l" ] || [ -e "$l" ] || continue; rec W "$l"; done; '
+            'rd %s "$@" || rc=1; exit "$rc"'
         )
 
     def parse(self, capture: Capture) -> MountUnit:
         if capture.exit_code not in (0, UNREADABLE):
             raise self._fail(capture)
         unit = unit_name(self.arg)
-        records = parse_framed(self, capture.stdout_bytes(), extra_kinds=("W",))
-        for kind, name, _ in records:
-            if kind in ("U", "T"):
-                raise FactError(f"{self.describe()}: {name} cannot be read whole")
+        listing = parse_listing(capture, self.describe(), "MUW")
+        for name in listing.named("U"):
+            raise FactError(f"{self.describe()}: {name} cannot be read whole")
+        for read in listing.files:
+            if not read.complete:
+                raise FactError(f"{self.describe()}: {read.path} cannot be read whole")
         if capture.exit_code != 0:
             raise self._fail(capture)
-        units = [r for r in records if r[1].rpartition("/")[2] == unit and r[0] in ("F", "M")]
+        # (kind, path, content): F a file read, M a name masked by a link to /dev/null
+        records = [("M", name, b"") for name in listing.named("M")]
+        records += [("F", read.path, read.data) for read in listing.files]
+        units = [r for r in records if r[1].rpartition("/")[2] == unit]
         winner = min(units, key=lambda r: UNIT_DIRS.index(r[1].rpartition("/")[0]), default=None)
         dropin_dirs = tuple(f"{d}/{unit}.d" for d in UNIT_DIRS)
         dropins = config_order([r for r in records if r[1].rpartition("/")[0] in dropin_dirs], dropin_dirs)
@@ -231,7 +238,7 @@ class MountUnits(Fact[MountUnit]):
             dropins=tuple(r[1] for r in dropins if r[0] == "F"),
             dropin_options=tuple(dropin_options.split(",")) if dropin_options else None,
             dropin_options_from=dropin_from,
-            enabled_by=tuple(r[1] for r in records if r[0] == "W"),
+            enabled_by=tuple(listing.named("W")),
         )
 
     def describe(self) -> str:

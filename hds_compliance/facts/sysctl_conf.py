@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from hds_compliance.facts.base import ABSENT, UNREADABLE, Fact, FactError
 from hds_compliance.facts.reads import READS_SH, Listing, parse_listing
@@ -155,63 +155,13 @@ def _in_force(entries: list[SysctlEntry]) -> tuple[SysctlEntry, ...]:
     return tuple(table.values())
 
 
-def frame_loop(dirs: tuple[str, ...], pattern: str) -> str:
-    """sh printing one framed record per file ``dir/pattern`` of each directory (sets rc=101 when one is
-    unreadable), a program or two per file (the fstab-unit fact's drop-ins; :func:`conf_files_sh` reads
-    the same with builtins and :mod:`hds_compliance.facts.reads`).
-
-    ``<kind> <size> <name length> <name>`` then ``size`` bytes of content: kind ``F`` a file, ``M`` a name
-    masked by a symbolic link to /dev/null, ``U`` unreadable, ``T`` larger than ``$C``.
-    """
-    return (
-        f'for d in {" ".join(dirs)}; do [ -d "$d" ] || continue; '
-        # On merged-/usr hosts /lib is /usr/lib: the same files once, not twice.
-        'case $d in /lib/*) [ "$d" -ef "/usr$d" ] && continue;; esac; '
-        f'for f in "$d"/{pattern}; do '
-        '[ -e "$f" ] || [ -L "$f" ] || continue; '
-        'if [ -L "$f" ] && [ "$(readlink -f -- "$f")" = /dev/null ]; then '
-        'printf \'M 0 %s %s\\n\' "${#f}" "$f"; continue; fi; '
-        '[ -f "$f" ] || continue; '
-        f'[ -r "$f" ] || {{ rc={UNREADABLE}; printf \'U 0 %s %s\\n\' "${{#f}}" "$f"; continue; }}; '
-        's=$(wc -c < "$f"); '
-        '[ "$s" -le "$C" ] || { printf \'T 0 %s %s\\n\' "${#f}" "$f"; continue; }; '
-        'printf \'F %s %s %s\\n\' "$s" "${#f}" "$f"; head -c "$s" -- "$f"; '
-        "done; done"
-    )
-
-
-def parse_framed(
-    fact: Fact[Any], data: bytes, extra_kinds: tuple[str, ...] = ()
-) -> list[tuple[str, str, bytes]]:
-    """(kind, path, content) of each record printed by :func:`frame_loop` (and ``extra_kinds``)."""
-    kinds = {k.encode() for k in ("F", "M", "U", "T", *extra_kinds)}
-    records: list[tuple[str, str, bytes]] = []
-    pos = 0
-    while pos < len(data):
-        end = data.find(b"\n", pos)
-        head = data[pos:end].split(b" ", 3) if end >= 0 else []
-        if len(head) != 4 or head[0] not in kinds or not head[1].isdigit():
-            raise FactError(f"{fact.describe()}: malformed listing at byte {pos}")
-        size, name_len = int(head[1]), int(head[2]) if head[2].isdigit() else -1
-        name_start = pos + len(head[0]) + len(head[1]) + len(head[2]) + 3
-        name_end = name_start + name_len
-        if name_len < 0 or data[name_end : name_end + 1] != b"\n":
-            raise FactError(f"{fact.describe()}: malformed listing at byte {pos}")
-        body = data[name_end + 1 : name_end + 1 + size]
-        name = data[name_start:name_end].decode("utf-8", "replace")
-        if len(body) != size:
-            raise FactError(f"{fact.describe()}: {name} changed while it was read")
-        records.append((head[0].decode(), name, body))
-        pos = name_end + 1 + size
-    return records
-
-
 def conf_files_sh(dirs: tuple[str, ...], pattern: str) -> str:
-    """sh gathering ``dir/pattern`` of each directory into "$@" for :data:`READS_SH`'s ``rd``, with shell
+    """sh adding ``dir/pattern`` of each directory to "$@" for :data:`READS_SH`'s ``rd`` (the caller starts
+    with ``rc=0; set --``), with shell
     builtins only: ``M <length> <name>`` for a name masked by a symbolic link to /dev/null, ``U <length>
     <name>`` (and rc=101) for a file the probe may not read; other non-regular entries are skipped."""
     return (
-        f'rc=0; set --; for d in {" ".join(dirs)}; do [ -d "$d" ] || continue; '
+        f'for d in {" ".join(dirs)}; do [ -d "$d" ] || continue; '
         # On merged-/usr hosts /lib is /usr/lib: the same files once, not twice.
         'case $d in /lib/*) [ "$d" -ef "/usr$d" ] && continue;; esac; '
         f'for f in "$d"/{pattern}; do [ -L "$f" ] && [ "$f" -ef /dev/null ] && '
@@ -242,7 +192,8 @@ class SysctlConf(Fact[SysctlConfig]):
     arg: str = ""
 
     def script(self) -> str:
-        return f'{READS_SH}; {conf_files_sh(SYSCTL_DIRS, "*.conf")}; rd %s "$@" || rc=1; exit "$rc"'
+        files = conf_files_sh(SYSCTL_DIRS, "*.conf")
+        return f'{READS_SH}; rc=0; set --; {files}; rd %s "$@" || rc=1; exit "$rc"'
 
     def parse(self, capture: Capture) -> SysctlConfig:
         return self.config(capture, parse_listing(capture, self.describe(), "MUV"))
@@ -391,7 +342,7 @@ class SysctlApplied(Fact[tuple[SysctlConfig, dict[str, str]]]):
 
     def script(self) -> str:
         return (
-            f"{READS_SH}; {conf_files_sh(SYSCTL_DIRS, '*.conf')}; v=; "
+            f"{READS_SH}; rc=0; set --; {conf_files_sh(SYSCTL_DIRS, '*.conf')}; v=; "
             f"if [ $# -gt 0 ]; then l=' '; for p in $(awk '{_KEYS_AWK}' \"$@\"); do "
             # A path named twice (conf/all and conf/* both match it) is read once.
             '[ -f "$p" ] || continue; case $l in *" $p "*) continue;; esac; l="$l$p "; done; '
