@@ -57,6 +57,31 @@ def dump_capture(capture: Capture) -> dict[str, Any]:
     return out
 
 
+def replace_block(text: str, headers: list[str], fields: dict[str, Any]) -> str:
+    """``text`` (a captures file) with the mapping under the last of ``headers`` replaced by ``fields``.
+
+    Each header is a whole line, found after the previous one (``["  scene: &scene", "    fact:"]``); the
+    block is the lines after the last one indented deeper than it, or blank (blank lines inside literal
+    text are written unindented), without the blank lines that end it. The result is loaded once: a
+    rewrite that broke the file raises instead of being written.
+    """
+    lines = text.splitlines(keepends=True)
+    at = -1
+    for header in headers:
+        at = lines.index(header + "\n", at + 1)
+    indent = " " * (len(headers[-1]) - len(headers[-1].lstrip()) + 2)
+    end = at + 1
+    while end < len(lines) and (lines[end].startswith(indent) or not lines[end].strip()):
+        end += 1
+    while end > at + 1 and not lines[end - 1].strip():
+        end -= 1
+    block = yaml.dump(fields, sort_keys=False, allow_unicode=True, width=110)
+    new = [f"{indent}{line}\n" if line else "\n" for line in block.splitlines()]
+    result = "".join([*lines[: at + 1], *new, *lines[end:]])
+    yaml.safe_load(result)
+    return result
+
+
 def load_capture(key: str, fields: dict[str, Any]) -> Capture:
     """A capture from a fixture's fields."""
     return Capture(fact=key, command="(fixture)", **fields)

@@ -24,7 +24,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 import yaml  # noqa: E402
-from fact_fixtures import dump_capture, load_capture, plain  # noqa: E402
+from fact_fixtures import dump_capture, load_capture, plain, replace_block  # noqa: E402
 from facts.record import run  # noqa: E402
 
 from hds_compliance.facts.fstab import MountUnits  # noqa: E402
@@ -99,19 +99,6 @@ def record(change: Callable[[Path, Path], None] | None) -> dict[str, object]:
         return dump_capture(capture)
 
 
-def _rewrite_anchor(text: str, anchor: str, fields: dict[str, object]) -> str:
-    """mounts.yaml with the block of ``  <anchor>: &<anchor>`` replaced by ``fields``."""
-    lines = text.splitlines(keepends=True)
-    start = lines.index(f"  {anchor}: &{anchor}\n") + 1
-    end = start
-    while end < len(lines) and (lines[end].startswith("    ") or not lines[end].strip()):
-        end += 1
-    block = yaml.dump(fields, sort_keys=False, width=110)
-    return "".join(
-        [*lines[:start], *(f"    {ln}\n" if ln else "\n" for ln in block.splitlines()), *lines[end:]]
-    )
-
-
 def main() -> None:
     """Command line."""
     if os.geteuid() != 0:
@@ -126,7 +113,7 @@ def main() -> None:
         out.write_text(yaml.dump(data, sort_keys=False, allow_unicode=True, width=110))
         print(out)
         if anchor is not None:
-            captures = _rewrite_anchor(captures, anchor, fields)
+            captures = replace_block(captures, [f"  {anchor}: &{anchor}"], fields)
     CAPTURES.write_text(captures)
     print(CAPTURES)
 

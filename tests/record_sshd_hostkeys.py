@@ -7,13 +7,13 @@ list ``sshd -T`` prints and on the key files; so each scenario is an /etc/ssh tr
 fresh keys of the same types and sizes (made by ssh-keygen), bind-mounted over /etc/ssh in a private mount
 namespace (tests/sshd_trees.py). Scenarios with several daemons start real ``sshd -D`` listeners on
 loopback in that namespace, each on its own config file, and one whose config is deleted after it started.
-Only the sshd-hostkeys block of each scenario is rewritten; the other captures stay as recorded.
+Only the sshd-hostkeys block of each scenario is rewritten (``replace_block``); the other captures stay
+as recorded.
 """
 
 from __future__ import annotations
 
 import random
-import re
 import shlex
 import sys
 import tempfile
@@ -24,8 +24,7 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-import yaml  # noqa: E402
-from fact_fixtures import dump_capture  # noqa: E402
+from fact_fixtures import dump_capture, replace_block  # noqa: E402
 from sshd_trees import HOST_KEYS, collect, enter, host_key  # noqa: E402
 
 CAPTURES = HERE / "captures" / "sshd.yaml"
@@ -111,32 +110,12 @@ def record(name: str, daemons: tuple[Daemon, ...]) -> dict[str, object]:
     return dump_capture(capture)
 
 
-def rewrite(text: str, captures: dict[str, dict[str, object]]) -> str:
-    """``text`` (sshd.yaml) with each scenario's ``    sshd-hostkeys:`` block replaced."""
-    out: list[str] = []
-    scenario, skipping = "", False
-    for line in text.splitlines(keepends=True):
-        if skipping and line.startswith("      "):  # the old block: lines indented deeper than its key
-            continue
-        skipping = False
-        found = re.match(r"  (\w+):", line)
-        if found:
-            scenario = found.group(1)
-        if line.rstrip() == "    sshd-hostkeys:" and scenario in captures:
-            block = yaml.dump({"sshd-hostkeys": captures.pop(scenario)}, sort_keys=False, width=110)
-            out.extend(f"    {ln}\n" if ln else "\n" for ln in block.splitlines())
-            skipping = True
-            continue
-        out.append(line)
-    if captures:
-        raise SystemExit(f"no sshd-hostkeys block for: {', '.join(captures)}")
-    return "".join(out)
-
-
 def main() -> None:
     """Command line."""
-    captures = {name: record(name, daemons) for name, daemons in SCENARIOS.items()}
-    CAPTURES.write_text(rewrite(CAPTURES.read_text(), captures))
+    text = CAPTURES.read_text()
+    for name, daemons in SCENARIOS.items():
+        text = replace_block(text, [f"  {name}: &{name}", "    sshd-hostkeys:"], record(name, daemons))
+    CAPTURES.write_text(text)
     print(CAPTURES)
 
 
