@@ -18,8 +18,10 @@ base64 (about six times smaller: less for the host to encrypt and for the scanni
 decode and pass between processes), and gzip's CRC vouches for it as well. Each section costs one subshell
 on the host (its stdout goes straight to the stream, its stderr and exit code come back through ``$( )``);
 facts that read data of unbounded size cap it on the host (``$C``), and every section is capped again
-here. A section that is missing, unterminated or over the cap becomes a capture with a ``problem``, which
-evaluates to ``error``, never ``pass``.
+here. Sections that read files with the library ``rd`` hand their paths to one pool section run
+last (``M B n``): ONE stat and ONE head for the whole probe, each section's output rebuilt here as its
+own ``rd`` prints it (:mod:`hds_compliance.collect.pool`). A section that is missing, unterminated or
+over the cap becomes a capture with a ``problem``, which evaluates to ``error``, never ``pass``.
 
 This module is pure: no host access, no pyinfra. The collector worker runs the script; redaction of what
 comes back is applied by the scan (:mod:`hds_compliance.evidence.redact`), not here.
@@ -35,6 +37,7 @@ import zlib
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
+from hds_compliance.collect.pool import POOL_SH, POOLED_READS_SH, TAKE_REQUEST_SH, deferring, defers, unpool
 from hds_compliance.facts import Fact, Part
 from hds_compliance.model import Capture
 
@@ -75,6 +78,11 @@ class Probe:
         return tuple(f for section in self.sections for f in section.facts)
 
     @cached_property
+    def deferred(self) -> tuple[int, ...]:
+        """The sections whose file reads the probe pools (they read with the library ``rd``)."""
+        return tuple(i for i, section in enumerate(self.sections) if defers(section.script))
+
+    @cached_property
     def script(self) -> str:
         """The POSIX sh script the host runs (built when asked: parsing an output needs only the sections)."""
         lines = [
@@ -87,12 +95,19 @@ class Probe:
             "Z=; echo | gzip -1 -c >/dev/null 2>&1 && Z=' gz'",
             # stdout -> the stream (fd 4); stderr -> $e; exit code of the $( ) -> $r. One fork per section.
             'run() { printf \'\\n%s B %s\\n\' "$M" "$1"; e=$("$2" </dev/null 2>&1 >&4); r=$?; '
-            'printf \'\\n%s E %s %s\\n%s\\n%s X %s\\n\' "$M" "$1" "$r" "$e" "$M" "$1"; }',
+            + (TAKE_REQUEST_SH if self.deferred else "")
+            + 'printf \'\\n%s E %s %s\\n%s\\n%s X %s\\n\' "$M" "$1" "$r" "$e" "$M" "$1"; }',
         ]
+        if self.deferred:  # the sections' file reads, pooled (hds_compliance.collect.pool)
+            lines += ["nl='\n'; P=", POOLED_READS_SH, POOL_SH]
         for i, section in enumerate(self.sections):
-            lines.append(f"f{i}() {{\n{section.script}\n}}")
+            script = deferring(section.script) if i in self.deferred else section.script
+            lines.append(f"f{i}() {{\n{script}\n}}")
         lines.append('printf \'%s S%s\\n\' "$M" "$Z"')
-        body = "; ".join(f"run {i} f{i}" for i in range(len(self.sections)))
+        runs = [f"run {i} f{i}" for i in range(len(self.sections))]
+        if self.deferred:
+            runs.append(f"run {len(self.sections)} pool")
+        body = "; ".join(runs)
         count = len(self.sections)
         lines.append(
             f"{{ {body + '; ' if body else ''}printf '\\n%s DONE %s\\n' \"$M\" {count}; }} 4>&1 | "
@@ -207,7 +222,7 @@ def _frame(probe: Probe, output: str | bytes, transport_error: str | None, stder
             done = index
             open_at = None
             continue
-        if index >= len(probe.sections):
+        if index > len(probe.sections) or (index == len(probe.sections) and not probe.deferred):
             anomalies.append(f"marker for unknown section {index}")
             continue
         if tag == "B":
@@ -226,8 +241,14 @@ def _frame(probe: Probe, output: str | bytes, transport_error: str | None, stder
             anomalies.append(f"marker {tag} {index} out of order")
             open_at = None
 
+    pool_missing = bool(probe.deferred) and "err" not in sections.get(len(probe.sections), {})
     complete = (
-        clean and done == len(probe.sections) and not anomalies and fatal is None and transport_error is None
+        clean
+        and done == len(probe.sections)
+        and not anomalies
+        and not pool_missing
+        and fatal is None
+        and transport_error is None
     )
     if fatal is not None:
         problem: str | None = f"probe could not run: {fatal}"
@@ -249,11 +270,15 @@ def _frame(probe: Probe, output: str | bytes, transport_error: str | None, stder
         problem = f"probe trailer announces {done} sections, expected {len(probe.sections)}"
     elif anomalies:
         problem = "probe framing broken: " + "; ".join(anomalies[:3])
+    elif pool_missing:
+        problem = "probe output lacks its pooled file read (the sections that read files have no files)"
     else:
         problem = None
 
     if anomalies or fatal is not None:
         sections = {}  # a frame that broke once cannot vouch for any section: nothing is used
+    if probe.deferred:
+        unpool(sections, list(probe.deferred), sections.pop(len(probe.sections), None))
     return _Frame(sections, complete, problem, len(noise))
 
 

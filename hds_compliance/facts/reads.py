@@ -30,17 +30,25 @@ from dataclasses import dataclass
 from hds_compliance.facts.base import FactError
 from hds_compliance.model import REDACTION_MARK, Capture
 
-# rd FORMAT PATH...: the random marker comes from the kernel's UUID generator (a builtin read; od when
-# /proc is missing), each hex digit giving two of the no-op segments "/" and "./".
-READS_SH = (
-    'rec() { printf \'%s %s %s\\n\' "$1" "${#2}" "$2"; }; '
-    'rd() { m=$1; shift; [ $# -gt 0 ] || return 0; for f do printf \'N %s %s\\n\' "${#f}" "$f"; done; '
-    's=$(stat -L -c "$m" -- "$@"); printf \'S %s %s\\n\' "${#s}" "$s"; '
+# rec TAG PAYLOAD: one length-prefixed record.
+REC_SH = 'rec() { printf \'%s %s %s\\n\' "$1" "${#2}" "$2"; }; '
+# sh setting $r to the random marker: a run of the no-op segments "/" and "./", two per hex digit of the
+# kernel's UUID generator (a builtin read; od when /proc is missing); the function it is in returns 1
+# when there is none.
+MARKER_SH = (
     "{ read -r k < /proc/sys/kernel/random/uuid; } 2>/dev/null "
     "|| k=$(od -An -N16 -tx1 /dev/urandom) || return 1; "
     'r=; while [ -n "$k" ]; do c=${k%"${k#?}"}; k=${k#?}; case $c in '
     '[048c]) r="$r//";; [159d]) r="$r/./";; [26ae]) r="$r.//";; [37bf]) r="$r././";; esac; done; '
-    '[ ${#r} -ge 64 ] || return 1; h="$C $r"; printf \'H %s %s\\n\' "${#h}" "$h"; '
+    "[ ${#r} -ge 64 ] || return 1; "
+)
+# rd FORMAT PATH...
+READS_SH = (
+    REC_SH
+    + 'rd() { m=$1; shift; [ $# -gt 0 ] || return 0; for f do printf \'N %s %s\\n\' "${#f}" "$f"; done; '
+    's=$(stat -L -c "$m" -- "$@"); printf \'S %s %s\\n\' "${#s}" "$s"; '
+    + MARKER_SH
+    + 'h="$C $r"; printf \'H %s %s\\n\' "${#h}" "$h"; '
     'n=$#; for f do set -- "$@" "${f%/*}/$r${f##*/}"; done; shift "$n"; head -v -c "$C" -- "$@"; }'
 )
 
@@ -84,7 +92,7 @@ def parse_listing(capture: Capture, what: str, tags: str) -> Listing:
     stats: list[list[str]] | None = None
     pos, read = 0, b""
     while pos < len(data):
-        tag, payload, pos = _record(data, pos, what, _READ_TAGS | frozenset(tags))
+        tag, payload, pos = record(data, pos, what, _READ_TAGS | frozenset(tags))
         if tag == "N":
             names.append(payload)
         elif tag == "S":
@@ -123,7 +131,7 @@ def parse_listing(capture: Capture, what: str, tags: str) -> Listing:
     return Listing(tuple(records), tuple(files))
 
 
-def _record(data: bytes, pos: int, what: str, tags: frozenset[str]) -> tuple[str, bytes, int]:
+def record(data: bytes, pos: int, what: str, tags: frozenset[str]) -> tuple[str, bytes, int]:
     """(tag, payload, position after it) of the record at ``pos``."""
     head = data[pos : pos + 24].split(b" ", 2)
     if len(head) < 3 or len(head[0]) != 1 or head[0].decode("ascii", "replace") not in tags:
