@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -305,3 +306,30 @@ def test_only_the_hosts_own_daemons_are_judged(tmp_path: Path) -> None:
     outcome = judge("sshd.root_login_disabled", captures)
     assert outcome.status is Status.PASS, outcome.message
     assert str(own) in outcome.message
+
+
+def test_a_listener_that_never_retitled_itself_is_found_by_its_command_line(tmp_path: Path) -> None:
+    """A daemon whose command line is still its argv (words separated by NULs, no "sshd: ... [listener]"
+    title: an OpenSSH before 8.2, or one that has not retitled yet) is found by the word after ``-f``,
+    which only ``tr`` can read out of /proc; retitled processes are read by a builtin."""
+    own = make_tree(tmp_path / "own", {})
+    (own / "sshd_config").write_text(f"HostKey {own}/ssh_host_ed25519_key\nPermitRootLogin no\n")
+    fake = tmp_path / "bin" / "sshd"  # a shell named sshd: its comm is "sshd", its argv plain
+    fake.parent.mkdir()
+    shutil.copy("/bin/dash", fake)
+    quiet = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    argv = [str(fake), "-c", "sleep 30; :", "-f", f"{own}/sshd_config"]
+    holder = subprocess.Popen(["unshare", "-m", *argv], **quiet)  # type: ignore[call-overload]
+    try:
+        line = Path(f"/proc/{holder.pid}/cmdline")
+        deadline = time.monotonic() + 10
+        while not _read(line).startswith(f"{fake}\0".encode()) and time.monotonic() < deadline:
+            time.sleep(0.01)  # until unshare has made the namespace and run the fake daemon
+        assert _read(line).startswith(f"{fake}\0-c\0".encode()), _read(line)
+        captures = collect(shlex.join(["nsenter", "-t", str(holder.pid), "-m"]))
+    finally:
+        holder.kill()
+        holder.wait()
+    text = captures["sshd"].stdout
+    assert text.count("# config ") == 1 and f"# config {own}/sshd_config" in text, text[:300]
+    assert judge("sshd.root_login_disabled", captures).status is Status.PASS

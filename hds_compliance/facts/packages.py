@@ -511,7 +511,9 @@ class PackageIndexes(Fact[list[IndexFile]]):
             "set -- /var/lib/apt/lists/*Release /var/lib/apt/periodic/update-success-stamp "
             "/var/cache/dnf/*/repodata/repomd.xml /var/cache/yum/*/*/*/repomd.xml "
             "/var/cache/yum/*/*/*/repodata/repomd.xml; "
-            'for p do [ -f "$p" ] && { stat -c \'%Y %n\' -- "$p" || exit 1; }; done; exit 0'
+            # ONE stat for all of them (a host has a Release file per repository and suite)
+            'n=$#; for p do [ -f "$p" ] && set -- "$@" "$p"; done; shift "$n"; '
+            "[ $# -eq 0 ] || stat -c '%Y %n' -- \"$@\" || exit 1; exit 0"
         )
 
     def parse(self, capture: Capture) -> list[IndexFile]:

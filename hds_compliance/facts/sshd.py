@@ -51,7 +51,10 @@ _SAID = "[ -z \"$e\" ] || printf '%s\\n' \"$e\" | sed 's/^/# said /'; "
 _OWN_DAEMONS = (
     'cfgs=; for p in /proc/[0-9]*; do read -r c < "$p/comm" 2>/dev/null && [ "$c" = sshd ] || continue; '
     '[ "$p/ns/mnt" -ef /proc/self/ns/mnt ] || continue; '
-    "t=$(tr '\\000' ' ' < \"$p/cmdline\" 2>/dev/null) || continue; "
+    # a retitled process ("sshd: ...", OpenSSH >= 8.2) reads whole with a builtin; a plain command line has
+    # NULs between its words, which only tr turns into spaces
+    't=; read -r t < "$p/cmdline" 2>/dev/null; '
+    "case $t in \"sshd: \"*) ;; *) t=$(tr '\\000' ' ' < \"$p/cmdline\" 2>/dev/null) || continue;; esac; "
     'case "$t" in "sshd: "*"[listener]"*|/*sshd|/*sshd" "*|sshd|sshd" "*) ;; *) continue;; esac; '
     # the word after the last " -f " (as sed 's/.* -f \([^ ]*\).*/\1/' takes it), by builtins
     'u="$t "; case $u in *" -f "*) f=${u##* -f }; f=${f%% *};; *) f=;; esac; '
@@ -64,9 +67,9 @@ def _debug_lines(args: str, sed: str) -> str:
 
     sshd's debug output says which ``Match`` blocks it parsed (``checking syntax``) or applied (``checking
     match``). It runs apart from the configuration dump, because ``-ddd`` also changes the LogLevel that
-    sshd -T prints; its lines end with a carriage return.
+    sshd -T prints; its lines end with a carriage return, which ``sed`` matches as trailing space.
     """
-    return f"sshd -T -ddd {args} 2>&1 >/dev/null | tr -d '\\r' | sed -n {sed}; "
+    return f"sshd -T -ddd {args} 2>&1 >/dev/null | sed -n {sed}; "
 
 
 @dataclass(frozen=True)
@@ -268,7 +271,7 @@ class SshdMatchConfig(Fact[MatchResult]):
             + _debug_lines(
                 args,
                 "-e \"s/^debug3: checking match for '\\(.*\\)' user .*/# check \\1/p\" "
-                "-e 's/^debug3: match not found$/# not found/p'",
+                "-e 's/^debug3: match not found[[:space:]]*$/# not found/p'",
             )
             + 'echo "# exit $r"'
         )
@@ -416,7 +419,9 @@ class SshdEffectiveConfig(Fact[list[SshdConfig] | None]):
             + _run_sshd(f'-C lport={_RETRY_PORT} -f "$f"')
             + ";; esac; "
             + _SAID
-            + _debug_lines('-f "$f"', "\"s/^debug3: checking syntax for 'Match \\(.*\\)'\\$/# match \\1/p\"")
+            + _debug_lines(
+                '-f "$f"', "\"s/^debug3: checking syntax for 'Match \\(.*\\)'[[:space:]]*\\$/# match \\1/p\""
+            )
             + 'echo "# exit $r"; done'
         )
 
