@@ -92,6 +92,9 @@ def software_lab() -> Iterator[SSHLab]:
         1,
     )
     custom = Path("/etc/grub.d/40_custom").read_text()
+    freshclam = Path("/etc/clamav/freshclam.conf")
+    # freshclam keeps the last DatabaseDirectory: sw-good's signatures are in /srv, /var/lib/clamav is empty
+    moved = (freshclam.read_text() if freshclam.exists() else "") + "DatabaseDirectory /srv\n"
     lab.add_host(
         "sw-good",
         "127.0.15.2",
@@ -106,11 +109,13 @@ def software_lab() -> Iterator[SSHLab]:
             ),
             "/boot/grub/grub.cfg": GRUB_CFG + PASSWORD,
             "/etc/grub.d/40_custom": custom + PASSWORD,
+            "/etc/clamav/freshclam.conf": "DatabaseDirectory /var/lib/clamav\n" + moved,
         },
         dirs={
             "/var/lib/aide": {"aide.db": db.read_bytes()},
             "/var/log/aide": {"aide.log": report.read_bytes()},
-            "/var/lib/clamav": {p.name: p.read_bytes() for p in clam.iterdir()},
+            "/var/lib/clamav": {},
+            "/srv": {p.name: p.read_bytes() for p in clam.iterdir()},
         },
         file_modes={"/boot/grub/grub.cfg": 0o600},
     )

@@ -22,7 +22,7 @@ from hds_compliance.collect.pool import POOL_FIELDS
 from hds_compliance.collect.probe import DEFAULT_SECTION_CAP, Probe, Section, new_nonce, parse, render
 from hds_compliance.evaluate.engine import plan_facts
 from hds_compliance.facts import FactError, FilesMatching, Part
-from hds_compliance.facts.reads import READS_SH
+from hds_compliance.facts.reads import READS_SH, WHOLE_SH
 from hds_compliance.model import Capture
 
 BUSYBOX = shutil.which("busybox")
@@ -239,3 +239,37 @@ def test_a_section_stderr_is_its_own(tmp_path: Path) -> None:
     (alone,) = run_alone(probe.sections[0], ["sh"])
     assert pooled.stderr == alone.stderr == "warn\n\nagain"
     assert unmarked(pooled.stdout_bytes()) == unmarked(alone.stdout_bytes())
+
+
+def test_whole_file_reads_are_pooled_and_read_what_cat_reads(tmp_path: Path) -> None:
+    """rdw (a snippet's last output is one file's bytes: /etc/fstab, /proc/cmdline...) is pooled too; what
+    comes back is what cat prints, for a regular file and for /proc files whose size stat calls 0."""
+    (tmp_path / "plain").write_bytes(b"no newline at the end")
+    paths = [str(tmp_path / "plain"), "/proc/cmdline", "/proc/self/mounts"]
+    facts = [FilesMatching(f"{tmp_path}/{i}") for i in range(len(paths))]  # keys only
+    sections = tuple(
+        Section(f"{WHOLE_SH}printf 'before\\n'; rdw {path}", (fact,))
+        for path, fact in zip(paths, facts, strict=True)
+    )
+    probe = Probe(new_nonce(), sections, DEFAULT_SECTION_CAP)
+    assert probe.deferred == (0, 1, 2) and probe.script.count("head -v") == 1
+    pooled = run_probe(probe, ["sh"])
+    for path, fact in zip(paths, facts, strict=True):
+        cat = subprocess.run(["cat", path], capture_output=True, check=True).stdout
+        assert pooled[fact.key].stdout_bytes() == b"before\n" + cat, path
+        assert pooled[fact.key].exit_code == 0
+
+
+def test_a_whole_file_gone_before_the_pool_read_it_is_heads_error(tmp_path: Path) -> None:
+    """The W record's file has no header in the pool: the section's exit is head's (1) and its stderr says
+    why, as rdw alone would; the output before the read is kept."""
+    fact = FilesMatching(f"{tmp_path}/*")
+    probe = Probe(
+        new_nonce(), (Section(f"{WHOLE_SH}echo x; rdw {tmp_path}/gone", (fact,)),), DEFAULT_SECTION_CAP
+    )
+    (capture,) = parse(probe, subprocess.run(["sh", "-c", probe.script], capture_output=True).stdout).captures
+    (alone,) = run_alone(probe.sections[0], ["sh"])
+    assert (
+        (capture.exit_code, capture.stdout_bytes()) == (alone.exit_code, alone.stdout_bytes()) == (1, b"x\n")
+    )
+    assert "gone" in capture.stderr and "No such file" in capture.stderr

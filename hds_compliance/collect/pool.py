@@ -5,7 +5,9 @@ back together here byte for byte as its own ``rd`` prints it (:mod:`hds_complian
 Why: on a host each program started costs a fork, an exec and the C library's start-up (about a
 millisecond of CPU here, most of a probe's cost), and a full probe has a dozen sections that read files.
 A fact's own snippet is unchanged (its capture, its fixtures and the one-command-per-fact mode run it as it
-is): only the probe swaps the library ``rd`` for a deferring one (:data:`POOLED_READS_SH`).
+is): only the probe swaps the library ``rd`` and ``rdw`` for deferring ones (:data:`POOLED_READS_SH`).
+``rdw PATH`` (a snippet's last output is one file's bytes, ``head -c $C``: /etc/fstab, /proc/cmdline...)
+prints ``\n<nonce> W PATH\n`` instead, and the file's bytes take that record's place here.
 
 The deferring ``rd FORMAT PATH...`` prints the section's ``N`` records as ``rd`` does, then
 ``Q <length> <FORMAT>`` in place of the reading, and hands the paths, shell-quoted, to the probe's main
@@ -30,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hds_compliance.facts.base import FactError
-from hds_compliance.facts.reads import MARKER_SH, READS_SH, REC_SH, record
+from hds_compliance.facts.reads import MARKER_SH, READS_SH, REC_SH, WHOLE_SH, record
 
 # The directives a section's stat format may use, and their place in the pool's stat line.
 POOL_FIELDS = {"%s": 0, "%a": 1, "%u": 2, "%g": 3}
@@ -38,12 +40,15 @@ _GIVES = " ".join(POOL_FIELDS).encode()
 _POOL_FORMAT = f"{_GIVES.decode()} %n"
 _TAGS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
-# The deferring rd: N records, the Q record, and the request on stderr ('...' quoting, ' as '\'').
+# The deferring rd: N records, the Q record, and the request on stderr (_rq: '...' quoting, ' as '\'');
+# the deferring rdw: a record "\n<nonce> W <path>\n" where the file's bytes go.
 POOLED_READS_SH = REC_SH + (
-    'rd() { m=$1; shift; [ $# -gt 0 ] || return 0; q=; a="\'"; '
-    'for f do printf \'N %s %s\\n\' "${#f}" "$f"; o=; s=$f; '
+    '_rq() { q=; a="\'"; for f do o=; s=$f; '
     'while :; do case $s in *"$a"*) o="$o${s%%"$a"*}$a\\\\$a$a"; s=${s#*"$a"};; *) break;; esac; done; '
-    'q="$q $a$o$s$a"; done; printf \'Q %s %s\\n\' "${#m}" "$m"; printf \'\\n%s P%s\' "$M" "$q" >&2; }'
+    'q="$q $a$o$s$a"; done; printf \'\\n%s P%s\' "$M" "$q" >&2; }; '
+    'rd() { m=$1; shift; [ $# -gt 0 ] || return 0; for f do printf \'N %s %s\\n\' "${#f}" "$f"; done; '
+    'printf \'Q %s %s\\n\' "${#m}" "$m"; _rq "$@"; }; '
+    'rdw() { printf \'\\n%s W %s\\n\' "$M" "$1"; _rq "$1"; }'
 )
 # The main shell's side: take a section's request off its stderr ($e), adding the paths to $P.
 TAKE_REQUEST_SH = (
@@ -63,13 +68,14 @@ POOL_SH = (
 
 
 def defers(script: str) -> bool:
-    """Whether a section's snippet reads files with the library ``rd`` (the probe then pools its reads)."""
-    return READS_SH in script
+    """Whether a section's snippet reads files with the library ``rd`` or ``rdw`` (the probe then pools its
+    reads)."""
+    return READS_SH in script or WHOLE_SH in script
 
 
 def deferring(script: str) -> str:
     """The snippet as the probe runs it: the library's functions come from the probe's prelude."""
-    return script.replace(READS_SH, ":")
+    return script.replace(READS_SH, ":").replace(WHOLE_SH, "")
 
 
 Raw = dict[str, bytes | int]  # a section's framed parts: "out", "err", "rc"
@@ -77,12 +83,13 @@ Raw = dict[str, bytes | int]  # a section's framed parts: "out", "err", "rc"
 
 @dataclass(frozen=True)
 class _Request:
-    """A deferring section's output split at its Q record: what it printed before, and what it asks."""
+    """A deferring section's output split where its reads go: what it printed before, and what it asks."""
 
     index: int
-    head: bytes  # its output up to and including the N records
+    head: bytes  # its output before the reads (for rd, up to and including the N records)
     paths: tuple[bytes, ...]
-    fields: tuple[int, ...] | None  # places in the pool's stat line; None: a format the pool cannot give
+    fields: tuple[int, ...] | None  # rd: places in the pool's stat line; None: a format the pool cannot give
+    whole: bool = False  # rdw: the file's bytes alone, in place of the W record
 
 
 @dataclass
@@ -94,10 +101,10 @@ class _Found:
     body: bytes = b""
 
 
-def unpool(sections: dict[int, Raw], deferred: list[int], pool: Raw | None) -> None:
-    """Rebuild, in place, the output of each section of ``deferred`` that ends in a Q record from the pool's
-    output, as its own ``rd`` would have printed it."""
-    requests = [r for i in deferred if (r := _request(i, sections.get(i))) is not None]
+def unpool(sections: dict[int, Raw], deferred: list[int], pool: Raw | None, nonce: str) -> None:
+    """Rebuild, in place, the output of each section of ``deferred`` that ends in a request (rd's Q record,
+    rdw's W record) from the pool's output, as its own ``rd`` or ``rdw`` would have printed it."""
+    requests = [r for i in deferred if (r := _request(i, sections.get(i), nonce.encode())) is not None]
     if not requests:
         return
     marker, limit, found, said = _read_pool(pool, [path for r in requests for path in r.paths])
@@ -111,13 +118,17 @@ def unpool(sections: dict[int, Raw], deferred: list[int], pool: Raw | None) -> N
             raw["rc"] = 1
             notes.append(b"the probe's pooled read did not come back whole")
         else:
-            out += _as_rd(mine, request.fields, limit + b" " + marker)
-            missing = [p for p, f in zip(request.paths, mine, strict=True) if None in (f.header, f.stat)]
-            if request.fields is None:
+            if request.whole:
+                out += mine[0].body
+                missing = [p for p, f in zip(request.paths, mine, strict=True) if f.header is None]
+            else:
+                out += _as_rd(mine, request.fields, limit + b" " + marker)
+                missing = [p for p, f in zip(request.paths, mine, strict=True) if None in (f.header, f.stat)]
+            if request.fields is None and not request.whole:
                 notes.append(b"pooled read: a stat format the pool does not give (it gives %s)" % _GIVES)
             if missing:
                 notes.extend(_said_about(said, missing))
-            if any(f.header is None for f in mine):  # rd's exit: head's, 1 when a file could not be read
+            if any(f.header is None for f in mine):  # rd's and rdw's exit: head's, 1 if it could not read
                 raw["rc"] = 1
         raw["out"] = out
         if notes:
@@ -137,12 +148,16 @@ def _as_rd(found: list[_Found], fields: tuple[int, ...] | None, h: bytes) -> byt
     )
 
 
-def _request(index: int, raw: Raw | None) -> _Request | None:
-    """The request of a section whose output ends in a Q record (rd ran); None otherwise (it exited first)."""
+def _request(index: int, raw: Raw | None, nonce: bytes) -> _Request | None:
+    """The request a section's output ends in; None when it has none (the snippet exited before its read)."""
     if raw is None or "err" not in raw:
         return None
     out = raw["out"]
     assert isinstance(out, bytes)
+    whole = out.rfind(b"\n" + nonce + b" W ")
+    if whole >= 0 and out.endswith(b"\n"):  # rdw's record: no file content can hold the nonce
+        path = out[whole + len(nonce) + 4 : -1]
+        return _Request(index, out[:whole], (path,), None, whole=True) if b"\n" not in path else None
     pos, paths = 0, list[bytes]()
     try:
         while pos < len(out):

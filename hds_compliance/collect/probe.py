@@ -278,7 +278,7 @@ def _frame(probe: Probe, output: str | bytes, transport_error: str | None, stder
     if anomalies or fatal is not None:
         sections = {}  # a frame that broke once cannot vouch for any section: nothing is used
     if probe.deferred:
-        unpool(sections, list(probe.deferred), sections.pop(len(probe.sections), None))
+        unpool(sections, list(probe.deferred), sections.pop(len(probe.sections), None), probe.nonce)
     return _Frame(sections, complete, problem, len(noise))
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from hds_compliance.facts.base import ABSENT, Fact, FactError
+from hds_compliance.facts.reads import WHOLE_SH
 from hds_compliance.model import Capture
 
 
@@ -78,7 +79,8 @@ class KernelCmdline(Fact[list[str]]):
     arg: str = ""
 
     def script(self) -> str:
-        return "[ -r /proc/cmdline ] || { echo '/proc is not mounted' >&2; exit 1; }; cat /proc/cmdline"
+        missing = "{ echo '/proc is not mounted' >&2; exit 1; }"
+        return f"{WHOLE_SH}[ -r /proc/cmdline ] || {missing}; rdw /proc/cmdline"
 
     def parse(self, capture: Capture) -> list[str]:
         if capture.exit_code != 0:

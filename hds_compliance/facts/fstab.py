@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from hds_compliance.facts.base import ABSENT, UNREADABLE, Fact, FactError, check_path, quote
-from hds_compliance.facts.reads import READS_SH, parse_listing
+from hds_compliance.facts.reads import READS_SH, WHOLE_SH, parse_listing
 from hds_compliance.facts.sysctl_conf import conf_files_sh, config_order
 from hds_compliance.model import Capture
 
@@ -93,8 +93,8 @@ class Fstab(Fact[list[FstabEntry] | None]):
 
     def script(self) -> str:
         return (
-            f"[ -e /etc/fstab ] || exit {ABSENT}; [ -r /etc/fstab ] || exit {UNREADABLE}; "
-            'head -c "$C" /etc/fstab'
+            f"{WHOLE_SH}[ -e /etc/fstab ] || exit {ABSENT}; [ -r /etc/fstab ] || exit {UNREADABLE}; "
+            "rdw /etc/fstab"
         )
 
     def parse(self, capture: Capture) -> list[FstabEntry] | None:

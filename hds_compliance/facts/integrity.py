@@ -246,10 +246,15 @@ class ClamDatabases(Fact[list[SignatureDatabase] | None]):
     arg: str = ""
 
     def script(self) -> str:
-        setting = r"s/^[[:space:]]*DatabaseDirectory[[:space:]]\{1,\}\([^[:space:]]*\).*/\1/p"
+        # the last DatabaseDirectory line's first word (freshclam keeps the last value), by one program
+        setting = (
+            "/^[[:space:]]*DatabaseDirectory[[:space:]]/ { v = $0; "
+            'sub(/^[[:space:]]*DatabaseDirectory[[:space:]]+/, "", v); sub(/[[:space:]].*/, "", v); d = v } '
+            "END { print d }"
+        )
         return (
             'd=/var/lib/clamav; for c in /etc/clamav/freshclam.conf /etc/freshclam.conf; do [ -r "$c" ] || '
-            f'continue; x=$(sed -n \'{setting}\' "$c" | tail -n 1); [ -n "$x" ] && d=$x; break; done; '
+            f'continue; x=$(awk \'{setting}\' "$c"); [ -n "$x" ] && d=$x; break; done; '
             f'[ -d "$d" ] || exit {ABSENT}; echo "dir $d"; for f in "$d"/*.cvd "$d"/*.cld; do '
             '[ -f "$f" ] || continue; [ -r "$f" ] || exit 101; printf \'%s\\t\' "$f"; '
             'head -c 512 -- "$f" | tr -d \'\\000\\n\' | awk -F: \'{print $1":"$2":"$3":"$4":"$5":"$9}\'; '

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from hds_compliance.facts.base import ABSENT, Fact, Part, error_lines, part_from_error, quote
+from hds_compliance.facts.reads import WHOLE_SH
 from hds_compliance.model import Capture
 
 _SYSCTL_RE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_-]+)+$")
@@ -97,7 +98,8 @@ class MountTable(Fact[list[Mount]]):
 
     def script(self) -> str:
         return (
-            "[ -r /proc/self/mounts ] || { echo '/proc is not mounted' >&2; exit 1; }; cat /proc/self/mounts"
+            f"{WHOLE_SH}[ -r /proc/self/mounts ] || {{ echo '/proc is not mounted' >&2; exit 1; }}; "
+            "rdw /proc/self/mounts"
         )
 
     def parse(self, capture: Capture) -> list[Mount]:

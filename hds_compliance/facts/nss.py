@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from hds_compliance.facts.base import ABSENT, UNREADABLE, Fact, FactError
+from hds_compliance.facts.reads import WHOLE_SH
 from hds_compliance.model import Capture
 
 NSSWITCH = "/etc/nsswitch.conf"
@@ -33,7 +34,7 @@ class NssSources(Fact[dict[str, NssLine] | None]):
 
     def script(self) -> str:
         path = NSSWITCH
-        return f'[ -e {path} ] || exit {ABSENT}; [ -r {path} ] || exit {UNREADABLE}; head -c "$C" {path}'
+        return f"{WHOLE_SH}[ -e {path} ] || exit {ABSENT}; [ -r {path} ] || exit {UNREADABLE}; rdw {path}"
 
     def parse(self, capture: Capture) -> dict[str, NssLine] | None:
         if capture.exit_code == ABSENT:

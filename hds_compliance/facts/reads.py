@@ -52,6 +52,10 @@ READS_SH = (
     'n=$#; for f do set -- "$@" "${f%/*}/$r${f##*/}"; done; shift "$n"; head -v -c "$C" -- "$@"; }'
 )
 
+# rdw PATH: the whole file (up to the probe's cap ``$C``), as a snippet's last output; in a probe the read
+# is pooled with rd's (hds_compliance.collect.pool).
+WHOLE_SH = 'rdw() { head -c "$C" -- "$1"; }; '
+
 # Tags rd prints; a snippet's own records use other capital letters.
 _READ_TAGS = frozenset("NSH")
 
