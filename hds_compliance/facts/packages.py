@@ -124,10 +124,16 @@ _FILES_SH = (
 
 def _apt_dirs(**options: str) -> str:
     """sh: ONE ``apt-config shell`` for the options apt's facts need (``L=Dir::Etc::sourcelist/f``...),
-    evaluated (apt quotes the values for the shell) and printed as the ``dirs`` part."""
+    evaluated (apt quotes the values for the shell) and printed as the ``dirs`` part.
+
+    apt-config starts ``dpkg --print-foreign-architectures`` to fill ``APT::Architectures`` unless that list
+    is set; none of these options reads it (``APT::Architecture``, the native one, is apart), so it is set
+    to spare the host a program (``apt-config dump``, which prints the list, does not do this).
+    """
     names = " ".join(f"{name}=" for name in options)
     pairs = " ".join(f"{name} {option}" for name, option in options.items())
-    return f'{names}; d=$(apt-config shell {pairs}) || exit 1; eval "$d"; part dirs "$d"; '
+    shell = f"apt-config -o APT::Architectures=all shell {pairs}"
+    return f'{names}; d=$({shell}) || exit 1; eval "$d"; part dirs "$d"; '
 
 
 _SHELL_LINE = re.compile(r"^([A-Z])='(.*)'$")
