@@ -5,13 +5,14 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shlex
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from hds_compliance.collect.probe import Probe, new_nonce, parse, render
-from hds_compliance.facts import FactError, FileContent, FilesMatching, FileStat, Processes, Sysctl
+from hds_compliance.facts import FactError, FileContent, FilesMatching, FileStat, NodeName, Processes, Sysctl
 from hds_compliance.model import Capture
 
 
@@ -329,3 +330,17 @@ def test_a_corrupt_compressed_stream_vouches_for_nothing(files: Path) -> None:
             )
             for capture in parsed.captures:
                 assert capture.problem is not None or capture == full[capture.fact], (at, flip)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="sets a host name in a UTS namespace: needs root")
+@pytest.mark.parametrize("name", ["db1.example.org", " blanks  around "])
+def test_the_node_name_is_what_uname_prints(name: str) -> None:
+    """NodeName reads the UTS namespace's name with a builtin; uname -n is the judge, blanks included."""
+    fact = NodeName()
+    probe = render([fact], new_nonce())
+    setup = f"printf '%s\\n' {shlex.quote(name)} > /proc/sys/kernel/hostname"
+    argv = ["unshare", "-u", "sh", "-c", f'{setup} && uname -n >&2 && exec sh -c "$0"', probe.script]
+    done = subprocess.run(argv, capture_output=True, check=True)
+    (capture,) = parse(probe, done.stdout).captures
+    assert capture.stdout_bytes() == done.stderr == f"{name}\n".encode()
+    assert fact.parse(capture) == name.strip()

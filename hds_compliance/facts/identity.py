@@ -83,7 +83,9 @@ class NodeName(Fact[str]):
     arg: str = ""
 
     def script(self) -> str:
-        return "uname -n"
+        # the UTS node name, read by a builtin; uname where /proc is not mounted (a chroot tree)
+        read = "{ IFS= read -r n < /proc/sys/kernel/hostname; } 2>/dev/null"
+        return f"{read} && printf '%s\\n' \"$n\" || uname -n"
 
     def parse(self, capture: Capture) -> str:
         if capture.exit_code != 0:
