@@ -1,22 +1,23 @@
 """Pooled reads: in a probe, every section's files are read together at the end, by ONE ``stat`` and ONE
 ``head`` for the whole probe instead of one pair per reading section, and each section's output is put
-back together here byte for byte as its own ``rd`` prints it (:mod:`hds_compliance.facts.reads`).
+back together here byte for byte as its own ``rd`` or ``rdw`` prints it (:mod:`hds_compliance.facts.reads`).
 
-Why: on a host each program started costs a fork, an exec and the C library's start-up (about a
-millisecond of CPU here, most of a probe's cost), and a full probe has a dozen sections that read files.
-A fact's own snippet is unchanged (its capture, its fixtures and the one-command-per-fact mode run it as it
-is): only the probe swaps the library ``rd`` and ``rdw`` for deferring ones (:data:`POOLED_READS_SH`).
-``rdw PATH`` (a snippet's last output is one file's bytes, ``head -c $C``: /etc/fstab, /proc/cmdline...)
-prints ``\n<nonce> W PATH\n`` instead, and the file's bytes take that record's place here.
+Why: on a host each program started costs a fork, an exec and the C library's start-up (1 to 2 ms of CPU
+on the VM this was measured on, most of a probe's cost), and a full probe has dozens of sections that read
+files. A fact's own snippet is unchanged (its capture, its fixtures and the one-command-per-fact mode run
+it as it is): only the probe swaps the library ``rd`` and ``rdw`` for deferring ones
+(:data:`POOLED_READS_SH`).
 
 The deferring ``rd FORMAT PATH...`` prints the section's ``N`` records as ``rd`` does, then
-``Q <length> <FORMAT>`` in place of the reading, and hands the paths, shell-quoted, to the probe's main
-shell at the end of the section's stderr, after ``\\n<nonce> P``; the main shell takes that request off
-(the capture's stderr is what the section itself said) and, after the last section, runs the pool
-(:data:`POOL_SH`) as section ``n``, which prints::
+``Q <length> <FORMAT>`` in place of the reading; the deferring ``rdw PATH`` (a snippet whose last output
+is one file's bytes, ``head -c $C``: /etc/fstab, /proc/cmdline...) prints ``\n<nonce> W PATH\n``, whose
+place the file's bytes take. Both hand their paths, shell-quoted, to the probe's main shell at the end of
+the section's stderr, after ``\n<nonce> P``; the main shell takes that request off (the capture's stderr
+is what the section itself said) and, after the last section, runs the pool (:data:`POOL_SH`) as section
+``n``, which prints::
 
-    H <length> <C> <marker>\\n
-    S <length> <stat -L -c '%s %a %u %g %n' over the marked names: one line each, ending in \\n>\\n
+    H <length> <C> <marker>\n
+    S <length> <stat -L -c '%s %a %u %g %n' over the marked names: one line each, ending in \n>\n
     <head -v -c C over the marked names>
 
 Every file is named with the random marker before its last component, as ``rd`` names it; so each stat
