@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,6 @@ from typing import Any
 
 import pytest
 from software_env import (
-    WORK,
     Scene,
     Where,
     candidate,
@@ -37,6 +37,17 @@ from hds_compliance.facts.packages import AptConfigDump, AptSecurityIndexes, Apt
 from hds_compliance.model import Status
 
 REGISTRY = registry()
+# This run's scenes (under /var/tmp: they must survive a tmpfs mounted on /tmp); two pytest runs at once
+# no longer remove each other's (they shared tests/software_env.py's recording folder).
+WORK = Path(tempfile.mkdtemp(prefix="hds-software-sem-", dir="/var/tmp"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _work() -> Iterator[None]:
+    yield
+    shutil.rmtree(WORK, ignore_errors=True)
+
+
 DEB = [("apt", "2.6.1", "installed"), ("unattended-upgrades", "2.9.1+nmu3", "installed")]
 
 

@@ -12,6 +12,7 @@ diff before committing: the cases' expectations are what the checks must say.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import sys
@@ -372,6 +373,7 @@ def case(
 def _sudo_copy(mode: int, gid: int) -> str:
     """A copy of /usr/bin/sudo with other permissions, to bind over it (only its metadata is read)."""
     copy = Path(tempfile.mkdtemp(prefix="hds-authn-sudo-", dir="/var/tmp")) / "sudo"
+    atexit.register(shutil.rmtree, copy.parent, True)  # a setuid copy must not outlive the recording
     shutil.copy2("/usr/bin/sudo", copy)
     os.chown(copy, 0, gid)
     os.chmod(copy, mode)
