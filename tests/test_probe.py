@@ -200,18 +200,18 @@ def test_a_file_the_probe_cannot_reach_is_unreadable_not_absent(tmp_path: Path) 
         fact.parse(capture)
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="runs the probe in a PID namespace of its own: needs root")
 def test_process_list_shows_the_host_not_the_probe() -> None:
-    """A daemon in another session is listed; the probe's own shell, base64 and cat are not."""
-    daemon = subprocess.Popen(["setsid", "sleep", "30"])
-    try:
-        fact = Processes()
-        probe = render([fact], new_nonce())
-        names = fact.parse(parse(probe, run_sh(probe)).captures[0])
-    finally:
-        daemon.kill()
-        daemon.wait()
-    assert "sleep" in names
-    assert not {"base64", "cat"} & names
+    """A daemon in another session is listed; the probe's own shell, gzip, base64 and cat are not. In a PID
+    namespace of its own, so that no other test's processes (a cat, a sleep) can make it pass or fail."""
+    fact = Processes()
+    probe = render([fact], new_nonce())
+    # the namespace's first shell starts the daemon in a session of its own, waits until it runs, then
+    # becomes the probe's shell
+    start = 'setsid sleep 30 & until [ "$(cat /proc/$!/comm)" = sleep ]; do :; done; exec sh -c "$0"'
+    argv = ["unshare", "--pid", "--fork", "--mount-proc", "sh", "-c", start, probe.script]
+    done = subprocess.run(argv, capture_output=True, check=True, timeout=30)
+    assert fact.parse(parse(probe, done.stdout).captures[0]) == {"sleep"}
 
 
 def test_process_names_with_spaces_and_parentheses() -> None:
