@@ -18,10 +18,11 @@ base64 (about six times smaller: less for the host to encrypt and for the scanni
 decode and pass between processes), and gzip's CRC vouches for it as well. Each section costs one subshell
 on the host (its stdout goes straight to the stream, its stderr and exit code come back through ``$( )``);
 facts that read data of unbounded size cap it on the host (``$C``), and every section is capped again
-here. Sections that read files with the library ``rd`` hand their paths to one pool section run
-last (``M B n``): ONE stat and ONE head for the whole probe, each section's output rebuilt here as its
-own ``rd`` prints it (:mod:`hds_compliance.collect.pool`). A section that is missing, unterminated or
-over the cap becomes a capture with a ``problem``, which evaluates to ``error``, never ``pass``.
+here. Sections that read files with the library ``rd`` or ``rdw`` hand their paths to one pool section
+run last (``M B n``): ONE stat and ONE head for the whole probe, each section's output rebuilt here as
+its own ``rd`` or ``rdw`` prints it (:mod:`hds_compliance.collect.pool`). A section that is missing,
+unterminated or over the cap becomes a capture with a ``problem``, which evaluates to ``error``, never
+``pass``.
 
 This module is pure: no host access, no pyinfra. The collector worker runs the script; redaction of what
 comes back is applied by the scan (:mod:`hds_compliance.evidence.redact`), not here.
@@ -79,7 +80,7 @@ class Probe:
 
     @cached_property
     def deferred(self) -> tuple[int, ...]:
-        """The sections whose file reads the probe pools (they read with the library ``rd``)."""
+        """The sections whose file reads the probe pools (they read with the library ``rd`` or ``rdw``)."""
         return tuple(i for i, section in enumerate(self.sections) if defers(section.script))
 
     @cached_property
