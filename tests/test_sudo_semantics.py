@@ -7,6 +7,7 @@ pseudo-terminal (``use_pty``), whether it records a session under ``iolog_dir``,
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,14 @@ def _tree(dropins: dict[str, str | tuple[str, int] | tuple[str, int, int, int]],
 
 def _pty_for_alice(tree: EtcTree) -> bool:
     """Whether sudo runs alice's command in a pseudo-terminal of its own (the command's tty differs)."""
-    done = tree.run('script -qec "tty; runuser -u alice -- sudo -n /usr/bin/tty" /dev/null')
+    command = 'script -qec "tty; runuser -u alice -- sudo -n /usr/bin/tty" /dev/null'
+    for attempt in range(3):  # script(1) once hung after both ttys were printed, on a loaded CI machine
+        try:
+            done = tree.run(command, timeout=20)
+            break
+        except subprocess.TimeoutExpired:
+            if attempt == 2:
+                raise
     ttys = [line.strip("\x00\r ") for line in done.stdout.splitlines() if "/dev/" in line]
     assert len(ttys) == 2, (done.stdout, done.stderr)
     return ttys[0] != ttys[1]
