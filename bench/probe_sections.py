@@ -103,8 +103,10 @@ def main() -> None:
     pooled = f", {len(probe.deferred)} sections' file reads pooled" if probe.deferred else ""
     print(
         f"whole probe: {whole * 1000:.0f} ms wall, {len(done.stdout)} bytes of output, "
-        f"{sum(run.values())} programs{pooled} (stat×{run['stat']}, head×{run['head']})"
+        f"{sum(run.values())} programs{pooled}"
     )
+    if run:
+        print("  its programs: " + ", ".join(f"{name}×{n}" for name, n in run.most_common()))
     print(f"sections alone: {sum(r[0] for r in rows) * 1000:.0f} ms, {sum(r[1] for r in rows)} programs")
     print(f"{'ms':>8} {'progs':>5} {'bytes':>7}  section")
     for elapsed, count, size, label, programs in rows[: args.top]:
