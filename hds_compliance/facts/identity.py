@@ -83,7 +83,8 @@ class NodeName(Fact[str]):
     arg: str = ""
 
     def script(self) -> str:
-        # the UTS node name, read by a builtin; uname where /proc is not mounted (a chroot tree)
+        # the UTS node name, read by a builtin (a string sysctl answers reads at any offset, unlike the
+        # numeric ones dash would read one byte of); uname where /proc is not mounted (a chroot tree)
         read = "{ IFS= read -r n < /proc/sys/kernel/hostname; } 2>/dev/null"
         return f"{read} && printf '%s\\n' \"$n\" || uname -n"
 
