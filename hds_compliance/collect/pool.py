@@ -75,11 +75,12 @@ def defers(script: str) -> bool:
 
 
 def deferring(script: str) -> str:
-    """The snippet as the probe runs it: the library's functions come from the probe's prelude."""
+    """The snippet as the probe runs it: the library's functions come from the probe's prelude (READS_SH
+    ends without a separator, so a no-op takes its place; WHOLE_SH ends with one)."""
     return script.replace(READS_SH, ":").replace(WHOLE_SH, "")
 
 
-Raw = dict[str, bytes | int]  # a section's framed parts: "out", "err", "rc"
+Raw = dict[str, bytes | int]  # a framed section's parts: "out", "err", "rc"
 
 
 @dataclass(frozen=True)
@@ -232,7 +233,7 @@ def _match_headers(data: bytes, marker: bytes, paths: list[bytes], found: list[_
             if after and data.startswith(header, start):
                 places.append((j - 1, start, start + len(header)))
                 break
-        occ = data.find(b"/" + marker, places[-1][2] if places else occ + 1)
+        occ = data.find(b"/" + marker, occ + 1)  # each header holds the marker once, no body holds it
     for k, (file, start, body) in enumerate(places):
         end = places[k + 1][1] - 1 if k + 1 < len(places) else len(data)
         found[file].header = data[start:body]

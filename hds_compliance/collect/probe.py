@@ -38,7 +38,15 @@ import zlib
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
-from hds_compliance.collect.pool import POOL_SH, POOLED_READS_SH, TAKE_REQUEST_SH, deferring, defers, unpool
+from hds_compliance.collect.pool import (
+    POOL_SH,
+    POOLED_READS_SH,
+    TAKE_REQUEST_SH,
+    Raw,
+    deferring,
+    defers,
+    unpool,
+)
 from hds_compliance.facts import Fact, Part
 from hds_compliance.model import Capture
 
@@ -190,7 +198,7 @@ def _base64(lines: list[str]) -> tuple[bytes, bool]:
 class _Frame:
     """What the framing of a probe's output says: each section's raw parts, and what went wrong."""
 
-    sections: dict[int, dict[str, bytes | int]]
+    sections: dict[int, Raw]
     complete: bool
     problem: str | None
     noise_lines: int
@@ -213,7 +221,7 @@ def _frame(probe: Probe, output: str | bytes, transport_error: str | None, stder
     marker = re.compile(
         rb"\n" + re.escape(probe.nonce.encode()) + rb" (B|E|X|DONE) ([0-9]+)(?: (-?[0-9]+))?\n"
     )
-    sections: dict[int, dict[str, bytes | int]] = {}
+    sections: dict[int, Raw] = {}
     anomalies: list[str] = []
     done: int | None = None
     open_at: tuple[int, str, int] | None = None  # (section, "out" | "err", payload start)
@@ -300,9 +308,7 @@ def parse(
     return ParsedProbe(captures, frame.complete, frame.problem, frame.noise_lines)
 
 
-def _captures(
-    probe: Probe, section: Section, raw: dict[str, bytes | int] | None, problem: str | None
-) -> list[Capture]:
+def _captures(probe: Probe, section: Section, raw: Raw | None, problem: str | None) -> list[Capture]:
     """One capture per fact of a section; a section that did not come back whole fails all its facts."""
     if raw is None or "err" not in raw:
         why = problem or (
