@@ -11,15 +11,26 @@ Connectors that write to hosts (``@docker``, ``@podman``, ``@dockerssh``, ``@pod
 from __future__ import annotations
 
 import ast
+import fnmatch
 import re
 import runpy
 import traceback
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
 
 from hds_compliance.errors import InputError, Problem
 from hds_compliance.model import BackupRepository
@@ -51,30 +62,64 @@ _ISO_3166 = frozenset(
 
 
 class HostData(BaseModel):
-    """The host data hds-compliance reads; other keys (``ssh_*``...) pass through to pyinfra."""
+    """The host data hds-compliance reads or hands to pyinfra, validated strictly (``"no"`` is not a
+    boolean, ``"22"`` not a port). Keys of our own (``hds_*``, ``roles``...) and pyinfra's ``ssh_*`` and
+    ``chroot_*`` must be known ones; any other key belongs to the team's inventory and is ignored."""
 
     model_config = ConfigDict(extra="allow")
 
-    hds_activities: list[int] | None = Field(default=None, description="HDS activities (1-6) the host serves")
-    roles: list[str] = Field(default_factory=list, description="bastion, log_collector, backup, database...")
-    location_country: str | None = Field(default=None, description="ISO 3166-1 alpha-2 country of the host")
-    ssh_hostname: str | None = Field(
+    # Our keys, then pyinfra 3.10's SSH connector data (pyinfra.connectors.ssh.ConnectorData) and @chroot's,
+    # with strict scalar types: checked before any connection, so a typo or a wrong type is exit 2 naming
+    # the host and the key, not one collector error per check.
+
+    hds_activities: list[StrictInt] | None = Field(
+        default=None, description="HDS activities (1-6) the host serves"
+    )
+    hds_sudo: StrictBool = Field(
+        default=False, description="run the probe through 'sudo -n' (never a prompt)"
+    )
+    roles: list[StrictStr] = Field(
+        default_factory=list, description="bastion, log_collector, backup, database..."
+    )
+    location_country: StrictStr | None = Field(
+        default=None, description="ISO 3166-1 alpha-2 country of the host"
+    )
+    ssh_hostname: StrictStr | None = Field(
         default=None, description="address pyinfra connects to (also used to match hosts)"
     )
-    tls_endpoints: list[str] = Field(
+    tls_endpoints: list[StrictStr] = Field(
         default_factory=list,
         description="TLS services of the host: 'host:port' or 'https://host[:port]/path'",
     )
     backup_repositories: list[BackupRepository] = Field(
         default_factory=list, description="backup repositories a backup host holds (restic, borg)"
     )
-    ssh_strict_host_key_checking: str | None = None
+    ssh_strict_host_key_checking: StrictStr | None = None
+    ssh_port: StrictInt | None = Field(default=None, ge=1, le=65535)
+    ssh_user: StrictStr | None = None
+    ssh_password: StrictStr | None = None
+    ssh_key: StrictStr | None = None
+    ssh_key_password: StrictStr | None = None
+    ssh_allow_agent: StrictBool | None = None
+    ssh_look_for_keys: StrictBool | None = None
+    ssh_forward_agent: StrictBool | None = None
+    ssh_config_file: StrictStr | None = None
+    ssh_known_hosts_file: StrictStr | None = None
+    ssh_paramiko_connect_kwargs: dict[str, Any] | None = None
+    ssh_connect_retries: StrictInt | None = Field(default=None, ge=0)
+    ssh_connect_retry_min_delay: StrictFloat | None = Field(default=None, ge=0)
+    ssh_connect_retry_max_delay: StrictFloat | None = Field(default=None, ge=0)
+    ssh_file_transfer_protocol: Literal["sftp", "scp"] | None = None
+    chroot_directory: StrictStr | None = None
 
     @field_validator("hds_activities")
     @classmethod
     def _activities(cls, values: list[int] | None) -> list[int] | None:
         if values is not None and any(v not in range(1, 7) for v in values):
             raise ValueError(f"HDS activities are 1 to 6, got {values}")
+        if values == []:
+            # a host in scope of nothing would be judged on nothing: leave the key out to judge every control
+            raise ValueError("a host serves at least one HDS activity (1-6); leave it out for all of them")
         return values
 
     @field_validator("location_country")
@@ -162,12 +207,19 @@ def _name_lines(path: Path) -> dict[str, int]:
 def _run_file(path: Path, display: str) -> dict[str, Any]:
     try:
         return runpy.run_path(str(path), run_name="hds_inventory")
+    except SystemExit as exc:  # an inventory defines hosts; it does not decide the scan's exit code
+        raise InputError(
+            [Problem(display, _line_in(exc, path), "", f"the inventory exits (sys.exit({exc.code!r}))")]
+        ) from exc
     except SyntaxError as exc:
         raise InputError([Problem(display, exc.lineno, "", f"invalid Python: {exc.msg}")]) from exc
     except Exception as exc:
-        frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename) == path]
-        line = frames[-1].lineno if frames else None
-        raise InputError([Problem(display, line, "", f"{type(exc).__name__}: {exc}")]) from exc
+        raise InputError([Problem(display, _line_in(exc, path), "", f"{type(exc).__name__}: {exc}")]) from exc
+
+
+def _line_in(exc: BaseException, path: Path) -> int | None:
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename) == path]
+    return frames[-1].lineno if frames else None
 
 
 def _group_data(path: Path) -> dict[str, dict[str, Any]]:
@@ -195,6 +247,20 @@ def _split_group(value: Any) -> tuple[list[Any], dict[str, Any]] | None:
     if isinstance(value, list):
         return list(value), {}
     return None
+
+
+def _unknown_keys(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """Keys in our namespaces (``hds_``, pyinfra's ``ssh_`` and ``chroot_``) that nothing reads: typos, which
+    would otherwise leave a setting silently unset; and pyinfra's ``_sudo`` if it is not a boolean."""
+    known = set(HostData.model_fields)
+    out = [
+        (key, "unknown host data key (a typo?)")
+        for key in sorted(k for k in data if isinstance(k, str))
+        if key.startswith(("hds_", "ssh_", "chroot_")) and key not in known
+    ]
+    if "_sudo" in data and not isinstance(data["_sudo"], bool):
+        out.append(("_sudo", f"must be True or False, got {data['_sudo']!r}"))
+    return out
 
 
 def load_inventory(path: Path) -> Inventory:
@@ -263,16 +329,19 @@ def load_inventory(path: Path) -> Inventory:
             merged.update(group_data[group])
         merged.update(host_data[name])
         line = lines.get(name)
+        found = [Problem(display, line, f"{name}.{key}", message) for key, message in _unknown_keys(merged)]
         try:
             connector = connector_of(name, display, line)
             HostData.model_validate(merged)
         except InputError as exc:
-            problems.extend(exc.problems)
-            continue
+            found += exc.problems
         except ValidationError as exc:
             for err in exc.errors():
                 loc = ".".join(str(p) for p in err["loc"])
-                problems.append(Problem(display, line, f"{name}.{loc}", err["msg"]))
+                message = err["msg"].removeprefix("Value error, ")
+                found.append(Problem(display, line, f"{name}.{loc}", message))
+        if found:
+            problems += found
             continue
         hosts.append(Host(name=name, connector=connector, data=merged, groups=membership[name]))
     if sum(1 for h in hosts if h.connector == "local") > 1:
@@ -280,3 +349,41 @@ def load_inventory(path: Path) -> Inventory:
     if problems:
         raise InputError(problems)
     return Inventory(path=display, hosts=hosts)
+
+
+def select_hosts(inventory: Inventory, patterns: list[str]) -> tuple[list[Host], list[Host]]:
+    """The hosts ``--limit`` selects, and those it leaves out (fleet checks need to know them).
+
+    A pattern (several may be given, or comma-separated, as pyinfra's ``--limit`` takes them) is a host
+    name, a group name, or a shell glob over either (``db*``, ``web-[12]``). A pattern that selects nothing
+    is invalid input naming the hosts and groups there are: a typo must not shrink a scan silently.
+    """
+    wanted = [p.strip() for item in patterns for p in item.split(",") if p.strip()]
+    groups = sorted({g for h in inventory.hosts for g in h.groups})
+    problems = []
+    chosen: set[str] = set()
+    for pattern in wanted:
+        hits = {
+            h.name
+            for h in inventory.hosts
+            if fnmatch.fnmatchcase(h.name, pattern) or any(fnmatch.fnmatchcase(g, pattern) for g in h.groups)
+        }
+        if not hits:
+            names = [h.name for h in inventory.hosts]
+            shown = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
+            problems.append(
+                Problem(
+                    inventory.path,
+                    None,
+                    "--limit",
+                    f"{pattern!r} matches no host or group "
+                    f"(hosts: {shown}; groups: {', '.join(groups) or 'none'})",
+                )
+            )
+        chosen |= hits
+    if problems:
+        raise InputError(problems)
+    return (
+        [h for h in inventory.hosts if h.name in chosen],
+        [h for h in inventory.hosts if h.name not in chosen],
+    )

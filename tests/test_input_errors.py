@@ -103,6 +103,23 @@ INVENTORY_CASES = [
     ("web = [('w', {'ssh_strict_host_key_checking': 'accept-new'})]\n", 1, "must be 'yes'"),
     ("import os\nweb = [os.environ['NO_SUCH_VARIABLE_HDS']]\n", 2, "KeyError"),
     ("x = 1\n", None, "no hosts"),
+    # an inventory decides hosts, never the exit code (it is run in our process)
+    ("import sys\nsys.exit(0)\n", 2, "the inventory exits (sys.exit(0))"),
+    ("import sys\nweb = ['w']\nsys.exit(3)\n", 3, "the inventory exits (sys.exit(3))"),
+    # a host in scope of nothing would be judged on nothing
+    (
+        "web = [('w', {'hds_activities': []})]\n",
+        1,
+        "w.hds_activities: a host serves at least one HDS activity",
+    ),
+    # strict types: "no" is not False, "abc" not a port; typos in our namespaces are named
+    ("web = [('w', {'hds_sudo': 'no'})]\n", 1, "w.hds_sudo: Input should be a valid boolean"),
+    ("web = [('w', {'ssh_port': 'abc'})]\n", 1, "w.ssh_port: Input should be a valid integer"),
+    ("web = [('w', {'ssh_port': 70000})]\n", 1, "w.ssh_port: Input should be less than or equal to 65535"),
+    ("web = [('w', {'hds_activites': [1]})]\n", 1, "w.hds_activites: unknown host data key (a typo?)"),
+    ("web = [('w', {'ssh_usr': 'admin'})]\n", 1, "w.ssh_usr: unknown host data key"),
+    ("web = [('w', {'_sudo': 'yes'})]\n", 1, "w._sudo: must be True or False"),
+    ("web = [('w', {'roles': 'bastion'})]\n", 1, "w.roles: Input should be a valid list"),
 ]
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -81,7 +82,9 @@ def _files(directory: Path) -> tuple[list[Path], list[Path], list[Path]]:
     return controls, parameters, profiles
 
 
-def _read(directory: Path, checks: dict[str, Check[Any]]) -> _Sources:
+def _read(directory: Path, checks: dict[str, Check[Any]], extra: Sequence[Path] = ()) -> _Sources:
+    """Read the catalogue folder, then each ``extra`` control file or folder (a team's own controls, and
+    in a folder its own parameters and profiles), on top of it: ids must not clash."""
     if not directory.is_dir():
         raise InputError([Problem(str(directory), None, "", "not a directory of control files")])
     control_files, parameter_files, profile_files = _files(directory)
@@ -90,36 +93,64 @@ def _read(directory: Path, checks: dict[str, Check[Any]]) -> _Sources:
     src = _Sources()
     for path in [*control_files, *parameter_files, *profile_files]:
         src.digest.update(path.relative_to(directory).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    for number, root in enumerate(extra, 1):
+        if root.is_dir():
+            more = _files(root)
+        elif root.is_file():
+            more = ([root], [], [])
+        else:
+            src.problems.append(Problem(str(root), None, "", "extra controls: no such file or folder"))
+            continue
+        if not more[0]:
+            src.problems.append(Problem(str(root), None, "", "extra controls: no *.yaml control files found"))
+        for path in [path for files in more for path in files]:
+            # the extra's number keeps "a.yaml" of two extras apart in the digest
+            name = f"+{number}/{path.relative_to(root).as_posix() if root.is_dir() else path.name}"
+            src.digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+        control_files += more[0]
+        parameter_files += more[1]
+        profile_files += more[2]
     seen: dict[str, str] = {}
     for path in control_files:
-        name = _display(path)
-        data = _yaml(path, name, src.problems)
-        if data is None:
-            continue
-        if not isinstance(data, LineList):
-            src.problems.append(
-                Problem(name, getattr(data, "line", 1), "", "a control file is a YAML list of controls")
-            )
-            continue
-        for index, raw in enumerate(data):
-            control = _load_control(raw, index, data, name, checks, src.problems)
-            if control is None:
-                continue
-            if control.id in seen:
-                where = line_of(raw, ["id"])
-                src.problems.append(
-                    Problem(
-                        name, where, f"{control.id}.id", f"duplicate control id (first in {seen[control.id]})"
-                    )
-                )
-                continue
-            seen[control.id] = control.source
-            src.controls.append((control, raw, name))
+        _read_controls(path, checks, src, seen)
     for path in parameter_files:
         _read_parameters(path, src)
     for path in profile_files:
         _read_profile(path, src)
     return src
+
+
+def _read_controls(path: Path, checks: dict[str, Check[Any]], src: _Sources, seen: dict[str, str]) -> None:
+    name = _display(path)
+    try:
+        data = load_yaml(path, name)
+    except InputError as exc:
+        src.problems.extend(exc.problems)
+        return
+    if data is None or data == []:
+        # An empty file is a truncated or misplaced one far more often than a deliberate placeholder,
+        # and a catalogue of empty files would judge nothing: never a silent pass.
+        src.problems.append(Problem(name, 1, "", "holds no controls (empty, or only comments)"))
+        return
+    if not isinstance(data, LineList):
+        src.problems.append(
+            Problem(name, getattr(data, "line", 1), "", "a control file is a YAML list of controls")
+        )
+        return
+    for index, raw in enumerate(data):
+        control = _load_control(raw, index, data, name, checks, src.problems)
+        if control is None:
+            continue
+        if control.id in seen:
+            where = line_of(raw, ["id"])
+            src.problems.append(
+                Problem(
+                    name, where, f"{control.id}.id", f"duplicate control id (first in {seen[control.id]})"
+                )
+            )
+            continue
+        seen[control.id] = control.source
+        src.controls.append((control, raw, name))
 
 
 def _yaml(path: Path, name: str, problems: list[Problem]) -> Any:
@@ -346,16 +377,18 @@ def load_catalog(
     parameter_files: list[Path] | None = None,
     overrides: dict[str, str] | None = None,
     skip_tags: list[str] | None = None,
+    extra: Sequence[Path] = (),
 ) -> Catalog:
     """Load and validate a catalogue; raise :class:`InputError` with every problem found.
 
     ``profile`` selects controls and parameter values (``None``: every control, default values);
     ``parameter_files`` and ``overrides`` (``--set name=value``) set parameter values, strongest last;
-    ``skip_tags`` leaves checks with those tags out (``not_reviewed``), on top of the profile's.
+    ``skip_tags`` leaves checks with those tags out (``not_reviewed``), on top of the profile's; ``extra``
+    control files or folders (a team's own) are read on top of the catalogue, as part of it.
     """
     directory = directory or default_controls_dir()
     checks = registry() if checks is None else checks
-    src = _read(directory, checks)
+    src = _read(directory, checks, extra)
     problems = list(src.problems)
     values = {
         name: ParameterValue(value=p.default, set_by="default", source=p.source)
@@ -410,19 +443,23 @@ def load_catalog(
     )
 
 
-def profiles(directory: Path | None = None, checks: dict[str, Check[Any]] | None = None) -> list[Profile]:
-    """The profiles a catalogue folder defines."""
-    src = _read(directory or default_controls_dir(), registry() if checks is None else checks)
+def profiles(
+    directory: Path | None = None, checks: dict[str, Check[Any]] | None = None, extra: Sequence[Path] = ()
+) -> list[Profile]:
+    """The profiles a catalogue folder (and its extras) defines."""
+    src = _read(directory or default_controls_dir(), registry() if checks is None else checks, extra)
     if src.problems:
         raise InputError(src.problems)
     return sorted(src.profiles.values(), key=lambda p: p.id)
 
 
-def lint_catalog(directory: Path | None = None, checks: dict[str, Check[Any]] | None = None) -> Catalog:
+def lint_catalog(
+    directory: Path | None = None, checks: dict[str, Check[Any]] | None = None, extra: Sequence[Path] = ()
+) -> Catalog:
     """The whole catalogue, after loading it under each of its profiles (so every profile is validated)."""
-    full = load_catalog(directory, checks)
-    for prof in profiles(directory, checks):
-        load_catalog(directory, checks, profile=prof.id)
+    full = load_catalog(directory, checks, extra=extra)
+    for prof in profiles(directory, checks, extra):
+        load_catalog(directory, checks, profile=prof.id, extra=extra)
     return full
 
 
