@@ -6,8 +6,12 @@ Thin: parse, call, print.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import signal
 import sys
+import traceback
 from collections import Counter
 from pathlib import Path
 
@@ -17,15 +21,16 @@ from hds_compliance import __version__
 from hds_compliance.catalog import Catalog, lint_catalog, load_catalog, profiles, schema_json
 from hds_compliance.check import registry
 from hds_compliance.errors import InputError, Problem
-from hds_compliance.gate import EXIT_INVALID_INPUT, gate
+from hds_compliance.gate import (
+    EXIT_CODES,
+    EXIT_FAILED,
+    EXIT_INVALID_INPUT,
+    EXIT_OUTPUT,
+    EXIT_SIGINT,
+    EXIT_SIGTERM,
+    gate,
+)
 from hds_compliance.model import ScanResult, Severity
-
-EXIT_CODES = """exit codes:
-  0  gate passed
-  1  gate failed: a 'fail' on a control at or above --fail-on (default: low), or any 'error'
-     (unreachable host, timeout, truncated or unreadable probe output, missing fact)
-  2  invalid input: arguments, catalogue (file:line: field: problem) or inventory
-"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,9 +50,22 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hds-compliance {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    controls_help = "folder of control YAML files (default: the catalogue shipped with hds-compliance)"
-    catalogue = _Parser(add_help=False)  # what every command reading the catalogue shares
-    catalogue.add_argument("--controls", type=Path, help=controls_help)
+    source = _Parser(add_help=False)  # where the catalogue is read from
+    source.add_argument(
+        "--controls",
+        type=Path,
+        help="folder of control YAML files (default: the catalogue shipped with hds-compliance)",
+    )
+    source.add_argument(
+        "--extra-controls",
+        dest="extra",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="PATH",
+        help="a team's own control file or folder, read on top of the catalogue (repeatable)",
+    )
+    catalogue = _Parser(add_help=False, parents=[source])  # what every command reading the catalogue shares
     catalogue.add_argument(
         "--profile",
         help="profile: which controls and parameter values (full, minimal, anssi-intermediary...)",
@@ -78,8 +96,15 @@ def _build_parser() -> argparse.ArgumentParser:
         help="leave out checks with this tag (fs-walk: file-system walks); they are reported not_reviewed",
     )
     outputs = _Parser(add_help=False, parents=[catalogue])  # what scan and evaluate share
-    outputs.add_argument("--junit", type=Path, help="write JUnit XML here")
-    outputs.add_argument("--json", type=Path, help="write JSON results (with captures) here")
+    outputs.add_argument(
+        "--junit", type=Path, metavar="PATH", help="write JUnit XML here ('-': standard output)"
+    )
+    outputs.add_argument(
+        "--json",
+        type=Path,
+        metavar="PATH",
+        help="write JSON results (with captures) here ('-': standard output)",
+    )
     outputs.add_argument(
         "--fail-on",
         default="low",
@@ -97,7 +122,12 @@ def _build_parser() -> argparse.ArgumentParser:
     scan.add_argument(
         "-i", "--inventory", type=Path, help="pyinfra inventory file (default: this machine, @local)"
     )
-    scan.add_argument("--limit", action="append", metavar="HOST", help="only scan this host (repeatable)")
+    scan.add_argument(
+        "--limit",
+        action="append",
+        metavar="PATTERN",
+        help="only scan these hosts: a host or group name, or a glob over them (db*); repeatable, or a,b",
+    )
     scan.add_argument("--connect-timeout", type=float, default=10.0, help="seconds to connect (default: 10)")
     scan.add_argument(
         "--timeout", type=float, default=120.0, help="seconds for the probe of one host (default: 120)"
@@ -114,8 +144,9 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("results", type=Path, help="JSON results written by scan --json")
 
-    lint = sub.add_parser("lint", help="validate a catalogue and its profiles; exit 2 with file:line: field")
-    lint.add_argument("--controls", type=Path, help=controls_help)
+    sub.add_parser(
+        "lint", parents=[source], help="validate a catalogue and its profiles; exit 2 with file:line: field"
+    )
 
     coverage = sub.add_parser(
         "coverage",
@@ -129,8 +160,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     catalog.add_argument("--format", choices=["json", "text"], default="text")
 
-    profiles = sub.add_parser("profiles", help="list the profiles of the catalogue")
-    profiles.add_argument("--controls", type=Path, help=controls_help)
+    sub.add_parser("profiles", parents=[source], help="list the profiles of the catalogue")
 
     sub.add_parser("checks", help="list the registered checks and the facts they read")
     sub.add_parser("schema", help="print the JSON Schema of a control file (for editors)")
@@ -154,27 +184,29 @@ def _load(args: argparse.Namespace, profile: str | None = None) -> Catalog:
         parameter_files=getattr(args, "parameter_files", []),
         overrides=_overrides(getattr(args, "overrides", [])),
         skip_tags=getattr(args, "skip_tags", []),
+        extra=args.extra,
     )
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
     from hds_compliance.collect import CollectOptions
-    from hds_compliance.inventory import default_inventory, load_inventory
+    from hds_compliance.inventory import Host, default_inventory, load_inventory, select_hosts
     from hds_compliance.scan import scan
 
-    catalog = _load(args)
-    inventory = load_inventory(args.inventory or default_inventory())
-    outside = []
+    problems: list[Problem] = []
+    try:  # the catalogue's and the inventory's problems are reported together
+        catalog = _load(args)
+    except InputError as exc:
+        problems += exc.problems
+    try:
+        inventory = load_inventory(args.inventory or default_inventory())
+    except InputError as exc:
+        problems += exc.problems
+    if problems:
+        raise InputError(problems)
+    outside: list[Host] = []
     if args.limit:
-        unknown = sorted(set(args.limit) - {h.name for h in inventory.hosts})
-        if unknown:
-            print(
-                f"hds-compliance: --limit names hosts not in {inventory.path}: {', '.join(unknown)}",
-                file=sys.stderr,
-            )
-            return EXIT_INVALID_INPUT
-        outside = [h for h in inventory.hosts if h.name not in args.limit]
-        inventory.hosts = [h for h in inventory.hosts if h.name in args.limit]
+        inventory.hosts, outside = select_hosts(inventory, args.limit)
     if args.parallel < 1 or args.timeout <= 0 or args.connect_timeout <= 0:
         print("hds-compliance: --parallel must be at least 1, timeouts above 0", file=sys.stderr)
         return EXIT_INVALID_INPUT
@@ -198,6 +230,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             for err in exc.errors()
         ]
         raise InputError(problems) from exc
+    if not recorded.hosts:  # nothing to judge: never a pass
+        raise InputError([Problem(str(args.results), None, "hosts", "no hosts: nothing to evaluate")])
     catalog = _load(args, recorded.run.profile)
     run = recorded.run.model_copy(update={"catalog_digest": catalog.digest, "profile": catalog.profile})
     verdicts = evaluate(catalog, registry(), recorded.hosts, recorded.run.scope, recorded.run.started_at)
@@ -205,24 +239,39 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _report(result: ScanResult, catalog: Catalog, args: argparse.Namespace) -> int:
-    """Write the requested outputs, print the summary, return the gate's exit code."""
+    """Write the requested outputs, print the summary, return the gate's exit code.
+
+    An output named ``-`` goes to standard output, and the summary to standard error then.
+    """
     from hds_compliance.junit import to_junit
-    from hds_compliance.report import console_summary, to_json, write_text
+    from hds_compliance.report import STDOUT, console_summary, gate_line, to_json, write_text
 
     outcome = gate(result.verdicts, Severity(args.fail_on))
     if args.junit:
         write_text(args.junit, to_junit(result, catalog))
     if args.json:
         write_text(args.json, to_json(result))
-    summary = console_summary(result, catalog, outcome)
-    print(summary.splitlines()[-1] if args.quiet else summary, end="" if not args.quiet else "\n")
+    console = sys.stderr if STDOUT in (args.junit, args.json) else sys.stdout
+    text = gate_line(outcome) + "\n" if args.quiet else console_summary(result, catalog, outcome)
+    console.write(text)
+    console.flush()
     return outcome.exit_code
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """At most one output on standard output (two would interleave into one unreadable stream)."""
+    from hds_compliance.report import STDOUT
+
+    if [getattr(args, "junit", None), getattr(args, "json", None)].count(STDOUT) > 1:
+        raise InputError(
+            [Problem("--junit/--json", None, "", "only one output can be '-' (standard output)")]
+        )
 
 
 def _cmd_lint(args: argparse.Namespace) -> int:
     from hds_compliance.catalog.coverage import coverage
 
-    catalog = lint_catalog(args.controls)
+    catalog = lint_catalog(args.controls, extra=args.extra)
     refs = [(r.id, json.dumps(r.params, sort_keys=True)) for c in catalog.controls for r in c.checks]
     distinct = set(refs)
     per_check = Counter(check_id for check_id, _ in distinct)
@@ -256,7 +305,7 @@ def _cmd_coverage(args: argparse.Namespace) -> int:
 
 
 def _cmd_profiles(args: argparse.Namespace) -> int:
-    for profile in profiles(args.controls):
+    for profile in profiles(args.controls, extra=args.extra):
         base = f" (extends {profile.extends})" if profile.extends else ""
         print(f"{profile.id:22s} {profile.title}{base}")
     return 0
@@ -299,15 +348,62 @@ _COMMANDS = {
 }
 
 
+class _Interrupted(BaseException):
+    """SIGTERM, raised where the process is (as Python raises KeyboardInterrupt for SIGINT)."""
+
+
+def _on_sigterm(_signum: int, _frame: object) -> None:
+    raise _Interrupted
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``hds-compliance`` command."""
+    """Entry point of the ``hds-compliance`` command: the exit code is always one of the documented ones."""
+    from hds_compliance.report import OutputError
+
     args = _build_parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
+        _check_outputs(args)
         return _COMMANDS[args.command](args)
     except InputError as exc:
         for problem in exc.problems:
-            print(f"error: {problem}", file=sys.stderr)
+            _say(f"error: {problem}")
         return EXIT_INVALID_INPUT
+    except OutputError as exc:
+        _say(f"hds-compliance: {exc}")
+        return EXIT_OUTPUT
+    except BrokenPipeError:
+        _say("hds-compliance: cannot write standard output: the reading end of the pipe was closed")
+        return EXIT_OUTPUT
+    except KeyboardInterrupt:
+        _say("hds-compliance: interrupted (SIGINT): stopped, no output written")
+        return EXIT_SIGINT
+    except _Interrupted:
+        _say("hds-compliance: interrupted (SIGTERM): stopped, no output written")
+        return EXIT_SIGTERM
+    except Exception:  # a bug of ours: never an exit code that reads as a pass
+        _say("hds-compliance: internal error (please report it):\n" + traceback.format_exc().rstrip())
+        return EXIT_FAILED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        _quiet_stdout()
+
+
+def _say(line: str) -> None:
+    """One line on standard error, even when it is a closed pipe."""
+    with contextlib.suppress(OSError):
+        print(line, file=sys.stderr, flush=True)
+
+
+def _quiet_stdout() -> None:
+    """Flush standard output now; if its reader is gone, point it at /dev/null so the interpreter's own
+    flush at exit does not print a second error."""
+    try:
+        sys.stdout.flush()
+    except OSError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
 """JUnit XML for CI: one ``<testsuite>`` per host, one ``<testcase>`` per control × check.
 
-Built with junit-xml; per-testcase ``<properties>`` (severity, framework references), which junit-xml
-does not model, are added to its element tree before serialising. Every string is stripped of the
-characters XML 1.0 forbids first, so the file is valid whatever bytes a host returned.
+Written for the schema Jenkins (xunit plugin, ``junit-10.xsd``) and GitLab consume: a test case has no
+``<properties>`` there, so its severity, status and framework references go in its ``<system-out>``, and a
+failure or error carries the same details in its body. A suite's ``time`` is the host's probe duration
+from the run record (a test case's is 0: judging captures takes no time on the host), so re-evaluating
+the same captures gives the same bytes. Every string is stripped of the characters XML 1.0 forbids, so the
+file is valid whatever bytes a host or an inventory provided.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from hds_compliance.model import HostRecord, ScanResult, Status, Verdict
 _ILLEGAL_XML = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufdd0-\ufddf\ufffe\uffff]"
 )
+# The attributes junit-10.xsd allows on <testsuites>: junit-xml's totals are recomputed for these only.
+_TOTALS = ("tests", "failures", "errors")
 
 
 def xml_safe(text: str) -> str:
@@ -39,17 +44,34 @@ def _param(value: Any) -> str:
     return str(value)
 
 
+def _details(v: Verdict, control: Control | None) -> str:
+    """What a CI reader needs beside the verdict: host, status, severity, references, the facts read."""
+    lines = [f"host: {v.host}", f"status: {v.status.value}", f"severity: {v.severity.value}"]
+    if control is not None:
+        lines.append(f"control: {control.id} {control.title}")
+        lines += [f"{framework}: {', '.join(ids)}" for framework, ids in control.references.items() if ids]
+    if v.facts:
+        lines.append(f"facts: {', '.join(v.facts)}")
+    if control is not None and control.remediation.strip() and v.status in (Status.FAIL, Status.ERROR):
+        lines.append(f"remediation: {control.remediation.strip()}")
+    return xml_safe("\n".join(lines))
+
+
 def _case(v: Verdict, control: Control | None) -> TestCase:
-    case = TestCase(name=xml_safe(_case_name(v, control)), classname=v.control, elapsed_sec=0.0)
+    case = TestCase(name=xml_safe(_case_name(v, control)), classname=xml_safe(v.control), elapsed_sec=0.0)
     message = xml_safe(v.message)
+    details = _details(v, control)
     if v.status is Status.FAIL:
-        case.add_failure_info(message=message, failure_type=f"fail.{v.severity.value}")
+        case.add_failure_info(
+            message=message, output=f"{message}\n\n{details}", failure_type=f"fail.{v.severity.value}"
+        )
     elif v.status is Status.ERROR:
-        case.add_error_info(message=message, error_type="error")
+        case.add_error_info(message=message, output=f"{message}\n\n{details}", error_type="error")
     elif v.status in (Status.NOT_APPLICABLE, Status.NOT_REVIEWED):
         case.add_skipped_info(message=f"{v.status.value}: {message}")
+        case.stdout = details
     else:
-        case.stdout = message
+        case.stdout = f"{message}\n\n{details}"
     return case
 
 
@@ -57,11 +79,11 @@ def _suite(
     host: HostRecord, verdicts: list[Verdict], controls: dict[str, Control], result: ScanResult
 ) -> TestSuite:
     properties = {
-        "host": host.name,
+        "host": xml_safe(host.name),
         "connector": host.connector,
         "reachable": str(host.probe.connected).lower(),
         "hds_activities": ",".join(str(a) for a in host.hds_activities or []) or "unspecified",
-        "roles": ",".join(host.roles),
+        "roles": xml_safe(",".join(host.roles)),
         "location_country": host.location_country or "",
         "catalog_digest": result.run.catalog_digest,
     }
@@ -76,34 +98,18 @@ def _suite(
     )
 
 
-def _add_case_properties(suite_el: ET.Element, verdicts: list[Verdict], controls: dict[str, Control]) -> None:
-    for case_el, v in zip(suite_el.findall("testcase"), verdicts, strict=True):
-        props = ET.Element("properties")
-        entries = [("host", v.host), ("severity", v.severity.value), ("status", v.status.value)]
-        control = controls.get(v.control)
-        if control is not None:
-            for framework, ids in control.references.items():
-                entries.extend((framework, ref) for ref in ids)
-        for name, value in entries:
-            ET.SubElement(props, "property", name=name, value=xml_safe(value))
-        case_el.insert(0, props)
-
-
 def to_junit(result: ScanResult, catalog: Catalog) -> str:
     """The JUnit XML document (UTF-8 text), deterministic for a given result."""
     controls = {c.id: c for c in catalog.controls}
     root = ET.Element("testsuites", name="hds-compliance")
     by_host = result.verdicts_by_host()
     for host in result.hosts:
-        verdicts = by_host[host.name]
-        suite_el = _suite(host, verdicts, controls, result).build_xml_doc()
-        _add_case_properties(suite_el, verdicts, controls)
+        suite_el = _suite(host, by_host[host.name], controls, result).build_xml_doc()
+        suite_el.set("time", f"{host.probe.duration_s or 0:.3f}")
+        for case_el in suite_el.iter("testcase"):
+            case_el.set("time", "0")
         root.append(suite_el)
-    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
-    for suite_el in root:
-        for key in totals:
-            totals[key] += int(suite_el.get(key, "0"))
-    for key, value in totals.items():
-        root.set(key, str(value))
+    for key in _TOTALS:
+        root.set(key, str(sum(int(suite_el.get(key, "0")) for suite_el in root)))
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -127,3 +127,50 @@ LAB_HOST_DATA: dict[str, dict[str, object]] = {
     "weak": {"hds_activities": [3, 4, 5], "roles": ["web"], "location_country": "US"},
     "nosudo": {"hds_sudo": True, "hds_activities": [5], "location_country": "DE"},
 }
+
+
+# ---- every JUnit file the tests write is checked against the schema CI servers use ---------------------
+
+JUNIT_XSD = Path(__file__).resolve().parents[2] / "shared" / "reference" / "junit-10.xsd"
+
+
+def junit_schema_errors(document: bytes | str) -> list[str]:
+    """Why ``document`` is not valid against the Jenkins xunit plugin's junit-10.xsd (empty: it is)."""
+    from lxml import etree
+
+    assert JUNIT_XSD.is_file(), f"the JUnit schema is missing: {JUNIT_XSD} (CI has it beside the checkout)"
+    schema = etree.XMLSchema(etree.parse(str(JUNIT_XSD)))
+    data = document.encode("utf-8") if isinstance(document, str) else document
+    ok = schema.validate(etree.fromstring(data))
+    return [] if ok else [str(e) for e in schema.error_log]
+
+
+@pytest.fixture(autouse=True)
+def _junit_written_is_valid(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """JUnit made in the test process (``to_junit``) and JUnit files left in the test's tmp_path (written by
+    the command in a subprocess) must validate; a test that writes an invalid one fails."""
+    import hds_compliance.junit as junit
+
+    made: list[str] = []
+    real = junit.to_junit
+
+    def recording(*args: object, **kwargs: object) -> str:
+        text = real(*args, **kwargs)  # type: ignore[arg-type]
+        made.append(text)
+        return text
+
+    monkeypatch.setattr(junit, "to_junit", recording)
+    # asked for now: at teardown, tmp_path must still be there
+    root = request.getfixturevalue("tmp_path") if "tmp_path" in request.fixturenames else None
+    yield
+    documents: list[tuple[str, bytes | str]] = [("to_junit()", text) for text in made]
+    if root is not None:
+        for path in sorted(root.rglob("*.xml")):
+            head = path.read_bytes()[:4096]
+            if b"<testsuites" in head or b"<testsuite " in head:
+                documents.append((str(path), path.read_bytes()))
+    for where, document in documents:
+        errors = junit_schema_errors(document)
+        assert not errors, f"{where} is not valid JUnit (junit-10.xsd): {errors[:3]}"

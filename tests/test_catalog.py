@@ -179,3 +179,38 @@ def test_a_check_left_out_by_a_profile_tag_is_not_reviewed_never_dropped(catalog
     verdicts = {v.control: v for v in evaluate(catalog, checks, [record])}
     assert verdicts["TST-02"].status is Status.NOT_REVIEWED
     assert "left out by profile quick (check tagged slow)" in verdicts["TST-02"].message
+
+
+TEAM_CONTROL = """\
+- id: TEAM-01
+  title: Our own rule, on top of the shipped catalogue
+  severity: medium
+  checks:
+    - sshd.root_login_disabled: {}
+"""
+
+
+def test_a_teams_own_controls_extend_the_shipped_catalogue(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shipped = load_catalog()
+    (tmp_path / "team.yaml").write_text(TEAM_CONTROL)
+    folder = tmp_path / "more"
+    folder.mkdir()
+    (folder / "team.yaml").write_text(TEAM_CONTROL.replace("TEAM-01", "TEAM-02"))
+    extended = load_catalog(extra=[tmp_path / "team.yaml", folder])
+    ids = [c.id for c in extended.controls]
+    assert ids[: len(shipped.controls)] == [c.id for c in shipped.controls]  # nothing replaced
+    assert ids[len(shipped.controls) :] == ["TEAM-01", "TEAM-02"]
+    assert extended.digest != shipped.digest  # results say which catalogue judged them
+    assert main(["lint", "--extra-controls", str(tmp_path / "team.yaml")]) == 0
+    assert f"ok: {len(shipped.controls) + 1} controls" in capsys.readouterr().out
+
+
+def test_an_extra_control_may_not_take_a_shipped_id(tmp_path: Path) -> None:
+    (tmp_path / "team.yaml").write_text(TEAM_CONTROL.replace("TEAM-01", "ACC-01"))
+    with pytest.raises(InputError) as exc:
+        load_catalog(extra=[tmp_path / "team.yaml", tmp_path / "missing"])
+    text = str(exc.value)
+    assert "team.yaml:1: ACC-01.id: duplicate control id (first in " in text, text
+    assert "missing: extra controls: no such file or folder" in text

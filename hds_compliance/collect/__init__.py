@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -181,6 +182,8 @@ class _Worker:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=env,
+            # its own process group: a kill reaches the probes it started (@local's sh) too
+            process_group=0,
         )
         self.lines: queue.Queue[bytes] = queue.Queue()
         self.stderr: list[bytes] = []
@@ -227,14 +230,19 @@ class _Worker:
         return f"collector failed (exit {self.proc.returncode}): {tail}"
 
     def stop(self, kill: bool = False) -> None:
-        """Close its stdin (it has answered) and reap it; kill it first if it is past its budget."""
+        """Close its stdin (it has answered) and reap it; kill it and what it started first if it is past
+        its budget or the scan is interrupted."""
         if kill:
-            self.proc.kill()
+            self._kill()
         if self.proc.stdin is not None:
             with contextlib.suppress(OSError):
                 self.proc.stdin.close()
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            self._kill()
             self.proc.wait()
+
+    def _kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
