@@ -15,8 +15,6 @@ import traceback
 from collections import Counter
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from hds_compliance import __version__
 from hds_compliance.catalog import Catalog, lint_catalog, load_catalog, profiles, schema_json
 from hds_compliance.check import registry
@@ -111,6 +109,24 @@ def _build_parser() -> argparse.ArgumentParser:
         choices=[s.value for s in Severity],
         help="lowest severity whose failures fail the gate (default: low); errors always fail it",
     )
+    outputs.add_argument(
+        "--markdown",
+        type=Path,
+        metavar="PATH",
+        help="write a Markdown summary here (a CI job summary; '-': stdout)",
+    )
+    outputs.add_argument(
+        "--thresholds",
+        type=Path,
+        metavar="FILE",
+        help="YAML gate policy: max_failures per severity, min_compliance (percent), must_pass controls",
+    )
+    outputs.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="RESULTS",
+        help="an earlier run's JSON results: fail only on regressions (errors and missing hosts always fail)",
+    )
     outputs.add_argument("-q", "--quiet", action="store_true", help="print only the final line")
     scan = sub.add_parser(
         "scan",
@@ -143,6 +159,14 @@ def _build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     evaluate.add_argument("results", type=Path, help="JSON results written by scan --json")
+    report = sub.add_parser(
+        "report",
+        parents=[outputs],
+        help="write reports (Markdown, JUnit, JSON) of a JSON result as it was judged, and gate it",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    report.add_argument("results", type=Path, help="JSON results written by scan --json")
 
     sub.add_parser(
         "lint", parents=[source], help="validate a catalogue and its profiles; exit 2 with file:line: field"
@@ -216,26 +240,28 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     return _report(scan(catalog, registry(), inventory, options, outside=outside), catalog, args)
 
 
-def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from hds_compliance.evaluate import evaluate
-    from hds_compliance.model import ScanResult
+def _recorded(args: argparse.Namespace) -> ScanResult:
+    from hds_compliance.gate import read_results
 
-    try:
-        recorded = ScanResult.model_validate_json(args.results.read_bytes())
-    except OSError as exc:
-        raise InputError([Problem(str(args.results), None, "", f"cannot read: {exc}")]) from exc
-    except ValidationError as exc:
-        problems = [
-            Problem(str(args.results), None, ".".join(str(p) for p in err["loc"]), err["msg"])
-            for err in exc.errors()
-        ]
-        raise InputError(problems) from exc
+    recorded = read_results(args.results)
     if not recorded.hosts:  # nothing to judge: never a pass
         raise InputError([Problem(str(args.results), None, "hosts", "no hosts: nothing to evaluate")])
+    return recorded
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from hds_compliance.evaluate import evaluate
+
+    recorded = _recorded(args)
     catalog = _load(args, recorded.run.profile)
     run = recorded.run.model_copy(update={"catalog_digest": catalog.digest, "profile": catalog.profile})
     verdicts = evaluate(catalog, registry(), recorded.hosts, recorded.run.scope, recorded.run.started_at)
     return _report(recorded.model_copy(update={"run": run, "verdicts": verdicts}), catalog, args)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    recorded = _recorded(args)
+    return _report(recorded, _load(args, recorded.run.profile), args)
 
 
 def _report(result: ScanResult, catalog: Catalog, args: argparse.Namespace) -> int:
@@ -244,28 +270,44 @@ def _report(result: ScanResult, catalog: Catalog, args: argparse.Namespace) -> i
     An output named ``-`` goes to standard output, and the summary to standard error then.
     """
     from hds_compliance.junit import to_junit
-    from hds_compliance.report import STDOUT, console_summary, gate_line, to_json, write_text
+    from hds_compliance.report import STDOUT, console_summary, gate_line, to_json, to_markdown, write_text
 
-    outcome = gate(result.verdicts, Severity(args.fail_on))
+    thresholds, baseline = args.policy
+    outcome = gate(result.verdicts, Severity(args.fail_on), thresholds, baseline)
     if args.junit:
         write_text(args.junit, to_junit(result, catalog))
     if args.json:
         write_text(args.json, to_json(result))
-    console = sys.stderr if STDOUT in (args.junit, args.json) else sys.stdout
+    if args.markdown:
+        write_text(args.markdown, to_markdown(result, catalog, outcome))
+    console = sys.stderr if STDOUT in _outputs(args) else sys.stdout
     text = gate_line(outcome) + "\n" if args.quiet else console_summary(result, catalog, outcome)
     console.write(text)
     console.flush()
     return outcome.exit_code
 
 
-def _check_outputs(args: argparse.Namespace) -> None:
-    """At most one output on standard output (two would interleave into one unreadable stream)."""
+def _outputs(args: argparse.Namespace) -> list[Path | None]:
+    return [getattr(args, name, None) for name in ("junit", "json", "markdown")]
+
+
+def _prepare(args: argparse.Namespace) -> None:
+    """What every command checks before any work: at most one output on standard output (two would
+    interleave), and the gate policy files readable and valid (before any host is contacted)."""
+    from hds_compliance.gate import policy_from
     from hds_compliance.report import STDOUT
 
-    if [getattr(args, "junit", None), getattr(args, "json", None)].count(STDOUT) > 1:
-        raise InputError(
-            [Problem("--junit/--json", None, "", "only one output can be '-' (standard output)")]
+    problems = []
+    if _outputs(args).count(STDOUT) > 1:
+        problems.append(
+            Problem("--junit/--json/--markdown", None, "", "only one output can be '-' (standard output)")
         )
+    try:
+        args.policy = policy_from(getattr(args, "thresholds", None), getattr(args, "baseline", None))
+    except InputError as exc:
+        problems += exc.problems
+    if problems:
+        raise InputError(problems)
 
 
 def _cmd_lint(args: argparse.Namespace) -> int:
@@ -340,6 +382,7 @@ _COMMANDS = {
     "coverage": _cmd_coverage,
     "profiles": _cmd_profiles,
     "evaluate": _cmd_evaluate,
+    "report": _cmd_report,
     "scan": _cmd_scan,
     "lint": _cmd_lint,
     "catalog": _cmd_catalog,
@@ -363,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        _check_outputs(args)
+        _prepare(args)
         return _COMMANDS[args.command](args)
     except InputError as exc:
         for problem in exc.problems:

@@ -6,6 +6,7 @@ Everything here is a pydantic model so results and evidence can be written and r
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -189,3 +190,16 @@ class ScanResult(BaseModel):
         for verdict in self.verdicts:
             by_host.setdefault(verdict.host, []).append(verdict)
         return by_host
+
+
+def control_status(verdicts: Iterable[Verdict]) -> Status:
+    """A control's status on one host from its checks' verdicts: the worst one decides.
+
+    error > fail > not_reviewed > pass > not_applicable: a control whose checks all pass (some perhaps not
+    applicable) passes; one a check could not judge is not reviewed, never passed.
+    """
+    statuses = {v.status for v in verdicts}
+    for status in (Status.ERROR, Status.FAIL, Status.NOT_REVIEWED, Status.PASS):
+        if status in statuses:
+            return status
+    return Status.NOT_APPLICABLE

@@ -13,12 +13,11 @@ import sys
 import tempfile
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable
 from pathlib import Path
 
 from hds_compliance.catalog import Catalog, Control
 from hds_compliance.gate import GateResult
-from hds_compliance.model import HostRecord, ScanResult, Status, Verdict
+from hds_compliance.model import HostRecord, ScanResult, Status, Verdict, control_status
 
 _ORDER = (Status.PASS, Status.FAIL, Status.ERROR, Status.NOT_APPLICABLE, Status.NOT_REVIEWED)
 _LABEL = {Status.FAIL: "FAIL ", Status.ERROR: "ERROR"}
@@ -45,19 +44,6 @@ def printable(text: str) -> str:
         else:
             out.append(char)
     return "".join(out)
-
-
-def control_status(verdicts: Iterable[Verdict]) -> Status:
-    """A control's status on one host from its checks' verdicts: the worst one decides.
-
-    error > fail > not_reviewed > pass > not_applicable: a control whose checks all pass (some perhaps not
-    applicable) passes; one a check could not judge is not reviewed, never passed.
-    """
-    statuses = {v.status for v in verdicts}
-    for status in (Status.ERROR, Status.FAIL, Status.NOT_REVIEWED, Status.PASS):
-        if status in statuses:
-            return status
-    return Status.NOT_APPLICABLE
 
 
 def _counts(counter: Counter[Status]) -> str:
@@ -120,13 +106,33 @@ def gate_line(outcome: GateResult) -> str:
     fail_on = outcome.fail_on.value
     if outcome.passed:
         return f"gate PASSED (fail-on {fail_on})"
-    if not outcome.blocking:
+    if outcome.judged == 0:
         return f"gate FAILED (fail-on {fail_on}): nothing was judged (no verdict is pass, fail or error)"
     fails = sum(1 for v in outcome.blocking if v.status is Status.FAIL)
     errors = len(outcome.blocking) - fails
-    return (
-        f"gate FAILED (fail-on {fail_on}): {fails} failing check(s) at or above {fail_on}, {errors} error(s)"
-    )
+    why = f"{fails} blocking failure(s), {errors} error(s)"
+    if outcome.breaches:
+        why += f"; {len(outcome.breaches)} policy breach(es)"
+    return f"gate FAILED (fail-on {fail_on}): {why}"
+
+
+def _policy_lines(outcome: GateResult) -> list[str]:
+    """What the thresholds and the baseline say: breaches, then the delta against the baseline."""
+    lines = [f"policy: {printable(b)}" for b in outcome.breaches]
+    delta = outcome.delta
+    if delta is not None:
+        lines.append(
+            f"baseline: {len(delta.new)} new failure(s) or error(s), {len(delta.fixed)} fixed, "
+            f"{len(delta.still)} still failing"
+        )
+        for v in delta.new:
+            lines.append(
+                f"  new    {v.status.value:5s} {printable(v.host)} {v.control} {v.check}: "
+                + printable(v.message)
+            )
+        for host, control, check, _params in delta.fixed:
+            lines.append(f"  fixed  {printable(host)} {control} {check}")
+    return lines
 
 
 def console_summary(result: ScanResult, catalog: Catalog, outcome: GateResult) -> str:
@@ -152,7 +158,57 @@ def console_summary(result: ScanResult, catalog: Catalog, outcome: GateResult) -
     )
     lines.append(f"controls (per host): {_counts(control_totals)}")
     lines.append(f"checks: {_counts(Counter(v.status for v in result.verdicts))}")
+    lines += _policy_lines(outcome)
     lines.append(gate_line(outcome))
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str, width: int = 160) -> str:
+    """Text for a Markdown table cell: one line, escaped, cut."""
+    flat = " ".join(printable(text).split()).replace("|", "\\|")
+    return flat if len(flat) <= width else flat[: width - 3] + "..."
+
+
+def to_markdown(result: ScanResult, catalog: Catalog, outcome: GateResult) -> str:
+    """A GitHub job summary / merge request note: the gate, per host counts, failing controls by severity,
+    the policy and baseline, the controls nobody reviewed."""
+    controls = {c.id: c for c in catalog.controls}
+    mark = "✅" if outcome.passed else "❌"
+    lines = [f"## {mark} {gate_line(outcome)}", ""]
+    lines += ["| host | pass | fail | error | not applicable | not reviewed |", "|---|---|---|---|---|---|"]
+    by_host = result.verdicts_by_host()
+    failing: list[tuple[int, str, str, list[Verdict]]] = []
+    unreviewed: set[str] = set()
+    for host in result.hosts:
+        grouped: dict[str, list[Verdict]] = {}
+        for v in by_host[host.name]:
+            grouped.setdefault(v.control, []).append(v)
+        status = {cid: control_status(vs) for cid, vs in grouped.items()}
+        counts = Counter(status.values())
+        name = _cell(host.name) + ("" if host.probe.connected else " (not probed)")
+        lines.append(f"| {name} | " + " | ".join(str(counts.get(s, 0)) for s in _ORDER) + " |")
+        for cid, s in status.items():
+            if s in (Status.FAIL, Status.ERROR):
+                failing.append((-grouped[cid][0].severity.rank, cid, host.name, grouped[cid]))
+            elif s is Status.NOT_REVIEWED:
+                unreviewed.add(cid)
+    if failing:
+        blocking = {id(v) for v in outcome.blocking}
+        lines += ["", "| severity | control | host | finding | gate |", "|---|---|---|---|---|"]
+        for _rank, cid, host_name, verdicts in sorted(failing):
+            bad = [v for v in verdicts if v.status in (Status.FAIL, Status.ERROR)]
+            title = controls[cid].title if cid in controls else ""
+            verdict = "blocks" if any(id(v) in blocking for v in bad) else "tolerated"
+            finding = "; ".join(f"{v.check}: {v.message}" for v in bad)
+            lines.append(
+                f"| {bad[0].severity.value} | {cid} {_cell(title, 80)} | {_cell(host_name, 60)} | "
+                f"{_cell(finding)} | {verdict} |"
+            )
+    policy = _policy_lines(outcome)
+    if policy:
+        lines += ["", "```", *policy, "```"]
+    if unreviewed:
+        lines += ["", f"Not reviewed (a document must attest them): {', '.join(sorted(unreviewed))}"]
     return "\n".join(lines) + "\n"
 
 
