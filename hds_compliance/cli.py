@@ -151,22 +151,18 @@ def _build_parser() -> argparse.ArgumentParser:
     scan.add_argument(
         "--parallel", type=int, default=50, help="hosts connected and probed at once (default: 50)"
     )
-    evaluate = sub.add_parser(
-        "evaluate",
-        parents=[outputs],
-        help="re-evaluate the captures of a JSON result offline, without contacting any host",
-        epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    evaluate.add_argument("results", type=Path, help="JSON results written by scan --json")
-    report = sub.add_parser(
-        "report",
-        parents=[outputs],
-        help="write reports (Markdown, JUnit, JSON) of a JSON result as it was judged, and gate it",
-        epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    report.add_argument("results", type=Path, help="JSON results written by scan --json")
+    for name, text in (
+        ("evaluate", "re-evaluate the captures of a JSON result offline, without contacting any host"),
+        ("report", "write reports (Markdown, JUnit, JSON) of a JSON result as it was judged, and gate it"),
+    ):
+        command = sub.add_parser(
+            name,
+            parents=[outputs],
+            help=text,
+            epilog=EXIT_CODES,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        command.add_argument("results", type=Path, help="JSON results written by scan --json")
 
     sub.add_parser(
         "lint", parents=[source], help="validate a catalogue and its profiles; exit 2 with file:line: field"
