@@ -144,6 +144,11 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="PATTERN",
         help="only scan these hosts: a host or group name, or a glob over them (db*); repeatable, or a,b",
     )
+    scan.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="scan part K of N of the inventory (a stable split by host name, for CI matrices; see merge)",
+    )
     scan.add_argument("--connect-timeout", type=float, default=10.0, help="seconds to connect (default: 10)")
     scan.add_argument(
         "--timeout", type=float, default=120.0, help="seconds for the probe of one host (default: 120)"
@@ -163,6 +168,15 @@ def _build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         command.add_argument("results", type=Path, help="JSON results written by scan --json")
+    merge = sub.add_parser(
+        "merge",
+        parents=[outputs],
+        help="merge the results of scan --shard 1/N..N/N into one run, fleet checks judged over all hosts",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    merge.add_argument("shards", type=Path, nargs="+", help="JSON results of every shard of one scan")
+    merge.add_argument("-o", "--output", dest="json", type=Path, metavar="PATH", help="same as --json")
 
     sub.add_parser(
         "lint", parents=[source], help="validate a catalogue and its profiles; exit 2 with file:line: field"
@@ -212,8 +226,14 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     from hds_compliance.collect import CollectOptions
     from hds_compliance.inventory import Host, default_inventory, load_inventory, select_hosts
     from hds_compliance.scan import scan
+    from hds_compliance.shard import Shard
 
     problems: list[Problem] = []
+    shard = None
+    try:
+        shard = Shard.parse(args.shard) if args.shard else None
+    except InputError as exc:
+        problems += exc.problems
     try:  # the catalogue's and the inventory's problems are reported together
         catalog = _load(args)
     except InputError as exc:
@@ -227,13 +247,19 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     outside: list[Host] = []
     if args.limit:
         inventory.hosts, outside = select_hosts(inventory, args.limit)
+    if shard is not None:
+        outside += [h for h in inventory.hosts if not shard.holds(h.name)]
+        inventory.hosts = [h for h in inventory.hosts if shard.holds(h.name)]
     if args.parallel < 1 or args.timeout <= 0 or args.connect_timeout <= 0:
         print("hds-compliance: --parallel must be at least 1, timeouts above 0", file=sys.stderr)
         return EXIT_INVALID_INPUT
     options = CollectOptions(
         connect_timeout=args.connect_timeout, command_timeout=args.timeout, parallel=args.parallel
     )
-    return _report(scan(catalog, registry(), inventory, options, outside=outside), catalog, args)
+    result = scan(
+        catalog, registry(), inventory, options, outside=outside, shard=str(shard) if shard else None
+    )
+    return _report(result, catalog, args)
 
 
 def _recorded(args: argparse.Namespace) -> ScanResult:
@@ -258,6 +284,34 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     recorded = _recorded(args)
     return _report(recorded, _load(args, recorded.run.profile), args)
+
+
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from hds_compliance.evaluate import evaluate
+    from hds_compliance.gate import read_results
+    from hds_compliance.model import RunRecord
+    from hds_compliance.shard import merge
+
+    merged = merge([(str(path), read_results(path)) for path in args.shards])
+    catalog = _load(args, merged.profile)
+    if catalog.digest != merged.catalog_digest:
+        why = (
+            "give merge the catalogue options the shards were scanned with (--controls, --profile, --set...)"
+        )
+        raise InputError(
+            [Problem(str(args.shards[0]), None, "run.catalog_digest", f"not the catalogue given here: {why}")]
+        )
+    verdicts = evaluate(catalog, registry(), merged.hosts, merged.scope, merged.started_at)
+    run = RunRecord(
+        tool_version=__version__,
+        started_at=merged.started_at,
+        finished_at=merged.finished_at,
+        inventory=merged.inventory,
+        catalog_digest=catalog.digest,
+        profile=catalog.profile,
+        scope=merged.scope,
+    )
+    return _report(ScanResult(run=run, hosts=merged.hosts, verdicts=verdicts), catalog, args)
 
 
 def _report(result: ScanResult, catalog: Catalog, args: argparse.Namespace) -> int:
@@ -379,6 +433,7 @@ _COMMANDS = {
     "profiles": _cmd_profiles,
     "evaluate": _cmd_evaluate,
     "report": _cmd_report,
+    "merge": _cmd_merge,
     "scan": _cmd_scan,
     "lint": _cmd_lint,
     "catalog": _cmd_catalog,

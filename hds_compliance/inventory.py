@@ -162,10 +162,11 @@ class Host:
 
 @dataclass
 class Inventory:
-    """Hosts in file order."""
+    """Hosts in file order; ``order`` keeps every host's name when a selection narrows ``hosts``."""
 
     path: str
     hosts: list[Host]
+    order: list[str] = field(default_factory=list)
 
 
 def default_inventory() -> Path:
@@ -348,7 +349,7 @@ def load_inventory(path: Path) -> Inventory:
         problems.append(Problem(display, None, "@local", "only one @local host per inventory"))
     if problems:
         raise InputError(problems)
-    return Inventory(path=display, hosts=hosts)
+    return Inventory(path=display, hosts=hosts, order=[h.name for h in hosts])
 
 
 def select_hosts(inventory: Inventory, patterns: list[str]) -> tuple[list[Host], list[Host]]:

@@ -158,6 +158,11 @@ class Scope(BaseModel):
     outside: dict[str, list[str]] = Field(
         default_factory=dict, description="inventory hosts left out of this scan, with their roles"
     )
+    shard: str | None = Field(default=None, description="K/N: the part of the inventory this scan covers")
+    order: list[str] = Field(
+        default_factory=list,
+        description="every inventory host, in inventory order (merge puts shards back so)",
+    )
 
 
 class RunRecord(BaseModel):

@@ -108,10 +108,12 @@ def scan(
     options: CollectOptions | None = None,
     section_cap: int = DEFAULT_SECTION_CAP,
     outside: list[Host] | None = None,
+    shard: str | None = None,
 ) -> ScanResult:
     """Plan, collect and evaluate every host of the inventory against the catalogue.
 
-    ``outside`` are inventory hosts left out of this scan (``--limit``): fleet checks that need them say so.
+    ``outside`` are inventory hosts left out of this scan (``--limit``, ``--shard``): fleet checks that need
+    them say so. ``shard`` (``K/N``) is recorded, for ``merge``.
     """
     options = options or CollectOptions()
     started = _now()
@@ -122,9 +124,12 @@ def scan(
     raws = collect([_job(h, on_host[h.name], nonce, section_cap) for h in inventory.hosts], options)
     network = collect_network(from_scanner, options.connect_timeout, options.parallel)
     records = [host_record(h, raws[h.name], section_cap, network.get(h.name)) for h in inventory.hosts]
+    order = [h.name for h in inventory.hosts] + [h.name for h in outside or []]
     scope = Scope(
-        inventory_hosts=len(inventory.hosts) + len(outside or []),
+        inventory_hosts=len(order),
         outside={h.name: list(h.info.roles) for h in outside or []},
+        shard=shard,
+        order=inventory.order or order,
     )
     verdicts = evaluate(catalog, checks, records, scope, started)
     run = RunRecord(
