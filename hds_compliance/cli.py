@@ -128,13 +128,18 @@ def _build_parser() -> argparse.ArgumentParser:
         help="an earlier run's JSON results: fail only on regressions (errors and missing hosts always fail)",
     )
     outputs.add_argument("-q", "--quiet", action="store_true", help="print only the final line")
-    scan = sub.add_parser(
-        "scan",
-        parents=[outputs],
-        help="scan the hosts of an inventory (default: this machine)",
-        epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+
+    def gated(name: str, text: str) -> argparse.ArgumentParser:
+        """A command that writes outputs and gates, with the exit-code table in its help."""
+        return sub.add_parser(
+            name,
+            parents=[outputs],
+            help=text,
+            epilog=EXIT_CODES,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    scan = gated("scan", "scan the hosts of an inventory (default: this machine)")
     scan.add_argument(
         "-i", "--inventory", type=Path, help="pyinfra inventory file (default: this machine, @local)"
     )
@@ -160,20 +165,9 @@ def _build_parser() -> argparse.ArgumentParser:
         ("evaluate", "re-evaluate the captures of a JSON result offline, without contacting any host"),
         ("report", "write reports (Markdown, JUnit, JSON) of a JSON result as it was judged, and gate it"),
     ):
-        command = sub.add_parser(
-            name,
-            parents=[outputs],
-            help=text,
-            epilog=EXIT_CODES,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-        command.add_argument("results", type=Path, help="JSON results written by scan --json")
-    merge = sub.add_parser(
-        "merge",
-        parents=[outputs],
-        help="merge the results of scan --shard 1/N..N/N into one run, fleet checks judged over all hosts",
-        epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        gated(name, text).add_argument("results", type=Path, help="JSON results written by scan --json")
+    merge = gated(
+        "merge", "merge the results of scan --shard 1/N..N/N into one run, fleet checks judged over all hosts"
     )
     merge.add_argument("shards", type=Path, nargs="+", help="JSON results of every shard of one scan")
     merge.add_argument("-o", "--output", dest="json", type=Path, metavar="PATH", help="same as --json")
