@@ -78,6 +78,10 @@ class HostData(BaseModel):
     hds_sudo: StrictBool = Field(
         default=False, description="run the probe through 'sudo -n' (never a prompt)"
     )
+    hds_ssh_jump: StrictStr | None = Field(
+        default=None,
+        description="reach the host through this jump host (ProxyJump): inventory host or [user@]host[:port]",
+    )
     roles: list[StrictStr] = Field(
         default_factory=list, description="bastion, log_collector, backup, database..."
     )
@@ -147,12 +151,13 @@ class HostData(BaseModel):
 
 @dataclass
 class Host:
-    """One target of the scan."""
+    """One target of the scan; ``jump``: the connection data of the host it is reached through, if any."""
 
     name: str
     connector: str
     data: dict[str, Any]
     groups: list[str] = field(default_factory=list)
+    jump: dict[str, Any] | None = None
 
     @property
     def info(self) -> HostData:
@@ -250,6 +255,53 @@ def _split_group(value: Any) -> tuple[list[Any], dict[str, Any]] | None:
     return None
 
 
+_JUMP_RE = re.compile(r"^(?:([A-Za-z0-9._-]+)@)?([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::([0-9]{1,5}))?$")
+# What a hop takes from the inventory host it names; the rest (a password...) is never used for a hop.
+_JUMP_KEYS = ("ssh_hostname", "ssh_port", "ssh_user", "ssh_key", "ssh_known_hosts_file")
+
+
+def _resolve_jumps(hosts: list[Host], display: str, lines: dict[str, int]) -> list[Problem]:
+    """Each ``hds_ssh_jump``: the named inventory host's connection data (a bastion of the inventory), or
+    ``[user@]host[:port]`` with the target's key and known_hosts. One hop: a jump host reached through
+    another is refused, as is a jump for a host that is not an SSH one."""
+    by_name = {h.name: h for h in hosts}
+    problems = []
+    for host in hosts:
+        spec = host.data.get("hds_ssh_jump")
+        if spec is None:
+            continue
+        where = f"{host.name}.hds_ssh_jump"
+        line = lines.get(host.name)
+        if host.connector != "ssh":
+            problems.append(
+                Problem(display, line, where, "only an SSH host can be reached through a jump host")
+            )
+        elif "ssh_config_file" in host.data:
+            problems.append(
+                Problem(display, line, where, "give the jump here or in ssh_config_file, not both")
+            )
+        elif spec in by_name:
+            jump = by_name[spec]
+            if jump.connector != "ssh" or jump.data.get("hds_ssh_jump"):
+                problems.append(Problem(display, line, where, f"{spec} is not reachable directly over SSH"))
+                continue
+            host.jump = {k: jump.data[k] for k in _JUMP_KEYS if k in jump.data}
+            host.jump.setdefault("ssh_hostname", jump.name)
+        elif match := _JUMP_RE.match(spec):
+            user, address, port = match.groups()
+            host.jump = {k: host.data[k] for k in ("ssh_key", "ssh_known_hosts_file") if k in host.data}
+            host.jump["ssh_hostname"] = address.strip("[]")
+            if user:
+                host.jump["ssh_user"] = user
+            if port:
+                host.jump["ssh_port"] = int(port)
+        else:
+            problems.append(
+                Problem(display, line, where, f"{spec!r} is neither an inventory host nor [user@]host[:port]")
+            )
+    return problems
+
+
 def _unknown_keys(data: dict[str, Any]) -> list[tuple[str, str]]:
     """Keys in our namespaces (``hds_``, pyinfra's ``ssh_`` and ``chroot_``) that nothing reads: typos, which
     would otherwise leave a setting silently unset; and pyinfra's ``_sudo`` if it is not a boolean."""
@@ -345,6 +397,7 @@ def load_inventory(path: Path) -> Inventory:
             problems += found
             continue
         hosts.append(Host(name=name, connector=connector, data=merged, groups=membership[name]))
+    problems += _resolve_jumps(hosts, display, lines)
     if sum(1 for h in hosts if h.connector == "local") > 1:
         problems.append(Problem(display, None, "@local", "only one @local host per inventory"))
     if problems:

@@ -35,7 +35,9 @@ def _job(host: Host, facts: list[Fact[Any]], nonce: str, section_cap: int) -> Ho
     data = {k: v for k, v in host.data.items() if k.startswith(_CONNECTION_PREFIXES)}
     sudo = bool(host.data.get("hds_sudo") or host.data.get("_sudo"))
     keys = [f.key for f in render(facts, nonce, section_cap).facts]
-    return HostJob(name=host.name, data=data, facts=keys, nonce=nonce, section_cap=section_cap, sudo=sudo)
+    return HostJob(
+        name=host.name, data=data, facts=keys, nonce=nonce, section_cap=section_cap, sudo=sudo, jump=host.jump
+    )
 
 
 def record_base(host: Host) -> dict[str, Any]:

@@ -39,6 +39,7 @@ class HostJob:
     section_cap: int = 0
     sudo: bool = False
     script: str | None = None  # a raw script run as is, instead of the facts' probe (transport tests)
+    jump: dict[str, Any] | None = None  # the jump host's connection data (ProxyJump), if reached through one
 
 
 @dataclass

@@ -11,10 +11,13 @@ kept from printing host output, and the interactive prompts pyinfra could fall b
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -50,6 +53,7 @@ def _worker(out: IO[str]) -> dict[str, Any]:
     import gevent
     import gevent.pool
     import pyinfra.connectors.ssh_util as ssh_util
+    import pyinfra.connectors.sshuserclient.client as ssh_client
     import pyinfra.connectors.util as connector_util
     from gevent.event import AsyncResult
     from gevent.fileobject import FileObjectPosix
@@ -63,6 +67,10 @@ def _worker(out: IO[str]) -> dict[str, Any]:
     logging.getLogger("paramiko").setLevel(logging.CRITICAL + 1)
     connector_util.getpass = _no_prompt  # type: ignore[attr-defined]
     ssh_util.getpass = _no_prompt  # type: ignore[attr-defined]
+    # Every SSH connection checks its host key strictly, hops included: a ProxyJump hop gets the policy of
+    # the ssh_config it is read from, "ask" by default, whose input() would read our protocol's stdin.
+    strict = ssh_client.get_missing_host_key_policy
+    ssh_client.get_missing_host_key_policy = lambda _policy: strict("yes")
 
     inp = FileObjectPosix(0, "rb", close=False)  # cooperative: reading it lets the other greenlets run
     request = json.loads(inp.readline())
@@ -100,8 +108,11 @@ def _worker(out: IO[str]) -> dict[str, Any]:
     results: dict[str, RawProbe] = {}
 
     host_entries = []
+    jump_config = _jump_config(jobs)
     for job in jobs:
         data = dict(job.data)
+        if job.jump is not None:
+            data["ssh_config_file"] = jump_config
         if not job.name.startswith("@"):
             data["ssh_strict_host_key_checking"] = "yes"
             connect_kwargs = dict(data.get("ssh_paramiko_connect_kwargs") or {})
@@ -124,8 +135,13 @@ def _worker(out: IO[str]) -> dict[str, Any]:
                 client.get_transport() if client is not None and hasattr(client, "get_transport") else None
             )
             if transport is not None:
-                transport.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                nodelay[host.name] = bool(transport.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                # through a jump host the transport runs over a hop's channel: the hop's socket is the TCP one
+                tcp = transport.sock
+                while not isinstance(tcp, socket.socket) and hasattr(tcp, "get_transport"):
+                    tcp = tcp.get_transport().sock
+                if isinstance(tcp, socket.socket):
+                    tcp.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    nodelay[host.name] = bool(tcp.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
                 # paramiko's reader wakes up every 0.1 s (its socket timeout) to look for a closed
                 # transport: about 1 ms of CPU per host and second a probe runs. Connected, nothing needs
                 # those wake-ups (a close wakes the reader at once under gevent; the command timeout is
@@ -186,6 +202,35 @@ def _worker(out: IO[str]) -> dict[str, Any]:
         results[raw.name] = raw
     listener.kill()
     return {"results": [_plain(results[j.name], j.name in sent) for j in jobs if j.name in results]}
+
+
+def _jump_config(jobs: list[HostJob]) -> str | None:
+    """An ssh_config (private, removed at exit) sending each job that has a jump host through it: pyinfra's
+    own ProxyJump support then connects the hop, then the target through the hop's ``direct-tcpip``
+    channel, each host key checked against its known_hosts. The probe still runs on the target only."""
+    jumping = [job for job in jobs if job.jump is not None]
+    if not jumping:
+        return None
+    folder = tempfile.mkdtemp(prefix="hds-compliance-ssh-")
+    atexit.register(shutil.rmtree, folder, True)
+    lines = []
+    for number, job in enumerate(jumping):
+        jump = job.jump or {}
+        alias = f"hds-jump-{number}"
+        lines += [f"Host {alias}", f"  HostName {jump['ssh_hostname']}", f"  Port {jump.get('ssh_port', 22)}"]
+        for key, option in (
+            ("ssh_user", "User"),
+            ("ssh_key", "IdentityFile"),
+            ("ssh_known_hosts_file", "UserKnownHostsFile"),
+        ):
+            if key in jump:
+                lines.append(f"  {option} {jump[key]}")
+        target = job.data.get("ssh_hostname", job.name)
+        lines += ["  StrictHostKeyChecking yes", f"Host {target}", f"  ProxyJump {alias}"]
+    path = os.path.join(folder, "config")
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+    return path
 
 
 def _plain(raw: RawProbe, first_sent: bool) -> dict[str, Any]:

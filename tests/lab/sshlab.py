@@ -21,6 +21,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -70,6 +71,7 @@ class LabHost:
     overlays: tuple[str, ...] = ()
     absent: tuple[str, ...] = ()
     sshd_config_extra: str = ""
+    netns: str | None = None  # a network namespace of the test's (ip netns) the daemon runs in
 
 
 def make_lab_root() -> Path:
@@ -151,6 +153,7 @@ class SSHLab:
         overlays: tuple[str, ...] = (),
         absent: tuple[str, ...] = (),
         sshd_config_extra: str = "",
+        netns: str | None = None,
     ) -> LabHost:
         """Declare a host; raise ValueError if anything it must see cannot be bind-mounted.
 
@@ -159,12 +162,13 @@ class SSHLab:
         own: paths below them may be created (``files``, ``dirs``) or hidden (``absent``), and the real
         directory never changes. ``processes`` are names, or command lines whose first word is the name.
         ``sshd_config_extra`` is appended to the daemon's configuration as is (``Match`` blocks).
+        ``netns`` runs the daemon in that network namespace (made by the test), on an address of its own.
         """
         if self._procs:
             raise RuntimeError("add_host() after start()")
         if not _NAME_RE.match(name) or name in self.hosts:
             raise ValueError(f"bad or duplicate host name: {name!r}")
-        if ipaddress.IPv4Address(address) not in ipaddress.IPv4Network("127.0.0.0/8"):
+        if netns is None and ipaddress.IPv4Address(address) not in ipaddress.IPv4Network("127.0.0.0/8"):
             raise ValueError(f"lab addresses must be in 127.0.0.0/8: {address!r}")
         if any(h.address == address for h in self.hosts.values()):
             raise ValueError(f"address already used by another lab host: {address}")
@@ -181,6 +185,7 @@ class SSHLab:
             overlays=tuple(overlays),
             absent=tuple(absent),
             sshd_config_extra=sshd_config_extra,
+            netns=netns,
         )
         self._validate(host)
         self.hosts[name] = host
@@ -395,7 +400,7 @@ class SSHLab:
         if shutil.which("unshare") is None:
             raise RuntimeError("unshare (util-linux) is missing")
         for host in self.hosts.values():
-            if not _port_is_free(host.address, self.port):
+            if host.netns is None and not _port_is_free(host.address, self.port):
                 raise RuntimeError(f"port {host.address}:{self.port} is already in use")
         if not PRIVSEP_DIR.is_dir():
             PRIVSEP_DIR.mkdir(mode=0o755, parents=True)
@@ -412,8 +417,9 @@ class SSHLab:
                 script = hdir / "start.sh"
                 script.write_text(self._start_script(host))
                 with self.log_path(host.name).open("wb") as log:
+                    netns = ("ip", "netns", "exec", host.netns) if host.netns else ()
                     self._procs[host.name] = subprocess.Popen(
-                        [*UNSHARE_ARGV, "sh", str(script)],
+                        [*netns, *UNSHARE_ARGV, "sh", str(script)],
                         stdin=subprocess.DEVNULL,
                         stdout=log,
                         stderr=subprocess.STDOUT,
@@ -435,7 +441,7 @@ class SSHLab:
                 proc = self._procs[name]
                 if proc.poll() is not None:
                     raise RuntimeError(f"lab host {name} exited with {proc.returncode}:\n{self._log(name)}")
-                if _has_banner(host.address, self.port):
+                if _has_banner(host.address, self.port, host.netns):
                     del pending[name]
             if pending:
                 if time.monotonic() > deadline:
@@ -536,7 +542,12 @@ class SSHLab:
         return path
 
 
-def _has_banner(address: str, port: int) -> bool:
+def _has_banner(address: str, port: int, netns: str | None = None) -> bool:
+    if netns is not None:  # asked from inside the namespace, which this process cannot reach
+        probe = f"import socket; s = socket.create_connection(({address!r}, {port}), 1); s.settimeout(1); "
+        probe += "raise SystemExit(0 if s.recv(64).startswith(b'SSH-') else 1)"
+        argv = ["ip", "netns", "exec", netns, sys.executable, "-c", probe]
+        return subprocess.run(argv, capture_output=True, check=False).returncode == 0
     try:
         with socket.create_connection((address, port), timeout=1) as sock:
             sock.settimeout(1)
