@@ -109,6 +109,9 @@ class ProbeRun(BaseModel):
     duration_s: float | None = None
     bytes_received: int = 0
     noise_lines: int = Field(default=0, description="lines outside the probe frame (login banners, rc files)")
+    cpu_s: float | None = Field(
+        default=None, description="CPU seconds the probe's sections took on the host (the shell's times)"
+    )
 
 
 class HostRecord(BaseModel):

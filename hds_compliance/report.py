@@ -62,9 +62,10 @@ def _host_lines(
     for v in verdicts:
         by_control.setdefault(v.control, []).append(v)
     status = {cid: control_status(vs) for cid, vs in by_control.items()}
+    cost = f"; probe {host.probe.cpu_s * 1000:.0f} ms CPU on the host" if host.probe.cpu_s is not None else ""
     lines = [
         f"{name}: controls {_counts(Counter(status.values()))}; "
-        f"checks {_counts(Counter(v.status for v in verdicts))}"
+        f"checks {_counts(Counter(v.status for v in verdicts))}{cost}"
     ]
     if host.probe.error:
         lines.append(f"  ! probe: {printable(host.probe.error)}")
@@ -157,6 +158,13 @@ def console_summary(result: ScanResult, catalog: Catalog, outcome: GateResult) -
         + f", {len(catalog.controls)} control(s) in the catalogue"
     )
     lines.append(f"controls (per host): {_counts(control_totals)}")
+    costs = [(h.probe.cpu_s, h.name) for h in result.hosts if h.probe.cpu_s is not None]
+    if costs:  # what the catalogue costs the hosts, so a larger one shows it
+        top, where = max(costs)
+        mean = sum(c for c, _ in costs) / len(costs)
+        lines.append(
+            f"probe CPU on the hosts: mean {mean * 1000:.0f} ms, max {top * 1000:.0f} ms ({printable(where)})"
+        )
     lines.append(f"checks: {_counts(Counter(v.status for v in result.verdicts))}")
     lines += _policy_lines(outcome)
     lines.append(gate_line(outcome))

@@ -67,6 +67,7 @@ def host_record(
     captures: list[Capture] = []
     problems: list[str] = []
     complete, noise, received = True, 0, 0
+    cpu: float | None = None
     expected: list[str] | None = None
     for number, round_ in enumerate(raw.rounds, 1):
         probe = render([fact_from_key(k) for k in round_.facts], round_.nonce, section_cap)
@@ -84,6 +85,8 @@ def host_record(
         captures += parsed.captures
         complete = complete and parsed.complete
         noise += parsed.noise_lines
+        if parsed.cpu_s is not None:
+            cpu = round((cpu or 0.0) + parsed.cpu_s, 3)
         received += len(round_.stdout.encode("utf-8", "replace"))
         if parsed.problem:
             problems.append(parsed.problem if number == 1 else f"round {number}: {parsed.problem}")
@@ -99,6 +102,7 @@ def host_record(
         duration_s=raw.duration_s,
         bytes_received=received,
         noise_lines=noise,
+        cpu_s=cpu,
     )
     return HostRecord(**base, probe=run, captures=[redact(c) for c in [*captures, *(scanner or [])]])
 

@@ -349,3 +349,45 @@ def test_the_node_name_is_what_uname_prints(name: str, shell: str) -> None:
     (capture,) = parse(probe, done.stdout).captures
     assert capture.stdout_bytes() == done.stderr == f"{name}\n".encode()
     assert fact.parse(capture) == name.strip()
+
+
+@pytest.mark.parametrize("shell", ["dash", "bash --posix", "busybox sh"])
+def test_the_probe_says_what_cpu_its_sections_took_on_the_host(shell: str, files: Path) -> None:
+    """The shell's own ``times`` after the trailer: user and system CPU of the probe's sections. The full
+    catalogue's probe of this machine (dozens of programs) costs measurably more than reading one file."""
+    from hds_compliance.catalog import load_catalog
+    from hds_compliance.check import HostInfo, registry
+    from hds_compliance.evaluate.engine import plan_facts
+
+    if shutil.which(shell.split()[0]) is None:
+        pytest.skip(f"needs {shell.split()[0]}")
+    planned = plan_facts(
+        load_catalog(skip_tags=["fs-walk"]), registry(), HostInfo(name="l", connector="@local")
+    )
+    full = render([f for f in planned if f.origin == "host"], new_nonce())
+    cheap = render([FileContent(str(files / "plain.conf"))], new_nonce())
+    cpu = {}
+    for name, probe in (("cheap", cheap), ("full", full)):
+        done = subprocess.run(
+            [*shell.split(), "-c", probe.script], capture_output=True, check=True, timeout=120
+        )
+        parsed = parse(probe, done.stdout)
+        assert parsed.complete, parsed.problem
+        cpu[name] = parsed.cpu_s
+    assert cpu["cheap"] is not None and cpu["full"] is not None, cpu
+    assert cpu["full"] > max(cpu["cheap"], 0.02), cpu
+
+
+@pytest.mark.parametrize(
+    ("trailer", "seconds"),
+    [
+        (b"0m0.012000s 0m0.004000s\n0m1.180000s 0m0.092000s\n", 1.288),  # dash
+        (b"0m0.012s 0m0.004s\n1m0.180s 0m0.092s\n", 60.288),  # bash, busybox
+        (b"0m0.012s 0m0.004s\n", None),  # cut after one line: unknown, never a guess
+        (b"", None),
+    ],
+)
+def test_the_cpu_trailer_is_read_as_each_shell_prints_it(trailer: bytes, seconds: float | None) -> None:
+    from hds_compliance.collect.probe import _cpu_seconds
+
+    assert _cpu_seconds(trailer) == seconds

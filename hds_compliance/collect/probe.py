@@ -11,6 +11,7 @@ and the decoded stream, where ``M`` is a per-run random nonce::
     \nM B <i>\n <stdout of section i> \nM E <i> <exit code>\n <stderr of section i> \nM X <i>\n
     ...
     \nM DONE <n>\n          trailer: all n sections were written
+    <times>                 the shell's ``times``: the CPU the sections took on the host
 
 A section's bytes can only end at a marker carrying the nonce, which no file content can predict; the
 trailer proves the output was not cut. Where the host's gzip works, the stream is compressed before
@@ -119,7 +120,7 @@ class Probe:
         body = "; ".join(runs)
         count = len(self.sections)
         lines.append(
-            f"{{ {body + '; ' if body else ''}printf '\\n%s DONE %s\\n' \"$M\" {count}; }} 4>&1 | "
+            f"{{ {body + '; ' if body else ''}printf '\\n%s DONE %s\\n' \"$M\" {count}; times; }} 4>&1 | "
             'if [ -n "$Z" ]; then gzip -1 -c | $B; else $B; fi'
         )
         lines.append("exit 0")
@@ -152,12 +153,14 @@ def render(facts: list[Fact[object]], nonce: str, section_cap: int = DEFAULT_SEC
 
 @dataclass
 class ParsedProbe:
-    """Captures recovered from a probe's output, and whether the output was complete."""
+    """Captures recovered from a probe's output, whether the output was complete, and the CPU its sections
+    took on the host (seconds, from the shell's ``times``; ``None`` if it did not say)."""
 
     captures: list[Capture]
     complete: bool
     problem: str | None
     noise_lines: int = 0
+    cpu_s: float | None = None
 
 
 def _stream(lines: list[str], gz: bool = False) -> tuple[bytes, bool]:
@@ -202,6 +205,7 @@ class _Frame:
     complete: bool
     problem: str | None
     noise_lines: int
+    cpu_s: float | None = None
 
 
 def _frame(probe: Probe, output: str | bytes, transport_error: str | None, stderr: str) -> _Frame:
@@ -224,12 +228,14 @@ def _frame(probe: Probe, output: str | bytes, transport_error: str | None, stder
     sections: dict[int, Raw] = {}
     anomalies: list[str] = []
     done: int | None = None
+    cpu_s: float | None = None
     open_at: tuple[int, str, int] | None = None  # (section, "out" | "err", payload start)
     for match in marker.finditer(stream):
         tag, index = match.group(1).decode(), int(match.group(2))
         if tag == "DONE":
             done = index
             open_at = None
+            cpu_s = _cpu_seconds(stream[match.end() :])
             continue
         if index > len(probe.sections) or (index == len(probe.sections) and not probe.deferred):
             anomalies.append(f"marker for unknown section {index}")
@@ -288,7 +294,19 @@ def _frame(probe: Probe, output: str | bytes, transport_error: str | None, stder
         sections = {}  # a frame that broke once cannot vouch for any section: nothing is used
     if probe.deferred:
         unpool(sections, list(probe.deferred), sections.pop(len(probe.sections), None), probe.nonce)
-    return _Frame(sections, complete, problem, len(noise))
+    return _Frame(sections, complete, problem, len(noise), cpu_s)
+
+
+_TIMES = re.compile(rb"([0-9]+)m\s*([0-9]+(?:\.[0-9]+)?)s")
+
+
+def _cpu_seconds(trailer: bytes) -> float | None:
+    """The user and system CPU of the probe's shell and its children, as ``times`` prints them after the
+    trailer (``0m0.012000s 0m0.004000s`` twice: dash, bash and busybox alike)."""
+    found = _TIMES.findall(trailer[:200])
+    if len(found) != 4:
+        return None
+    return round(sum(int(m) * 60 + float(s) for m, s in found), 3)
 
 
 def parse(
@@ -305,7 +323,7 @@ def parse(
         for i, section in enumerate(probe.sections)
         for capture in _captures(probe, section, frame.sections.get(i), frame.problem)
     ]
-    return ParsedProbe(captures, frame.complete, frame.problem, frame.noise_lines)
+    return ParsedProbe(captures, frame.complete, frame.problem, frame.noise_lines, frame.cpu_s)
 
 
 def _captures(probe: Probe, section: Section, raw: Raw | None, problem: str | None) -> list[Capture]:
