@@ -313,15 +313,15 @@ def _report(result: ScanResult, catalog: Catalog, args: argparse.Namespace) -> i
 
     An output named ``-`` goes to standard output, and the summary to standard error then.
     """
-    from hds_compliance.junit import to_junit
-    from hds_compliance.report import STDOUT, console_summary, gate_line, to_json, to_markdown, write_text
+    from hds_compliance.junit import junit_chunks
+    from hds_compliance.report import STDOUT, console_summary, gate_line, json_chunks, to_markdown, write_text
 
     thresholds, baseline = args.policy
     outcome = gate(result.verdicts, Severity(args.fail_on), thresholds, baseline)
     if args.junit:
-        write_text(args.junit, to_junit(result, catalog))
+        write_text(args.junit, junit_chunks(result, catalog))
     if args.json:
-        write_text(args.json, to_json(result))
+        write_text(args.json, json_chunks(result))
     if args.markdown:
         write_text(args.markdown, to_markdown(result, catalog, outcome))
     console = sys.stderr if STDOUT in _outputs(args) else sys.stdout

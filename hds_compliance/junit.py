@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 from junit_xml import TestCase, TestSuite
@@ -100,16 +102,31 @@ def _suite(
 
 def to_junit(result: ScanResult, catalog: Catalog) -> str:
     """The JUnit XML document (UTF-8 text), deterministic for a given result."""
+    return "".join(junit_chunks(result, catalog))
+
+
+def junit_chunks(result: ScanResult, catalog: Catalog) -> Iterator[str]:
+    """The JUnit XML document in pieces, one host's suite at a time (never the whole tree in memory)."""
     controls = {c.id: c for c in catalog.controls}
     root = ET.Element("testsuites", name="hds-compliance")
+    counts = Counter(v.status for v in result.verdicts)
+    for key, value in zip(
+        _TOTALS, (len(result.verdicts), counts[Status.FAIL], counts[Status.ERROR]), strict=True
+    ):
+        root.set(key, str(value))
+    head = '<?xml version="1.0" encoding="utf-8"?>\n'
+    if not result.hosts:
+        yield head + ET.tostring(root, encoding="unicode") + "\n"
+        return
+    opening = ET.tostring(root, encoding="unicode").removesuffix(" />")
+    yield head + opening + ">\n  "
     by_host = result.verdicts_by_host()
-    for host in result.hosts:
+    for number, host in enumerate(result.hosts):
         suite_el = _suite(host, by_host[host.name], controls, result).build_xml_doc()
         suite_el.set("time", f"{host.probe.duration_s or 0:.3f}")
         for case_el in suite_el.iter("testcase"):
             case_el.set("time", "0")
-        root.append(suite_el)
-    for key in _TOTALS:
-        root.set(key, str(sum(int(suite_el.get(key, "0")) for suite_el in root)))
-    ET.indent(root)
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+        ET.indent(suite_el, space="  ", level=1)
+        suite_el.tail = "\n" if number == len(result.hosts) - 1 else "\n  "
+        yield ET.tostring(suite_el, encoding="unicode")
+    yield "</testsuites>\n"

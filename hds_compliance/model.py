@@ -66,12 +66,23 @@ class Capture(BaseModel):
 
     @classmethod
     def from_bytes(cls, fact: str, command: str, stdout: bytes, **kwargs: Any) -> Capture:
-        """Build a capture from raw bytes, choosing the text or base64 form."""
+        """Build a capture from raw bytes, choosing the text or base64 form.
+
+        Built without validation (the probe's parser and the redaction, its callers, hand it values of the
+        types it holds, which mypy checks): a scan makes one per fact and host, and a validated model holds
+        a set of its own beside every instance, a fleet's worth of memory.
+        """
         try:
-            return cls(fact=fact, command=command, stdout=stdout.decode("utf-8"), **kwargs)
+            text, encoding = stdout.decode("utf-8"), "text"
         except UnicodeDecodeError:
-            encoded = base64.b64encode(stdout).decode("ascii")
-            return cls(fact=fact, command=command, stdout=encoded, stdout_encoding="base64", **kwargs)
+            text, encoding = base64.b64encode(stdout).decode("ascii"), "base64"
+        fields = {"fact": fact, "command": command, "stdout": text, "stdout_encoding": encoding, **kwargs}
+        unknown = set(fields) - _CAPTURE_FIELDS
+        if unknown:
+            raise TypeError(f"not fields of a capture: {sorted(unknown)}")
+        return cls.model_construct(
+            _fields_set=_CAPTURE_FIELDS, **{**_CAPTURE_DEFAULTS, "redactions": [], **fields}
+        )
 
     def stdout_bytes(self) -> bytes:
         """The section's stdout exactly as the host printed it (after redaction)."""
@@ -94,6 +105,10 @@ class BackupRepository(BaseModel):
     password_file: str | None = Field(
         default=None, description="file on the backup host holding the repository password (read by the tool)"
     )
+
+
+_CAPTURE_FIELDS = set(Capture.model_fields)  # one set shared by every capture built from bytes
+_CAPTURE_DEFAULTS = {"exit_code": None, "stderr": "", "truncated": False, "complete": True, "problem": None}
 
 
 class ProbeRun(BaseModel):
@@ -149,7 +164,10 @@ class Verdict(BaseModel):
     status: Status
     severity: Severity
     message: str
-    facts: list[str] = Field(default_factory=list, description="keys of the facts the check read")
+    facts: list[str] = Field(
+        default_factory=list,
+        description="keys of the facts the check read; fleet:KEY: a fact a fleet check read on other hosts",
+    )
 
 
 class Scope(BaseModel):

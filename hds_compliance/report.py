@@ -13,7 +13,10 @@ import sys
 import tempfile
 import unicodedata
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+from pydantic import TypeAdapter
 
 from hds_compliance.catalog import Catalog, Control
 from hds_compliance.gate import GateResult
@@ -222,31 +225,59 @@ def to_markdown(result: ScanResult, catalog: Catalog, outcome: GateResult) -> st
 
 def to_json(result: ScanResult) -> str:
     """The JSON results (``schema_version`` inside), stable byte for byte."""
-    return result.model_dump_json(indent=2) + "\n"
+    return "".join(json_chunks(result))
 
 
-def write_text(path: Path, text: str) -> None:
-    """Write an output whole or not at all: ``-`` is standard output; a file is written under a temporary
-    name beside it and renamed, so an interrupted or failed write never leaves a file that looks complete.
+_VERDICTS = TypeAdapter(list[Verdict])
+
+
+def json_chunks(result: ScanResult, batch: int = 1000) -> Iterator[str]:
+    """The JSON results in pieces, host by host then verdicts by batch: the same bytes as pydantic's
+    ``model_dump_json(indent=2)`` of the whole result, without the whole text in memory at once."""
+    head = result.model_copy(update={"hosts": [], "verdicts": []}).model_dump_json(indent=2)
+    # '"hosts": [],' and '"verdicts": []' are opened and filled in here
+    before, after_hosts = head.split('\n  "hosts": [],\n', 1)
+    yield before + '\n  "hosts": ['
+    for number, host in enumerate(result.hosts):
+        yield ("," if number else "") + "\n" + _indent(host.model_dump_json(indent=2), "    ")
+    yield ("\n  ]" if result.hosts else "]") + ",\n"
+    between, tail = after_hosts.split('"verdicts": []', 1)
+    yield between + '"verdicts": ['
+    for start in range(0, len(result.verdicts), batch):
+        chunk = _VERDICTS.dump_json(result.verdicts[start : start + batch], indent=2).decode()
+        yield ("," if start else "") + _indent(chunk[1:-2].rstrip("\n"), "  ")
+    yield ("\n  ]" if result.verdicts else "]") + tail + "\n"
+
+
+def _indent(text: str, prefix: str) -> str:
+    return "\n".join(prefix + line if line else line for line in text.split("\n"))
+
+
+def write_text(path: Path, text: str | Iterable[str]) -> None:
+    """Write an output whole or not at all, from a text or its pieces: ``-`` is standard output; a file is
+    written under a temporary name beside it and renamed, so an interrupted or failed write never leaves a
+    file that looks complete.
 
     Raises :class:`OutputError` naming the path and the reason.
     """
+    pieces = [text] if isinstance(text, str) else text
     try:
         if path == STDOUT:
-            sys.stdout.write(text)
+            for piece in pieces:
+                sys.stdout.write(piece)
             sys.stdout.flush()
             return
         if path.is_dir():
             raise OutputError(f"cannot write {path}: it is a directory")
         if path.exists() and not path.is_file():  # a device or a FIFO (/dev/stderr): written, never replaced
             with path.open("w", encoding="utf-8") as handle:
-                handle.write(text)
+                handle.writelines(pieces)
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
+                handle.writelines(pieces)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -127,9 +127,18 @@ def scan(
     planned = {h.name: plan_facts(catalog, checks, host_view(h)) for h in inventory.hosts}
     on_host = {name: [f for f in facts if f.origin == "host"] for name, facts in planned.items()}
     from_scanner = {name: [f for f in facts if f.origin == "scanner"] for name, facts in planned.items()}
-    raws = collect([_job(h, on_host[h.name], nonce, section_cap) for h in inventory.hosts], options)
     network = collect_network(from_scanner, options.connect_timeout, options.parallel)
-    records = [host_record(h, raws[h.name], section_cap, network.get(h.name)) for h in inventory.hosts]
+    by_name = {h.name: h for h in inventory.hosts}
+    built: dict[str, HostRecord] = {}
+
+    def keep(raw: RawProbe) -> None:
+        # a host's record as soon as it is done; its raw output and parse are dropped with ``raw``
+        built[raw.name] = host_record(by_name[raw.name], raw, section_cap, network.get(raw.name))
+
+    jobs = [_job(h, on_host[h.name], nonce, section_cap) for h in inventory.hosts]
+    for raw in collect(jobs, options, on_host=keep).values():
+        keep(raw)
+    records = [built[h.name] for h in inventory.hosts]
     order = [h.name for h in inventory.hosts] + [h.name for h in outside or []]
     scope = Scope(
         inventory_hosts=len(order),

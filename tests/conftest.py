@@ -149,19 +149,20 @@ def junit_schema_errors(document: bytes | str) -> list[str]:
 def _junit_written_is_valid(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[None]:
-    """JUnit made in the test process (``to_junit``) and JUnit files left in the test's tmp_path (written by
-    the command in a subprocess) must validate; a test that writes an invalid one fails."""
+    """JUnit made in the test process (``junit_chunks``, which ``to_junit`` joins) and JUnit files left in
+    the test's tmp_path (written by the command in a subprocess) must validate; a test that writes an invalid
+    one fails."""
     import hds_compliance.junit as junit
 
     made: list[str] = []
-    real = junit.to_junit
+    real = junit.junit_chunks
 
-    def recording(*args: object, **kwargs: object) -> str:
-        text = real(*args, **kwargs)  # type: ignore[arg-type]
-        made.append(text)
-        return text
+    def recording(*args: object, **kwargs: object) -> Iterator[str]:
+        pieces = list(real(*args, **kwargs))  # type: ignore[arg-type]
+        made.append("".join(pieces))
+        return iter(pieces)
 
-    monkeypatch.setattr(junit, "to_junit", recording)
+    monkeypatch.setattr(junit, "junit_chunks", recording)
     # asked for now: at teardown, tmp_path must still be there
     root = request.getfixturevalue("tmp_path") if "tmp_path" in request.fixturenames else None
     yield

@@ -14,7 +14,7 @@ from lab.chroot_tree import build_chroot, tree_digest
 from hds_compliance import scan as scan_module
 from hds_compliance.catalog import load_catalog
 from hds_compliance.check import registry
-from hds_compliance.collect import CollectOptions, HostJob, collect
+from hds_compliance.collect import CollectOptions, HostJob, RawProbe, collect
 from hds_compliance.collect import probe as probe_module
 from hds_compliance.collect.probe import new_nonce, render
 from hds_compliance.evaluate import evaluate, plan_facts
@@ -85,7 +85,9 @@ def test_worker_never_prints_host_output() -> None:
     )
     assert done.returncode == 0
     assert "TOPSECRET" not in done.stderr
-    [raw] = json.loads(done.stdout)["results"]
+    *hosts, end = [json.loads(line) for line in done.stdout.splitlines()]
+    assert end == {"end": 1}
+    [raw] = [message["done"] for message in hosts]
     [first] = raw["rounds"]
     assert first["stdout"] == "TOPSECRET-CONTENT" and first["command_ok"] is False
 
@@ -137,7 +139,7 @@ def _fake_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str) -> 
         # Dies after sending a first round: the answer it asked for goes nowhere.
         ("""echo '{"first": "h1", "stdout": "", "stderr": ""}'; echo 'worker: lost' >&2; exit 3""", "exit 3"),
         ("echo 'not json'; echo 'worker: garbled' >&2; exit 0", "worker: garbled"),
-        ("""echo '{"results": [{"name": "h1"}]}'""", "collector failed"),  # a result it cannot be
+        ("""echo '{"done": {"name": "h1"}}'""", "collector failed"),  # a result it cannot be
     ],
 )
 def test_a_worker_that_breaks_its_protocol_is_an_error_for_every_host(
@@ -149,6 +151,45 @@ def test_a_worker_that_breaks_its_protocol_is_an_error_for_every_host(
     assert set(results) == {"h1", "h2"}
     for raw in results.values():
         assert not raw.connected and raw.error and said in raw.error, raw.error
+
+
+def _done(name: str, connected: bool = True, error: str | None = None) -> str:
+    message = {"done": {"name": name, "connected": connected, "error": error, "rounds": []}}
+    return f"echo '{json.dumps(message)}'"
+
+
+def test_each_host_is_handed_on_as_soon_as_it_is_done(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker sends h1, then waits until the scanning process has handled h1 (it creates a file
+    when it gets it) before it sends h2: results come host by host, not in one piece at the end."""
+    flag = tmp_path / "h1-handled"
+    body = (
+        f"{_done('h1')}; i=0; while [ ! -e {flag} ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; "
+        f"if [ -e {flag} ]; then {_done('h2')}; else {_done('h2', False, 'h1 was not handed on')}; fi; "
+        "echo '{\"end\": 2}'"
+    )
+    _fake_worker(tmp_path, monkeypatch, body)
+    order = []
+
+    def handle(raw: RawProbe) -> None:
+        order.append((raw.name, raw.connected, raw.error))
+        if raw.name == "h1":
+            flag.touch()
+
+    jobs = [HostJob(name=name, data={}, script="true") for name in ("h1", "h2")]
+    assert collect(jobs, CollectOptions(), on_host=handle) == {}  # nothing kept: all handed on
+    assert order == [("h1", True, None), ("h2", True, None)]
+
+
+def test_hosts_done_before_the_worker_died_keep_their_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fake_worker(tmp_path, monkeypatch, f"{_done('h1')}; echo 'worker: killed' >&2; exit 9")
+    jobs = [HostJob(name=name, data={}, script="true") for name in ("h1", "h2")]
+    results = collect(jobs, CollectOptions())
+    assert results["h1"].connected and results["h1"].error is None
+    assert not results["h2"].connected and "exit 9" in (results["h2"].error or "")
 
 
 def test_a_second_round_that_cannot_be_found_is_an_error_for_every_host(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -211,3 +212,32 @@ def test_fleet_verdicts_take_each_hosts_place_and_name_who_is_missing(tmp_path: 
     )
     [verdict] = limited
     assert verdict.status is Status.NOT_REVIEWED and "bastion1" in verdict.message
+
+
+@pytest.mark.parametrize("batch", [1, 2, 1000])
+def test_streamed_json_is_the_whole_dump_byte_for_byte(result: ScanResult, batch: int) -> None:
+    """Outputs are written host by host (never the whole text in memory): the pieces make exactly what
+    pydantic dumps of the whole result, and what is read back is the result."""
+    from hds_compliance.report import json_chunks
+
+    for variant in (result, result.model_copy(update={"hosts": [], "verdicts": []})):
+        streamed = "".join(json_chunks(variant, batch=batch))
+        assert streamed == variant.model_dump_json(indent=2) + "\n"
+        assert ScanResult.model_validate_json(streamed) == variant
+
+
+@pytest.mark.parametrize("stdout", [b"PermitRootLogin no\n", b"\xff\xfe binary \x00", b""])
+def test_a_capture_built_from_bytes_is_the_validated_model(stdout: bytes) -> None:
+    """from_bytes builds without validation (a scan makes one per fact and host): it must be what the
+    validated model would hold, field for field, and refuse a field captures do not have."""
+    built = Capture.from_bytes("sshd", "sshd -T", stdout, exit_code=0, stderr="warn", problem=None)
+    encoding = "text" if stdout.startswith(b"P") or not stdout else "base64"
+    text = stdout.decode() if encoding == "text" else base64.b64encode(stdout).decode()
+    validated = Capture(
+        fact="sshd", command="sshd -T", stdout=text, stdout_encoding=encoding, exit_code=0, stderr="warn"
+    )
+    assert built == validated and built.model_dump() == validated.model_dump()
+    assert built.stdout_bytes() == stdout
+    assert built.redactions is not Capture.from_bytes("x", "y", b"").redactions  # a list of its own
+    with pytest.raises(TypeError, match="not fields of a capture"):
+        Capture.from_bytes("sshd", "sshd -T", stdout, exit_cod=0)

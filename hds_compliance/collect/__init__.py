@@ -5,8 +5,8 @@ The scanning process never imports pyinfra: :func:`collect` starts a worker proc
 first, connects to every host through pyinfra and runs the rendered probe, ONE command per host, plus a
 second one only for facts that depend on the first's output (:meth:`Fact.follow_ups`), which the
 scanning process finds and renders when the first round's output reaches it. It answers with the raw
-outputs as JSON on stdout. Probe rendering and parsing are pure (:mod:`.probe`) and done here; the worker
-interprets nothing (and never imports the facts).
+outputs on stdout, one JSON line per host as each is done. Probe rendering and parsing are pure
+(:mod:`.probe`) and done here; the worker interprets nothing (and never imports the facts).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -83,13 +83,18 @@ class CollectOptions:
         return self.connect_timeout * 3 + 2 + 2 * self.command_timeout
 
 
-def collect(jobs: list[HostJob], options: CollectOptions) -> dict[str, RawProbe]:
-    """Probe every host through the worker; a worker failure turns every host into an error, never a pass.
+def collect(
+    jobs: list[HostJob], options: CollectOptions, on_host: Callable[[RawProbe], None] | None = None
+) -> dict[str, RawProbe]:
+    """Probe every host through the worker; a host the worker does not answer for is an error, never a pass.
 
     The worker runs each host's first round and sends its output here as soon as it comes back; this
     process parses it, finds the facts it asks for next (:meth:`Fact.follow_ups`) and answers with the
     second round's script (or none). So the worker never imports the facts nor parses a probe, and the
-    parse done here is kept for :func:`hds_compliance.scan.host_record`.
+    parse done here is kept for :func:`hds_compliance.scan.host_record`. Each host's answer comes as soon
+    as the host is done: ``on_host`` gets it then (and it is not kept here: memory stays that of the hosts
+    under way), else it is returned with the others. If the worker fails, the hosts it had not answered
+    for get its failure as their error.
     """
     if not jobs:
         return {}
@@ -112,10 +117,20 @@ def collect(jobs: list[HostJob], options: CollectOptions) -> dict[str, RawProbe]
     ]
     waves = 1 + (len(jobs) - 1) // max(options.parallel, 1)
     budget = 30 + waves * options.host_budget()
+    kept: dict[str, RawProbe] = {}
+    answered: set[str] = set()
+
+    def deliver(raw: RawProbe) -> None:
+        answered.add(raw.name)
+        if on_host is None:
+            kept[raw.name] = raw
+        else:
+            on_host(raw)
+
     worker = _Worker({"jobs": wire, "options": asdict(options)}, time.monotonic() + budget)
     error: str | None = None
     try:
-        results = _converse(worker, {j.name: j for j in jobs}, probes)
+        _converse(worker, {j.name: j for j in jobs}, probes, deliver)
     except TimeoutError:
         error = f"collector exceeded its {budget:.0f} s budget"
     except _WorkerFailed as exc:
@@ -126,30 +141,32 @@ def collect(jobs: list[HostJob], options: CollectOptions) -> dict[str, RawProbe]
         error = f"collector failed: {type(exc).__name__}: {exc}"
     finally:
         worker.stop(kill=error is not None or sys.exc_info()[0] is not None)
-    if error is not None:
-        return {j.name: RawProbe(j.name, False, error) for j in jobs}
     # A host the worker forgot is an error, never silently dropped.
-    return {
-        j.name: results.get(j.name) or RawProbe(j.name, False, "no result from the collector") for j in jobs
-    }
+    for job in jobs:
+        if job.name not in answered:
+            deliver(RawProbe(job.name, False, error or "no result from the collector"))
+    return kept
 
 
-def _converse(worker: _Worker, jobs: dict[str, HostJob], probes: dict[str, Probe]) -> dict[str, RawProbe]:
-    """Answer every first round the worker sends with its second; its results, first rounds put back."""
+def _converse(
+    worker: _Worker, jobs: dict[str, HostJob], probes: dict[str, Probe], deliver: Callable[[RawProbe], None]
+) -> None:
+    """Answer every first round the worker sends with its second; hand on each host's result, its first
+    round put back, as the worker sends it."""
     from hds_compliance.collect.probe import follow_ups, new_nonce, parse, render
 
     firsts: dict[str, RawRound] = {}
     for message in worker.messages():
-        if "results" in message:
-            results = {
-                r["name"]: RawProbe(**{**r, "rounds": [RawRound(**x) for x in r["rounds"]]})
-                for r in message["results"]
-            }
-            for name, first in firsts.items():  # its output came once, with the first round's message
-                raw = results.get(name)
-                if raw is not None and raw.rounds and raw.rounds[0].stdout is None:
-                    raw.rounds[0].stdout, raw.rounds[0].parsed = first.stdout, first.parsed
-            return results
+        if "end" in message:
+            return
+        if "done" in message:
+            done = message["done"]
+            raw = RawProbe(**{**done, "rounds": [RawRound(**x) for x in done["rounds"]]})
+            first = firsts.pop(raw.name, None)  # its output came once, with the first round's message
+            if first is not None and raw.rounds and raw.rounds[0].stdout is None:
+                raw.rounds[0].stdout, raw.rounds[0].parsed = first.stdout, first.parsed
+            deliver(raw)
+            continue
         name = message["first"]
         job, probe = jobs[name], probes[name]
         first = RawRound(job.nonce, job.facts, message["stdout"], message["stderr"])

@@ -1,6 +1,7 @@
 """The collector worker: the only module that imports pyinfra and gevent, in its own process.
 
-Run as ``python -m hds_compliance.collect``: the JSON request on stdin's first line, JSON results on stdout.
+Run as ``python -m hds_compliance.collect``: the JSON request on stdin's first line, then on stdout one JSON
+line per host as each is done (``{"done": ...}``) and ``{"end": n}``.
 A job marked ``follow`` (a probe) sends its first round's output as a ``{"first": host, ...}`` line and
 waits for the scanning process's answer on stdin: the second round's script, or none. Safety,
 whatever the inventory says: SSH host keys are checked strictly against the known_hosts file the
@@ -105,8 +106,6 @@ def _worker(out: IO[str]) -> dict[str, Any]:
             return None
         return reply
 
-    results: dict[str, RawProbe] = {}
-
     host_entries = []
     jump_config = _jump_config(jobs)
     for job in jobs:
@@ -198,10 +197,13 @@ def _worker(out: IO[str]) -> dict[str, Any]:
     sent: set[str] = set()  # hosts whose first round's output the scanning process has (and answered)
     listener = gevent.spawn(listen)
     pool = gevent.pool.Pool(max(options.parallel, 1))
+    done = 0
     for raw in pool.imap_unordered(connect_and_probe, list(inventory)):
-        results[raw.name] = raw
+        # each host as soon as it is done: nothing of it stays here
+        send({"done": _plain(raw, raw.name in sent)})
+        done += 1
     listener.kill()
-    return {"results": [_plain(results[j.name], j.name in sent) for j in jobs if j.name in results]}
+    return {"end": done}
 
 
 def _jump_config(jobs: list[HostJob]) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -312,8 +313,8 @@ def _validated(spec: Check[Any], ref: CheckRef) -> Any:
 def _run_fleet(
     r: _Ref, state: dict[str, _Host], scope: Scope | None
 ) -> tuple[dict[str, Outcome], dict[str, list[str]]]:
-    """Outcomes of a fleet check per judged host, and the facts it read, by host (``other:key`` for the
-    facts of other hosts)."""
+    """Outcomes of a fleet check per judged host, and the facts it read, by host (``fleet:key`` for a fact
+    read on other hosts of the scan)."""
     judged = [name for name, h in state.items() if applies(r.control, h.info) is None and h.error is None]
     fleet = Fleet(
         hosts={
@@ -330,14 +331,26 @@ def _run_fleet(
     except Exception as exc:  # a crashing fleet check is an error on every host it judges, never a pass
         why = f"fleet check {r.ref.id} crashed: {type(exc).__name__}: {exc}"
         outcomes = {name: Outcome(Status.ERROR, why) for name in judged}
-    read = {
-        name: sorted(
-            {key for key in fleet.hosts[name].read}
-            | {f"{other}:{key}" for other, ctx in fleet.hosts.items() if other != name for key in ctx.read}
-        )
-        for name in judged
-    }
+    # How many hosts each fact was read on: for a host, "fleet:KEY" stands for KEY read on other hosts of
+    # the scan (naming them all would make every fleet verdict as long as the fleet: quadratic in hosts).
+    readers = Counter(key for ctx in fleet.hosts.values() for key in ctx.read)
+    read = {}
+    for name in judged:
+        own = fleet.hosts[name].read
+        others = [f"fleet:{key}" for key, count in readers.items() if count > (key in own)]
+        read[name] = sorted(own) + sorted(others)
     return outcomes, read
+
+
+def _verdict(**fields: Any) -> Verdict:
+    """A verdict from values that are already what its model holds (no validation, no copies): the
+    evaluation makes hundreds per host, and a validated model copies its parameters and facts each time."""
+    fields.setdefault("params", {})
+    fields.setdefault("facts", [])
+    return Verdict.model_construct(_fields_set=_VERDICT_FIELDS, **fields)
+
+
+_VERDICT_FIELDS = set(Verdict.model_fields)  # one set shared by every verdict (each would hold its own)
 
 
 def _control_verdicts(
@@ -351,33 +364,33 @@ def _control_verdicts(
     skip = applies(control, info)
     if not refs:
         if skip is not None:
-            return [Verdict(**base, check=None, index=0, status=Status.NOT_APPLICABLE, message=skip)]
+            return [_verdict(**base, check=None, index=0, status=Status.NOT_APPLICABLE, message=skip)]
         need = (
             control.attestation.describe()
             if control.attestation
             else "no automated check: needs a manual review"
         )
-        return [Verdict(**base, check=None, index=0, status=Status.NOT_REVIEWED, message=need)]
+        return [_verdict(**base, check=None, index=0, status=Status.NOT_REVIEWED, message=need)]
     verdicts = []
     for r in refs:
         common = {**base, "check": r.ref.id, "index": r.index, "params": r.ref.params}
         if skip is not None:
-            verdicts.append(Verdict(**common, status=Status.NOT_APPLICABLE, message=skip))
+            verdicts.append(_verdict(**common, status=Status.NOT_APPLICABLE, message=skip))
         elif r.excluded is not None:
-            verdicts.append(Verdict(**common, status=Status.NOT_REVIEWED, message=r.excluded))
+            verdicts.append(_verdict(**common, status=Status.NOT_REVIEWED, message=r.excluded))
         elif host.error is not None:
             # Inventory-only checks too: a host we could not reach or probe is never reported as passing.
-            verdicts.append(Verdict(**common, status=Status.ERROR, message=host.error))
+            verdicts.append(_verdict(**common, status=Status.ERROR, message=host.error))
         elif r.spec.fleet is not None:
             outcomes, read = fleet_outcomes[(control.id, r.index)]
             outcome = outcomes.get(info.name)
             if outcome is None:
                 outcome = Outcome(Status.ERROR, f"fleet check {r.ref.id} gave no verdict for {info.name}")
             facts = read.get(info.name, [])
-            verdicts.append(Verdict(**common, status=outcome.status, message=outcome.message, facts=facts))
+            verdicts.append(_verdict(**common, status=outcome.status, message=outcome.message, facts=facts))
         else:
             status, message, facts = _host_outcome(r, host)
-            verdicts.append(Verdict(**common, status=status, message=message, facts=facts))
+            verdicts.append(_verdict(**common, status=status, message=message, facts=facts))
     return verdicts
 
 
