@@ -15,7 +15,7 @@ import traceback
 from collections import Counter
 from pathlib import Path
 
-from hds_compliance import __version__
+from hds_compliance import __version__, console
 from hds_compliance.catalog import Catalog, lint_catalog, load_catalog, profiles, schema_json
 from hds_compliance.check import registry
 from hds_compliance.errors import InputError, Problem
@@ -250,9 +250,9 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     options = CollectOptions(
         connect_timeout=args.connect_timeout, command_timeout=args.timeout, parallel=args.parallel
     )
-    result = scan(
-        catalog, registry(), inventory, options, outside=outside, shard=str(shard) if shard else None
-    )
+    part = str(shard) if shard else None
+    with console.progress(sys.stderr, 0 if args.quiet else len(inventory.hosts)) as tick:
+        result = scan(catalog, registry(), inventory, options, outside=outside, shard=part, progress=tick)
     return _report(result, catalog, args)
 
 
@@ -324,10 +324,10 @@ def _report(result: ScanResult, catalog: Catalog, args: argparse.Namespace) -> i
         write_text(args.json, json_chunks(result))
     if args.markdown:
         write_text(args.markdown, to_markdown(result, catalog, outcome))
-    console = sys.stderr if STDOUT in _outputs(args) else sys.stdout
-    text = gate_line(outcome) + "\n" if args.quiet else console_summary(result, catalog, outcome)
-    console.write(text)
-    console.flush()
+    stream = sys.stderr if STDOUT in _outputs(args) else sys.stdout
+    console.write(
+        stream, gate_line(outcome) + "\n" if args.quiet else console_summary(result, catalog, outcome)
+    )
     return outcome.exit_code
 
 

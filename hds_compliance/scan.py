@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -115,11 +116,13 @@ def scan(
     section_cap: int = DEFAULT_SECTION_CAP,
     outside: list[Host] | None = None,
     shard: str | None = None,
+    progress: Callable[[HostRecord], None] | None = None,
 ) -> ScanResult:
     """Plan, collect and evaluate every host of the inventory against the catalogue.
 
     ``outside`` are inventory hosts left out of this scan (``--limit``, ``--shard``): fleet checks that need
-    them say so. ``shard`` (``K/N``) is recorded, for ``merge``.
+    them say so. ``shard`` (``K/N``) is recorded, for ``merge``. ``progress`` is told of each host as soon
+    as its record is made.
     """
     options = options or CollectOptions()
     started = _now()
@@ -134,6 +137,8 @@ def scan(
     def keep(raw: RawProbe) -> None:
         # a host's record as soon as it is done; its raw output and parse are dropped with ``raw``
         built[raw.name] = host_record(by_name[raw.name], raw, section_cap, network.get(raw.name))
+        if progress is not None:
+            progress(built[raw.name])
 
     jobs = [_job(h, on_host[h.name], nonce, section_cap) for h in inventory.hosts]
     for raw in collect(jobs, options, on_host=keep).values():
