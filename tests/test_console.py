@@ -63,7 +63,8 @@ def _in_pty(argv: list[str], env: dict[str, str] | None = None) -> bytes:
 
 def _escaped(output: str) -> None:
     assert "\x1b]0;pwned" not in output  # the title sequence never reaches the terminal
-    assert "web\\x1b]0;pwned\\x07\\x0agate PASSED: controls" in output  # the name, escaped, on the host's own line
+    # the name, escaped, on the host's own line
+    assert "web\\x1b]0;pwned\\x07\\x0agate PASSED: controls" in output
 
 
 def test_without_a_terminal_there_is_no_escape_code(forged: Path) -> None:
