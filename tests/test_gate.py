@@ -14,7 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import junit_schema_errors
+from conftest import LAB_HOST_DATA, junit_schema_errors
+from lab.netfail import HangingServer
+from lab.sshlab import SSHLab
 
 from hds_compliance.cli import main
 from hds_compliance.gate import EXIT_CODES, gate
@@ -253,3 +255,54 @@ def test_main_maps_an_internal_error_to_a_failed_gate(
     monkeypatch.setitem(cli._COMMANDS, "checks", broken)
     assert main(["checks"]) == 1
     assert "internal error" in capsys.readouterr().err
+
+
+def _listener_sessions(lab: SSHLab) -> set[int]:
+    """Processes below the lab's sshd listeners: the hosts' own, and the sessions, shells and probes of a
+    scan under way."""
+    configs = [str(lab.sshd_config_path(name)) for name in lab.hosts]
+    listeners = {
+        p for p in _descendants(1) if any(c in _cmdline(p) for c in configs) and "sshd" in _cmdline(p)
+    }
+    return {p for listener in listeners for p in _descendants(listener)}
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_during_an_ssh_lab_scan_leaves_no_process(
+    ssh_lab: SSHLab, tmp_path: Path, signum: int, code: int
+) -> None:
+    """The SSH lab's hosts are probed over real SSH while one more host hangs: interrupted once the lab's
+    sessions have begun, nothing of the scan survives, here or on the lab hosts, and nothing is written."""
+    with HangingServer() as hanging:
+        inventory = ssh_lab.write_inventory(tmp_path / "inv.py", LAB_HOST_DATA)
+        inventory.write_text(
+            inventory.read_text()
+            + f"stuck = [('stuck', {{'ssh_hostname': '127.0.0.1', 'ssh_port': {hanging.port}}})]\n"
+        )
+        before = _listener_sessions(ssh_lab)  # the lab hosts' own processes (auditd, chronyd...)
+        hardened_log = ssh_lab.log_path("hardened")
+        hardened_log.write_text("")
+        scan = subprocess.Popen(
+            [str(EXE), "scan", "-i", str(inventory), "--controls", str(LAB_CONTROLS), *_OUTPUTS],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while "Starting session" not in hardened_log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "Starting session" in hardened_log.read_text(), "the scan never reached the lab"
+        seen = _descendants(scan.pid)
+        scan.send_signal(signum)
+        out, err = scan.communicate(timeout=30)
+    assert "gate" not in out
+    assert scan.returncode == code, err
+    assert "Traceback" not in err and f"interrupted ({signal.Signals(signum).name})" in err
+    deadline = time.monotonic() + 10
+    while (_alive(seen) or _listener_sessions(ssh_lab) - before) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(seen), [_cmdline(p) for p in _alive(seen)]
+    left = _listener_sessions(ssh_lab) - before
+    assert not left, [_cmdline(p) for p in left]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["inv.py"]
