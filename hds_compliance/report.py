@@ -245,12 +245,13 @@ def json_chunks(result: ScanResult, batch: int = 1000) -> Iterator[str]:
     yield between + '"verdicts": ['
     for start in range(0, len(result.verdicts), batch):
         chunk = _VERDICTS.dump_json(result.verdicts[start : start + batch], indent=2).decode()
-        yield ("," if start else "") + _indent(chunk[1:-2].rstrip("\n"), "  ")
+        yield ("," if start else "") + "\n" + _indent(chunk[2:-2], "  ")  # without "[\n" and "\n]"
     yield ("\n  ]" if result.verdicts else "]") + tail + "\n"
 
 
 def _indent(text: str, prefix: str) -> str:
-    return "\n".join(prefix + line if line else line for line in text.split("\n"))
+    # pydantic's pretty JSON has no blank line (a newline in a string is escaped): every line gets it
+    return prefix + text.replace("\n", "\n" + prefix)
 
 
 def write_text(path: Path, text: str | Iterable[str]) -> None:
