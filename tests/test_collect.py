@@ -75,7 +75,8 @@ def test_probe_script_travels_on_stdin_whatever_its_size() -> None:
 def test_worker_never_prints_host_output() -> None:
     """pyinfra logs a failing command's output at ERROR; the worker keeps it (file contents) quiet."""
     job = HostJob(name="@local", data={}, script="echo TOPSECRET-CONTENT; echo TOPSECRET-ERR >&2; exit 3")
-    request = json.dumps({"jobs": [job.__dict__], "options": CollectOptions().__dict__})
+    wire = {**job.__dict__, "script": None, "script_id": 0}
+    request = json.dumps({"jobs": [wire], "scripts": [job.script], "options": CollectOptions().__dict__})
     done = subprocess.run(
         [sys.executable, "-P", "-m", "hds_compliance.collect"],
         input=request,

@@ -107,14 +107,22 @@ def collect(
         for j in jobs
         if j.script is None
     }
+    # Hosts asking the same facts run the same script (one nonce per run): each text goes to the worker
+    # once, and no host keeps a copy of its own here (a fleet's worth of memory, on both sides).
+    texts: dict[str, int] = {}
     wire = [
         {
             **vars(j),  # as asdict() would give, without copying every fact key
-            "script": probes[j.name].script if j.name in probes else j.script,
+            "script": None,
+            "script_id": texts.setdefault(
+                probes[j.name].script if j.name in probes else j.script or "", len(texts)
+            ),
             "follow": j.name in probes,
         }
         for j in jobs
     ]
+    for probe in probes.values():
+        probe.__dict__.pop("script", None)  # the cached text: parsing needs the sections only
     waves = 1 + (len(jobs) - 1) // max(options.parallel, 1)
     budget = 30 + waves * options.host_budget()
     kept: dict[str, RawProbe] = {}
@@ -127,7 +135,9 @@ def collect(
         else:
             on_host(raw)
 
-    worker = _Worker({"jobs": wire, "options": asdict(options)}, time.monotonic() + budget)
+    worker = _Worker(
+        {"jobs": wire, "scripts": list(texts), "options": asdict(options)}, time.monotonic() + budget
+    )
     error: str | None = None
     try:
         _converse(worker, {j.name: j for j in jobs}, probes, deliver)

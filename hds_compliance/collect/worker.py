@@ -77,7 +77,14 @@ def _worker(out: IO[str]) -> dict[str, Any]:
     request = json.loads(inp.readline())
     options = CollectOptions(**request["options"])
     follow = {j["name"] for j in request["jobs"] if j.get("follow")}  # probes: second round asked for
-    jobs = [HostJob(**{k: v for k, v in j.items() if k != "follow"}) for j in request["jobs"]]
+    scripts = request["scripts"]  # each distinct script once; a job names its own by number
+    jobs = [
+        HostJob(
+            **{k: v for k, v in j.items() if k not in ("follow", "script", "script_id")},
+            script=scripts[j["script_id"]],
+        )
+        for j in request["jobs"]
+    ]
     by_name = {j.name: j for j in jobs}
     answers: dict[str, AsyncResult] = {}
 
