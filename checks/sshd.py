@@ -265,17 +265,42 @@ def sshd_weak_algorithms_disabled(p: AlgorithmParams, ctx: Context) -> Outcome:
 _FORWARDING = ("allowtcpforwarding", "x11forwarding", "allowagentforwarding")
 
 
-@check("sshd.forwarding_disabled", facts=lambda p: [SSHD])
-def sshd_forwarding_disabled(p: NoParams, ctx: Context) -> Outcome:
-    """TCP, X11 and agent forwarding are off, so the server cannot be a pivot around the bastion."""
+class ForwardingParams(Params):
+    relay_roles: list[str] = Field(
+        default_factory=list,
+        description="roles (bastion) that may relay SSH ProxyJump: TCP forwarding 'local' only, to the "
+        "destinations PermitOpen lists; X11 and agent forwarding stay off",
+    )
+
+
+@check("sshd.forwarding_disabled", params=ForwardingParams, facts=lambda p: [SSHD])
+def sshd_forwarding_disabled(p: ForwardingParams, ctx: Context) -> Outcome:
+    """TCP, X11 and agent forwarding are off, so the server cannot be a pivot around the bastion. A host of
+    a relay role (the bastion itself) may forward TCP for ProxyJump, locally only and to listed destinations:
+    ``AllowTcpForwarding local`` (no remote forwarding) and a ``PermitOpen`` that is not ``any``."""
+    relay = bool(set(ctx.host.roles) & set(p.relay_roles))
 
     def judge(view: SshdView) -> Judgement:
         if view.get("disableforwarding") == "yes":
             # sshd -T still prints the other keywords as configured; DisableForwarding overrides them all.
             return True, "DisableForwarding yes turns off TCP, X11, agent and stream-local forwarding"
         enabled = [f"{n} {view.get(n)}" for n in _FORWARDING if (view.get(n) or "no") != "no"]
+        tcp, opens = view.get("allowtcpforwarding") or "no", view.get("permitopen") or "any"
+        relayed = relay and tcp == "local" and opens not in ("any", "none")
+        if relayed:  # the bastion's ProxyJump relay, bounded: what else is on is still a failure
+            enabled.remove("allowtcpforwarding local")
         if enabled:
-            return False, f"forwarding enabled: {', '.join(enabled)}"
+            why = f"forwarding enabled: {', '.join(enabled)}"
+            if relay and tcp != "no" and not relayed:
+                why += (
+                    f" (a relay needs AllowTcpForwarding local and PermitOpen limited; it is {tcp}, {opens})"
+                )
+            return False, why
+        if relayed:
+            return (
+                True,
+                f"X11 and agent forwarding off; TCP forwarding local only, to {opens} (ProxyJump relay)",
+            )
         return True, "TCP, X11 and agent forwarding are off"
 
     return _every_view(ctx, judge)

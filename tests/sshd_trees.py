@@ -69,15 +69,17 @@ def collect(prefix: str, facts: list[Fact[Any]] | None = None) -> dict[str, Capt
     return {c.fact: c for c in [*first, *(run(more, prefix) if more else [])]}
 
 
-def context(captures: dict[str, Capture]) -> Context:
+def context(captures: dict[str, Capture], host: HostInfo | None = None) -> Context:
     """What a check sees of a host whose probe returned ``captures``."""
-    return Context(host=HostInfo(name="tree", connector="local"), captures=captures)
+    return Context(host=host or HostInfo(name="tree", connector="local"), captures=captures)
 
 
-def judge(check_id: str, captures: dict[str, Capture], **params: Any) -> Outcome:
-    """The verdict of one check on those captures."""
+def judge(
+    check_id: str, captures: dict[str, Capture], host: HostInfo | None = None, **params: Any
+) -> Outcome:
+    """The verdict of one check on those captures (of ``host``, an anonymous one by default)."""
     spec = registry()[check_id]
-    return spec.func(spec.validate(params), context(captures))
+    return spec.func(spec.validate(params), context(captures, host))
 
 
 def have_sshd() -> bool:

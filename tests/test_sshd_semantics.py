@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sshd_trees import DEBIAN_STOCK, collect, enter, have_sshd, host_key, judge, make_tree
 
-from hds_compliance.check import FactUnavailable
+from hds_compliance.check import FactUnavailable, HostInfo
 from hds_compliance.facts.sshd import SshdEffectiveConfig
 from hds_compliance.facts.sshkeys import PublicKeyError, public_key_size
 from hds_compliance.model import Capture, Status
@@ -101,6 +101,42 @@ def test_disable_forwarding_turns_off_what_sshd_T_still_prints(tmp_path: Path) -
     assert "DisableForwarding yes" in outcome.message
     gateway = judge("sshd.gateway_ports_disabled", captures)
     assert gateway.status is Status.PASS
+
+
+def test_a_bastion_relays_proxyjump_locally_and_to_listed_destinations_only(tmp_path: Path) -> None:
+    """A bastion that relays ssh -J needs TCP forwarding: it passes only with ``AllowTcpForwarding local``
+    (no remote forwarding) and a PermitOpen that lists destinations; sshd -T prints ``permitopen any``
+    when none is set, so a text match of "AllowTcpForwarding local" alone would pass a bastion that opens
+    to any address. A drop-in read first that says "yes" wins over the main file's "local"."""
+    base = "HostKey /etc/ssh/ssh_host_ed25519_key\nX11Forwarding no\nAllowAgentForwarding no\n"
+    listed = "AllowTcpForwarding local\nPermitOpen 10.0.2.11:22 10.0.2.12:22\n"
+    trees = {
+        "relay": _effective(tmp_path / "relay", base + listed),
+        "any": _effective(tmp_path / "any", base + "AllowTcpForwarding local\n"),
+        "remote": _effective(tmp_path / "remote", base + "AllowTcpForwarding yes\nPermitOpen 10.0.2.11:22\n"),
+        "dropin": _effective(
+            tmp_path / "dropin",
+            "Include /etc/ssh/sshd_config.d/*.conf\n" + base + listed,
+            {"10-open.conf": "AllowTcpForwarding yes\n"},
+        ),
+    }
+    assert "permitopen any" in trees["any"]["sshd"].stdout
+    bastion = HostInfo(name="bastion1", connector="ssh", roles=("bastion",))
+    database = HostInfo(name="db1", connector="ssh", roles=("database",))
+
+    def status(tree: str, host: HostInfo) -> tuple[Status, str]:
+        outcome = judge("sshd.forwarding_disabled", trees[tree], host, relay_roles=["bastion"])
+        return outcome.status, outcome.message
+
+    relayed = status("relay", bastion)
+    assert relayed[0] is Status.PASS and "to 10.0.2.11:22 10.0.2.12:22 (ProxyJump relay)" in relayed[1]
+    assert status("relay", database)[0] is Status.FAIL  # a data host relays nothing
+    assert status("any", bastion)[0] is Status.FAIL and "it is local, any" in status("any", bastion)[1]
+    assert status("remote", bastion)[0] is Status.FAIL
+    assert (
+        status("dropin", bastion)[0] is Status.FAIL
+        and "allowtcpforwarding yes" in status("dropin", bastion)[1]
+    )
 
 
 def test_debian_12_stock_config_fails_only_for_what_it_offers_by_exact_name(tmp_path: Path) -> None:
