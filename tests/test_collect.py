@@ -214,3 +214,47 @@ def test_the_worker_loads_neither_the_facts_nor_pydantic() -> None:
     done = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, check=True)
     loaded = done.stdout
     assert "hds_compliance.facts" not in loaded and "pydantic" not in loaded
+
+
+def test_indexed_known_hosts_lookups_are_paramikos_own(tmp_path: Path) -> None:
+    """The worker looks hosts up in known_hosts by index (paramiko tests every line: quadratic over a
+    fleet). For plain names, [addr]:port names, hashed lines, several key types and unknown hosts, the
+    answer is paramiko's own; a key added after the index was built is found too."""
+    from paramiko.hostkeys import HostKeys
+    from paramiko.rsakey import RSAKey
+
+    from hds_compliance.collect.worker import _index_host_keys
+
+    keys = []
+    for kind in ("ed25519", "ecdsa", "rsa"):
+        path = tmp_path / f"k_{kind}"
+        argv = ["ssh-keygen", "-q", "-t", kind, "-N", "", "-f", str(path)] + (
+            ["-b", "2048"] if kind == "rsa" else []
+        )
+        subprocess.run(argv, check=True, stdin=subprocess.DEVNULL)
+        keys.append(" ".join(path.with_suffix(".pub").read_text().split()[:2]))
+    hashed = HostKeys.hash_host("db-hashed.example")
+    lines = [
+        f"web1,10.0.0.1 {keys[0]}",
+        f"[127.0.0.2]:2222 {keys[1]}",
+        f"{hashed} {keys[2]}",
+        f"web1 {keys[2]}",  # a second key type for web1
+        f"[127.0.0.3]:2222,db2 {keys[0]}",
+    ]
+    known = tmp_path / "known_hosts"
+    known.write_text("\n".join(lines) + "\n")
+    plain = HostKeys(str(known))
+    indexed = _index_host_keys(HostKeys(str(known)))
+    names = ["web1", "10.0.0.1", "[127.0.0.2]:2222", "db-hashed.example", "db2", "[127.0.0.3]:2222", "nope"]
+    for name in names:
+        mine, theirs = indexed.lookup(name), plain.lookup(name)
+        assert (mine is None) == (theirs is None), name
+        if theirs is not None:
+            assert {k: v.asbytes() for k, v in mine.items()} == {k: v.asbytes() for k, v in theirs.items()}, (
+                name
+            )
+    assert indexed.check("web1", plain.lookup("web1")["ssh-ed25519"])
+    assert indexed.lookup("later") is None
+    added = RSAKey.generate(1024)
+    indexed.add("later", "ssh-rsa", added)  # a line added after the index was built
+    assert indexed.lookup("later")["ssh-rsa"].asbytes() == added.asbytes()
