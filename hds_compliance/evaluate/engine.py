@@ -288,10 +288,13 @@ def _evaluate(
                 fleet_outcomes[(r.control.id, r.index)] = _run_fleet(r, state, scope)
     verdicts: list[Verdict] = []
     for record in hosts:
+        host = state[record.name]
         for control in catalog.controls:
-            verdicts.extend(
-                _control_verdicts(control, prepared[control.id], state[record.name], fleet_outcomes)
-            )
+            verdicts.extend(_control_verdicts(control, prepared[control.id], host, fleet_outcomes))
+        # Judged, the host's parsed facts are needed no more (the fleet checks ran before): without this,
+        # every host's parsed state lives until the last host is judged, the evaluation's peak memory.
+        host.parsed.clear()
+        host.fingerprints.clear()
     return verdicts
 
 
