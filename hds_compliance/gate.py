@@ -87,15 +87,14 @@ def result_key(v: Verdict) -> tuple[str, str, str, str]:
 class Baseline:
     """An earlier run's verdicts, to judge regressions only."""
 
-    source: str
     failing: frozenset[tuple[str, str, str, str]]
     hosts: tuple[str, ...]
 
     @classmethod
-    def of(cls, result: ScanResult, source: str) -> Baseline:
+    def of(cls, result: ScanResult) -> Baseline:
         """The failing results and hosts of an earlier run."""
         failing = frozenset(result_key(v) for v in result.verdicts if v.status in (Status.FAIL, Status.ERROR))
-        return cls(source=source, failing=failing, hosts=tuple(h.name for h in result.hosts))
+        return cls(failing=failing, hosts=tuple(h.name for h in result.hosts))
 
 
 @dataclass(frozen=True)
@@ -221,7 +220,7 @@ def policy_from(
         problems += exc.problems
     try:
         if baseline_file is not None:
-            baseline = Baseline.of(read_results(baseline_file), str(baseline_file))
+            baseline = Baseline.of(read_results(baseline_file))
     except InputError as exc:
         problems += exc.problems
     if problems:

@@ -141,8 +141,7 @@ def scan(
             progress(built[raw.name])
 
     jobs = [_job(h, on_host[h.name], nonce, section_cap) for h in inventory.hosts]
-    for raw in collect(jobs, options, on_host=keep).values():
-        keep(raw)
+    collect(jobs, options, on_host=keep)  # every host, the unanswered ones as errors, goes through keep
     records = [built[h.name] for h in inventory.hosts]
     order = [h.name for h in inventory.hosts] + [h.name for h in outside or []]
     scope = Scope(

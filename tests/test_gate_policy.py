@@ -96,7 +96,7 @@ def test_a_baseline_fails_only_regressions() -> None:
     before = result(
         [v("a", "X-01", Status.FAIL, max=4), v("a", "X-02", Status.FAIL), v("b", "X-01", Status.PASS)]
     )
-    baseline = Baseline.of(before, "before.json")
+    baseline = Baseline.of(before)
     now = [
         v("a", "X-01", Status.FAIL, max=4),  # still failing: tolerated
         v("a", "X-02", Status.PASS),  # fixed
@@ -115,9 +115,9 @@ def test_a_baseline_fails_only_regressions() -> None:
 
 def test_with_a_baseline_errors_and_missing_hosts_still_fail() -> None:
     before = result([v("a", "X-01", Status.ERROR), v("b", "X-01", Status.PASS)])
-    out = gate([v("a", "X-01", Status.ERROR), v("b", "X-01", Status.PASS)], baseline=Baseline.of(before, "b"))
+    out = gate([v("a", "X-01", Status.ERROR), v("b", "X-01", Status.PASS)], baseline=Baseline.of(before))
     assert not out.passed and [x.status for x in out.blocking] == [Status.ERROR]
-    gone = gate([v("a", "X-01", Status.PASS)], baseline=Baseline.of(before, "b"))
+    gone = gate([v("a", "X-01", Status.PASS)], baseline=Baseline.of(before))
     assert not gone.passed and gone.breaches == ["host b of the baseline is missing from this run"]
 
 

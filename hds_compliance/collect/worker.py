@@ -72,11 +72,6 @@ def _worker(out: IO[str]) -> dict[str, Any]:
     # the ssh_config it is read from, "ask" by default, whose input() would read our protocol's stdin.
     strict = ssh_client.get_missing_host_key_policy
     ssh_client.get_missing_host_key_policy = lambda _policy: strict("yes")
-    # paramiko looks a host up by testing every line of known_hosts: over a fleet whose known_hosts lists
-    # the fleet, quadratic in hosts. The same lookup over the lines that can match (plain names by index,
-    # hashed ones all) gives the same answer.
-    load_host_keys = ssh_client.get_host_keys
-    ssh_client.get_host_keys = lambda filenames: _index_host_keys(load_host_keys(filenames))
 
     inp = FileObjectPosix(0, "rb", close=False)  # cooperative: reading it lets the other greenlets run
     request = json.loads(inp.readline())
@@ -216,37 +211,6 @@ def _worker(out: IO[str]) -> dict[str, Any]:
         done += 1
     listener.kill()
     return {"end": done}
-
-
-def _index_host_keys(host_keys: Any) -> Any:
-    """``host_keys`` (a paramiko HostKeys, shared by every connection) whose ``lookup`` tests only the lines
-    that can match: those naming the host in clear, and every hashed one, in file order."""
-    plain: dict[str, list[tuple[int, Any]]] = {}
-    hashed: list[tuple[int, Any]] = []
-    indexed = -1  # how many lines the index covers: lines added later (a new key) rebuild it
-
-    def lookup(hostname: str) -> Any:
-        nonlocal indexed
-        entries = host_keys._entries
-        if indexed != len(entries):
-            plain.clear()
-            hashed.clear()
-            for position, entry in enumerate(entries):
-                names = entry.hostnames
-                if any(name.startswith("|1|") for name in names):
-                    hashed.append((position, entry))
-                for name in {n for n in names if not n.startswith("|1|")}:
-                    plain.setdefault(name, []).append((position, entry))
-            indexed = len(entries)
-        candidates = [entry for _, entry in sorted(plain.get(hostname, []) + hashed, key=lambda pe: pe[0])]
-        host_keys._entries = candidates  # paramiko's own lookup over them (no greenlet switch in between)
-        try:
-            return type(host_keys).lookup(host_keys, hostname)
-        finally:
-            host_keys._entries = entries
-
-    host_keys.lookup = lookup
-    return host_keys
 
 
 def _jump_config(jobs: list[HostJob]) -> str | None:
