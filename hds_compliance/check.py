@@ -23,6 +23,7 @@ reachable over SSH only from the inventory's bastions?) and gives one outcome pe
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import pkgutil
 from collections.abc import Callable, Mapping
@@ -135,20 +136,28 @@ TRACE_OPAQUE: Ask = ("opaque",)  # ctx.captures or ctx.parsed read directly: not
 
 
 def fingerprint(capture: Capture | None) -> tuple[Any, ...] | None:
-    """Everything of a capture a fact's parser and :meth:`Context.get` can see (equal: same value)."""
+    """Everything of a capture a fact's parser and :meth:`Context.get` can see (equal: same value).
+
+    Its texts (snippet, stdout, stderr) are in it as one 128-bit BLAKE2b digest, not as themselves: the
+    evaluator remembers fingerprints across hosts, and holding the texts would keep every host's
+    captures in memory (a collision is as likely as guessing a random 128-bit key).
+    """
     if capture is None:
         return None
+    texts = hashlib.blake2b(digest_size=16)
+    for text in (capture.command, capture.stdout, capture.stderr):
+        data = text.encode("utf-8", "surrogatepass")
+        texts.update(len(data).to_bytes(8, "big"))  # lengths first: no two splits of a text hash alike
+        texts.update(data)
     return (
         capture.fact,
-        capture.command,
         capture.exit_code,
-        capture.stdout,
         capture.stdout_encoding,
-        capture.stderr,
         capture.truncated,
         capture.complete,
         capture.problem,
         tuple(capture.redactions),
+        texts.digest(),
     )
 
 
@@ -181,6 +190,8 @@ class Context:
         # Set by an evaluator judging several hosts: parsed values by (fact key, capture fingerprint), for
         # every host (a parser is a pure function of its capture), for facts whose parser looks nothing up.
         self.shared: dict[tuple[str, Any], Any] | None = None
+        # Set by the evaluator too: the fingerprints of the host's captures by fact key, made once per host.
+        self.fingerprints: dict[str, Any] | None = None
 
     @property
     def host(self) -> HostInfo:
@@ -223,7 +234,7 @@ class Context:
         self.read.append(key)
         capture = self._captures.get(key)
         if self.trace is not None:
-            self.trace.append((("get", key, redacted_ok), fingerprint(capture)))
+            self.trace.append((("get", key, redacted_ok), self._fingerprint(key, capture)))
         if key not in self._parsed:
             self._parsed[key] = self._parse(fact, capture)
         elif self.trace is not None:
@@ -280,13 +291,21 @@ class Context:
             raise FactUnavailable("the time of collection is not recorded for this host")
         return now
 
+    def _fingerprint(self, key: str, capture: Capture | None) -> tuple[Any, ...] | None:
+        cache = self.fingerprints
+        if cache is None:
+            return fingerprint(capture)
+        if key not in cache:
+            cache[key] = fingerprint(capture)
+        return cache[key]  # type: ignore[no-any-return]
+
     def _parse(self, fact: Fact[T], capture: Capture | None) -> T | FactUnavailable:
         if capture is None:
             return FactUnavailable(f"{fact.describe()} was not collected")
         if capture.problem is not None or not capture.complete:
             return FactUnavailable(f"{fact.describe()}: {capture.problem or 'incomplete capture'}")
         if self.shared is not None and type(fact).parse_with is Fact.parse_with:
-            shared_key = (fact.key, fingerprint(capture))
+            shared_key = (fact.key, self._fingerprint(fact.key, capture))
             if shared_key not in self.shared:
                 self.shared[shared_key] = self._parse_alone(fact, capture)
             return cast("T | FactUnavailable", self.shared[shared_key])
@@ -297,7 +316,7 @@ class Context:
 
         def lookup(key: str) -> Capture | None:
             found = self._captures.get(key)
-            looked.append((("lookup", key), fingerprint(found)))
+            looked.append((("lookup", key), self._fingerprint(key, found)))
             return found
 
         try:

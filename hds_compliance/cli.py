@@ -28,7 +28,8 @@ from hds_compliance.gate import (
     EXIT_SIGTERM,
     gate,
 )
-from hds_compliance.model import ScanResult, Severity
+from hds_compliance.model import HostRecord, ScanResult, Severity
+from hds_compliance.report import HostSpool
 
 
 class _Parser(argparse.ArgumentParser):
@@ -251,9 +252,28 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         connect_timeout=args.connect_timeout, command_timeout=args.timeout, parallel=args.parallel
     )
     part = str(shard) if shard else None
-    with console.progress(sys.stderr, 0 if args.quiet else len(inventory.hosts)) as tick:
-        result = scan(catalog, registry(), inventory, options, outside=outside, shard=part, progress=tick)
-    return _report(result, catalog, args)
+    # Captures go to the JSON results only: written out host by host (or dropped), not kept in memory.
+    spool = HostSpool() if args.json else None
+    try:
+        with console.progress(sys.stderr, 0 if args.quiet else len(inventory.hosts)) as tick:
+            result = scan(
+                catalog,
+                registry(),
+                inventory,
+                options,
+                outside=outside,
+                shard=part,
+                progress=tick,
+                captures=spool.add if spool else _drop,
+            )
+        return _report(result, catalog, args, spool)
+    finally:
+        if spool is not None:
+            spool.close()
+
+
+def _drop(_record: HostRecord) -> None:
+    """Captures nobody asked for."""
 
 
 def _recorded(args: argparse.Namespace) -> ScanResult:
@@ -308,7 +328,9 @@ def _cmd_merge(args: argparse.Namespace) -> int:
     return _report(ScanResult(run=run, hosts=merged.hosts, verdicts=verdicts), catalog, args)
 
 
-def _report(result: ScanResult, catalog: Catalog, args: argparse.Namespace) -> int:
+def _report(
+    result: ScanResult, catalog: Catalog, args: argparse.Namespace, spool: HostSpool | None = None
+) -> int:
     """Write the requested outputs, print the summary, return the gate's exit code.
 
     An output named ``-`` goes to standard output, and the summary to standard error then.
@@ -321,7 +343,7 @@ def _report(result: ScanResult, catalog: Catalog, args: argparse.Namespace) -> i
     if args.junit:
         write_text(args.junit, junit_chunks(result, catalog))
     if args.json:
-        write_text(args.json, json_chunks(result))
+        write_text(args.json, json_chunks(result, spool=spool))
     if args.markdown:
         write_text(args.markdown, to_markdown(result, catalog, outcome))
     stream = sys.stderr if STDOUT in _outputs(args) else sys.stdout

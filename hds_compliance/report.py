@@ -231,15 +231,16 @@ def to_json(result: ScanResult) -> str:
 _VERDICTS = TypeAdapter(list[Verdict])
 
 
-def json_chunks(result: ScanResult, batch: int = 1000) -> Iterator[str]:
+def json_chunks(result: ScanResult, batch: int = 1000, spool: HostSpool | None = None) -> Iterator[str]:
     """The JSON results in pieces, host by host then verdicts by batch: the same bytes as pydantic's
-    ``model_dump_json(indent=2)`` of the whole result, without the whole text in memory at once."""
+    ``model_dump_json(indent=2)`` of the whole result, without the whole text in memory at once. With a
+    ``spool``, each host's JSON is the one the spool took when the host was judged (captures included)."""
     head = result.model_copy(update={"hosts": [], "verdicts": []}).model_dump_json(indent=2)
     # '"hosts": [],' and '"verdicts": []' are opened and filled in here
     before, after_hosts = head.split('\n  "hosts": [],\n', 1)
     yield before + '\n  "hosts": ['
     for number, host in enumerate(result.hosts):
-        yield ("," if number else "") + "\n" + _indent(host.model_dump_json(indent=2), "    ")
+        yield ("," if number else "") + "\n" + (spool.text(host.name) if spool else _host_json(host))
     yield ("\n  ]" if result.hosts else "]") + ",\n"
     between, tail = after_hosts.split('"verdicts": []', 1)
     yield between + '"verdicts": ['
@@ -247,6 +248,40 @@ def json_chunks(result: ScanResult, batch: int = 1000) -> Iterator[str]:
         chunk = _VERDICTS.dump_json(result.verdicts[start : start + batch], indent=2).decode()
         yield ("," if start else "") + "\n" + _indent(chunk[2:-2], "  ")  # without "[\n" and "\n]"
     yield ("\n  ]" if result.verdicts else "]") + tail + "\n"
+
+
+def _host_json(host: HostRecord) -> str:
+    return _indent(host.model_dump_json(indent=2), "    ")
+
+
+class HostSpool:
+    """Each host's JSON, written out as soon as the host is judged, for :func:`json_chunks` to copy in
+    inventory order at the end: a scan then never holds a fleet's captures in memory at once.
+
+    The file is unnamed (unlinked as it is made, readable by its owner only): nothing is left behind, even
+    when the scan is killed.
+    """
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close(), after the outputs)
+        self._at: dict[str, tuple[int, int]] = {}
+
+    def add(self, host: HostRecord) -> None:
+        """Write a host's JSON (captures included)."""
+        data = _host_json(host).encode("utf-8")
+        self._file.seek(0, os.SEEK_END)
+        self._at[host.name] = (self._file.tell(), len(data))
+        self._file.write(data)
+
+    def text(self, name: str) -> str:
+        """The JSON written for a host."""
+        offset, size = self._at[name]
+        self._file.seek(offset)
+        return self._file.read(size).decode("utf-8")
+
+    def close(self) -> None:
+        """Free the file."""
+        self._file.close()
 
 
 def _indent(text: str, prefix: str) -> str:

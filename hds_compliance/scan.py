@@ -12,7 +12,8 @@ from hds_compliance.check import Check, HostInfo
 from hds_compliance.collect import CollectOptions, HostJob, RawProbe, collect
 from hds_compliance.collect.network import collect_network
 from hds_compliance.collect.probe import DEFAULT_SECTION_CAP, follow_ups, new_nonce, parse, render
-from hds_compliance.evaluate import evaluate, plan_facts
+from hds_compliance.evaluate import plan_facts
+from hds_compliance.evaluate.engine import Evaluator, few_collections
 from hds_compliance.evidence.redact import redact, scrub_text
 from hds_compliance.facts import Fact, fact_from_key
 from hds_compliance.inventory import Host, Inventory
@@ -117,32 +118,30 @@ def scan(
     outside: list[Host] | None = None,
     shard: str | None = None,
     progress: Callable[[HostRecord], None] | None = None,
+    captures: Callable[[HostRecord], None] | None = None,
 ) -> ScanResult:
     """Plan, collect and evaluate every host of the inventory against the catalogue.
 
     ``outside`` are inventory hosts left out of this scan (``--limit``, ``--shard``): fleet checks that need
     them say so. ``shard`` (``K/N``) is recorded, for ``merge``. ``progress`` is told of each host as soon
     as its record is made.
+
+    Each host is judged as soon as its record is made, while the others are still being probed, and the
+    fleet checks once all are in. By default the records keep their captures; given ``captures``, a
+    host's record is handed to it once judged (to write them out) and kept without them, so a fleet's
+    captures are never all in memory at once.
     """
     options = options or CollectOptions()
     started = _now()
     nonce = new_nonce()
-    planned = {h.name: plan_facts(catalog, checks, host_view(h)) for h in inventory.hosts}
-    on_host = {name: [f for f in facts if f.origin == "host"] for name, facts in planned.items()}
-    from_scanner = {name: [f for f in facts if f.origin == "scanner"] for name, facts in planned.items()}
+    jobs, from_scanner = [], {}
+    for h in inventory.hosts:  # the facts planned for a host are not kept past its job
+        planned = plan_facts(catalog, checks, host_view(h))
+        jobs.append(_job(h, [f for f in planned if f.origin == "host"], nonce, section_cap))
+        from_scanner[h.name] = [f for f in planned if f.origin == "scanner"]
     network = collect_network(from_scanner, options.connect_timeout, options.parallel)
+    del from_scanner
     by_name = {h.name: h for h in inventory.hosts}
-    built: dict[str, HostRecord] = {}
-
-    def keep(raw: RawProbe) -> None:
-        # a host's record as soon as it is done; its raw output and parse are dropped with ``raw``
-        built[raw.name] = host_record(by_name[raw.name], raw, section_cap, network.get(raw.name))
-        if progress is not None:
-            progress(built[raw.name])
-
-    jobs = [_job(h, on_host[h.name], nonce, section_cap) for h in inventory.hosts]
-    collect(jobs, options, on_host=keep)  # every host, the unanswered ones as errors, goes through keep
-    records = [built[h.name] for h in inventory.hosts]
     order = [h.name for h in inventory.hosts] + [h.name for h in outside or []]
     scope = Scope(
         inventory_hosts=len(order),
@@ -150,7 +149,23 @@ def scan(
         shard=shard,
         order=inventory.order or order,
     )
-    verdicts = evaluate(catalog, checks, records, scope, started)
+    evaluator = Evaluator(catalog, checks, scope, started)
+    built: dict[str, HostRecord] = {}
+
+    def keep(raw: RawProbe) -> None:
+        # a host's record as soon as it is done; its raw output and parse are dropped with ``raw``
+        record = host_record(by_name[raw.name], raw, section_cap, network.get(raw.name))
+        evaluator.add(record)
+        if progress is not None:
+            progress(record)
+        if captures is not None:
+            captures(record)
+            record.captures = []
+        built[raw.name] = record
+
+    with few_collections():
+        collect(jobs, options, on_host=keep)  # every host, the unanswered ones as errors, goes through keep
+        verdicts = evaluator.finish([h.name for h in inventory.hosts])
     run = RunRecord(
         tool_version=__version__,
         started_at=started,
@@ -160,4 +175,4 @@ def scan(
         profile=catalog.profile,
         scope=scope,
     )
-    return ScanResult(run=run, hosts=records, verdicts=verdicts)
+    return ScanResult(run=run, hosts=[built[h.name] for h in inventory.hosts], verdicts=verdicts)

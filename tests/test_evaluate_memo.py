@@ -21,7 +21,7 @@ from hds_compliance.check import Check, Context, FactUnavailable, HostInfo, NoPa
 from hds_compliance.collect import CollectOptions, HostJob, collect
 from hds_compliance.collect.probe import new_nonce, render
 from hds_compliance.evaluate import evaluate, plan_facts
-from hds_compliance.evaluate.engine import _Host, _Memo, applies, host_info, left_out
+from hds_compliance.evaluate.engine import Evaluator, _Host, _Memo, _Shared, applies, host_info, left_out
 from hds_compliance.facts import FileContent
 from hds_compliance.inventory import default_inventory, load_inventory
 from hds_compliance.model import Capture, HostRecord, ProbeRun, Severity, Status, Verdict
@@ -111,7 +111,66 @@ def _judged_as_alone(catalog: Catalog, hosts: list[HostRecord]) -> list[Verdict]
         assert (v.status, v.message, v.facts) == alone, f"{v.host} {v.check} {v.params}"
     backwards = evaluate(catalog, REGISTRY, hosts[::-1], collected_at=collected_at)
     assert sorted(backwards, key=_order) == sorted(verdicts, key=_order)
+    assert _streamed(catalog, hosts, collected_at) == verdicts
     return verdicts
+
+
+def _streamed(catalog: Catalog, hosts: list[HostRecord], collected_at: str | None = None) -> list[Verdict]:
+    """What a scan gets: hosts judged as they come (here in reverse order, as a slow first host would
+    make them), put back in inventory order at the end."""
+    evaluator = Evaluator(catalog, REGISTRY, collected_at=collected_at)
+    for record in hosts[::-1]:
+        evaluator.add(record)
+    return evaluator.finish([h.name for h in hosts])
+
+
+def _fleet_scene() -> tuple[Catalog, list[HostRecord]]:
+    """Every recorded fleet case as one scene: a control per case, its hosts under the case's number."""
+    cases = [c for c in CASES if "hosts" in c and not c.get("broken") and not c.get("outside")]
+    controls, hosts = [], []
+    for n, case in enumerate(cases):
+        controls.append(
+            Control(
+                id=f"FLT-{n:03d}",
+                title=f"case {n} of {case['check']}",
+                severity=Severity.LOW,
+                checks=[CheckRef(id=case["check"], params=case.get("params") or {})],
+            )
+        )
+        for name, h in case["hosts"].items():
+            record = _record(f"{name}", {**h, "now": case.get("now")})
+            hosts.append(record)
+    return Catalog(controls=controls, digest="fleet-test"), hosts
+
+
+@pytest.mark.parametrize("evict", [False, True])
+def test_hosts_judged_as_they_come_get_the_verdicts_of_a_whole_evaluation(
+    evict: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scan judges each host as soon as its probe is back (in whatever order hosts finish) and the fleet
+    checks at the end, keeping of a judged host only the captures fleet checks declare on it. Same
+    verdicts, in the same order, as judging all hosts at once; also when the caches shared between
+    hosts keep almost nothing (a fleet of hosts that all differ)."""
+    if evict:
+        monkeypatch.setattr(_Memo, "NODES", 0)
+        monkeypatch.setattr(_Shared, "LIMIT", 1)
+    for catalog, hosts in [_fleet_scene(), *(_scene(file) for file in _FILES[:6])]:
+        names = [h.name for h in hosts]
+        unique = [h for n, h in enumerate(hosts) if h.name not in names[:n]]
+        whole = evaluate(catalog, REGISTRY, unique)
+        assert any(v.status is Status.FAIL for v in whole) and any(v.status is Status.PASS for v in whole)
+        assert _streamed(catalog, unique) == whole
+
+
+def test_a_judged_host_keeps_only_the_captures_fleet_checks_declare() -> None:
+    catalog, hosts = _fleet_scene()
+    evaluator = Evaluator(catalog, REGISTRY)
+    noise = Capture(fact="file:/etc/motd", command="(recorded)", stdout="hello")
+    record = hosts[0].model_copy(update={"captures": [*hosts[0].captures, noise]})
+    evaluator.add(record)
+    kept = evaluator.hosts[record.name].captures
+    assert "file:/etc/motd" not in kept and kept, "only what a fleet check reads stays"
+    assert set(evaluator.hosts[record.name].parsed) <= {*kept, *(f"lookups:{k}" for k in kept)}
 
 
 @pytest.mark.parametrize("file", _FILES)

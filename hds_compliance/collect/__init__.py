@@ -130,6 +130,7 @@ def collect(
 
     def deliver(raw: RawProbe) -> None:
         answered.add(raw.name)
+        probes.pop(raw.name, None)  # parsed already: a host done holds nothing here
         if on_host is None:
             kept[raw.name] = raw
         else:
@@ -138,6 +139,7 @@ def collect(
     worker = _Worker(
         {"jobs": wire, "scripts": list(texts), "options": asdict(options)}, time.monotonic() + budget
     )
+    del wire, texts  # sent
     error: str | None = None
     try:
         _converse(worker, {j.name: j for j in jobs}, probes, deliver)

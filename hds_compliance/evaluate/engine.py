@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -95,6 +95,23 @@ def _time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+class _Shared(OrderedDict[tuple[str, Any], Any]):
+    """Parsed values by (fact, capture), for every host: hosts built alike parse a capture once. Only the
+    most recently used are kept, so a fleet of hosts that differ does not hold every host's values."""
+
+    LIMIT = 1024
+
+    def __getitem__(self, key: tuple[str, Any]) -> Any:
+        value = super().__getitem__(key)
+        self.move_to_end(key)
+        return value
+
+    def __setitem__(self, key: tuple[str, Any], value: Any) -> None:
+        super().__setitem__(key, value)
+        if len(self) > self.LIMIT:
+            self.popitem(last=False)
+
+
 @dataclass
 class _Host:
     """A host as the evaluator holds it: its view, captures, parsed facts, and why it is unusable if so."""
@@ -111,6 +128,7 @@ class _Host:
     def context(self, declared: frozenset[str] | None) -> Context:
         ctx = Context(self.info, self.captures, declared=declared, now=self.now, parsed=self.parsed)
         ctx.shared = self.shared
+        ctx.fingerprints = self.fingerprints
         return ctx
 
     def answer(self, ask: Ask) -> Any:
@@ -149,9 +167,12 @@ class _Memo:
     answers (not a pure function) is no longer remembered at all.
     """
 
+    NODES = 512  # past this many answers remembered, start again: hosts that differ cost no memory
+
     def __init__(self) -> None:
         self.root = _Node()
         self.usable = True
+        self.nodes = 0
 
     def recall(self, host: _Host) -> tuple[Status, str, list[str]] | None:
         node: _Node | None = self.root
@@ -166,13 +187,18 @@ class _Memo:
     def learn(self, trace: list[tuple[Ask, Any]], done: tuple[Status, str, list[str]]) -> None:
         if any(ask == TRACE_OPAQUE for ask, _ in trace):
             return
+        if self.nodes > self.NODES:
+            self.root, self.nodes = _Node(), 0
         node = self.root
         for ask, answer in trace:
             if node.done is not None or (node.ask is not None and node.ask != ask):
                 self.usable = False  # the same answers led elsewhere: the check is not pure
                 return
             node.ask = ask
-            node = node.next.setdefault(answer, _Node())
+            if answer not in node.next:
+                node.next[answer] = _Node()
+                self.nodes += 1
+            node = node.next[answer]
         if node.ask is not None or (node.done is not None and node.done != done):
             self.usable = False
             return
@@ -242,12 +268,15 @@ def evaluate(
     ``scope`` says which inventory hosts the scan left out (fleet checks that need them are
     ``not_reviewed``); ``collected_at`` is the run's start, the clock of hosts whose probe time is unknown.
     """
-    with _few_collections():
-        return _evaluate(catalog, checks, hosts, scope, collected_at)
+    with few_collections():
+        evaluator = Evaluator(catalog, checks, scope, collected_at)
+        for record in hosts:
+            evaluator.add(record)
+        return evaluator.finish()
 
 
 @contextlib.contextmanager
-def _few_collections() -> Iterator[None]:
+def few_collections() -> Iterator[None]:
     """Evaluation allocates a few hundred objects per host and frees almost none: the cyclic collector,
     at its default pace, would walk them again and again (about a fifth of the evaluation's CPU). It runs
     rarely meanwhile, over the objects made since the evaluation began, and as before afterwards."""
@@ -261,41 +290,89 @@ def _few_collections() -> Iterator[None]:
         gc.unfreeze()
 
 
-def _evaluate(
-    catalog: Catalog,
-    checks: dict[str, Check[Any]],
-    hosts: list[HostRecord],
-    scope: Scope | None,
-    collected_at: str | None,
-) -> list[Verdict]:
-    shared: dict[tuple[str, Any], Any] = {}  # a capture seen on several hosts is parsed once
-    state = {
-        r.name: _Host(
-            host_info(r),
-            r.capture_map(),
-            _host_error(r),
-            _time(r.probe.started_at or collected_at),
+class Evaluator:
+    """Judges hosts one by one as their records come (a scan streams them), then the fleet checks.
+
+    :meth:`add` runs a host's own checks at once and keeps of the host only what the fleet checks will read
+    (its view and the captures of the facts they declare): a fleet's captures never have to be in memory
+    together. :meth:`finish` runs the fleet checks over every host added and returns the verdicts in the
+    order hosts were added, then catalogue order: the same as judging them all at once, since a check is a
+    pure function of what it observes.
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        checks: dict[str, Check[Any]],
+        scope: Scope | None = None,
+        collected_at: str | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.scope = scope
+        self.collected_at = collected_at
+        self.prepared = _prepare(catalog, checks)
+        self.fleet_refs = [r for refs in self.prepared.values() for r in refs if r.spec.fleet is not None]
+        self.needs = {c.id: _needs(c) for c in catalog.controls}  # one text for every host
+        self.shared = _Shared()  # a capture seen on several hosts is parsed once
+        self.hosts: dict[str, _Host] = {}
+        # per host, its verdicts in catalogue order; a fleet check's place holds its reference until finish
+        self.pending: dict[str, list[Verdict | tuple[dict[str, Any], _Ref]]] = {}
+
+    def add(self, record: HostRecord) -> None:
+        """Judge a host's own checks now; keep what the fleet checks need of it."""
+        host = _Host(
+            host_info(record),
+            record.capture_map(),
+            _host_error(record),
+            _time(record.probe.started_at or self.collected_at),
             {},
-            shared=shared,
+            shared=self.shared,
         )
-        for r in hosts
-    }
-    prepared = _prepare(catalog, checks)
-    fleet_outcomes: dict[tuple[str, int], tuple[dict[str, Outcome], dict[str, list[str]]]] = {}
-    for refs in prepared.values():
-        for r in refs:
-            if r.spec.fleet is not None and r.excluded is None:
-                fleet_outcomes[(r.control.id, r.index)] = _run_fleet(r, state, scope)
-    verdicts: list[Verdict] = []
-    for record in hosts:
-        host = state[record.name]
-        for control in catalog.controls:
-            verdicts.extend(_control_verdicts(control, prepared[control.id], host, fleet_outcomes))
-        # Judged, the host's parsed facts are needed no more (the fleet checks ran before): without this,
-        # every host's parsed state lives until the last host is judged, the evaluation's peak memory.
-        host.parsed.clear()
+        self.pending[host.info.name] = [
+            item
+            for control in self.catalog.controls
+            for item in _control_verdicts(control, self.prepared[control.id], host, self.needs[control.id])
+        ]
+        # Judged: the host's parsed facts are needed no more, and of its captures only those a fleet check
+        # declares on it (the bastions' sshd settings, the log collectors' addresses...).
+        fleet_keys = {
+            f.key
+            for r in self.fleet_refs
+            if r.excluded is None
+            for f in r.spec.facts_for(r.params, host.info)
+        }
+        host.captures = {key: c for key, c in host.captures.items() if key in fleet_keys}
+        # their parsed values too, with what their parsers looked up (parsing sshd's settings is not cheap)
+        host.parsed = {
+            key: value for key, value in host.parsed.items() if key.removeprefix("lookups:") in fleet_keys
+        }
         host.fingerprints.clear()
-    return verdicts
+        self.hosts[host.info.name] = host
+
+    def finish(self, order: list[str] | None = None) -> list[Verdict]:
+        """The fleet checks over every host added, then all verdicts, hosts in ``order`` (their names; by
+        default the order they were added)."""
+        names = list(self.pending) if order is None else [name for name in order if name in self.pending]
+        hosts = {name: self.hosts[name] for name in names}
+        fleet_outcomes = {
+            (r.control.id, r.index): _run_fleet(r, hosts, self.scope)
+            for r in self.fleet_refs
+            if r.excluded is None
+        }
+        verdicts: list[Verdict] = []
+        for name in names:
+            for item in self.pending[name]:
+                if isinstance(item, Verdict):
+                    verdicts.append(item)
+                    continue
+                common, r = item
+                outcomes, read = fleet_outcomes[(r.control.id, r.index)]
+                outcome = outcomes.get(name)
+                if outcome is None:
+                    outcome = Outcome(Status.ERROR, f"fleet check {r.ref.id} gave no verdict for {name}")
+                status, message, facts = outcome.status, outcome.message, read.get(name, [])
+                verdicts.append(_verdict(**common, status=status, message=message, facts=facts))
+        return verdicts
 
 
 _PARAMS: dict[tuple[type[Any], str], Any] = {}
@@ -337,10 +414,11 @@ def _run_fleet(
     # How many hosts each fact was read on: for a host, "fleet:KEY" stands for KEY read on other hosts of
     # the scan (naming them all would make every fleet verdict as long as the fleet: quadratic in hosts).
     readers = Counter(key for ctx in fleet.hosts.values() for key in ctx.read)
+    named = {key: f"fleet:{key}" for key in readers}  # one text per fact, not per host
     read = {}
     for name in judged:
         own = fleet.hosts[name].read
-        others = [f"fleet:{key}" for key, count in readers.items() if count > (key in own)]
+        others = [named[key] for key, count in readers.items() if count > (key in own)]
         read[name] = sorted(own) + sorted(others)
     return outcomes, read
 
@@ -357,24 +435,17 @@ _VERDICT_FIELDS = set(Verdict.model_fields)  # one set shared by every verdict (
 
 
 def _control_verdicts(
-    control: Control,
-    refs: list[_Ref],
-    host: _Host,
-    fleet_outcomes: dict[tuple[str, int], tuple[dict[str, Outcome], dict[str, list[str]]]],
-) -> list[Verdict]:
+    control: Control, refs: list[_Ref], host: _Host, need: str
+) -> list[Verdict | tuple[dict[str, Any], _Ref]]:
+    """A host's verdicts for a control; ``need`` says what it takes when it has no check."""
     info = host.info
     base = {"host": info.name, "control": control.id, "severity": control.severity}
     skip = applies(control, info)
     if not refs:
         if skip is not None:
             return [_verdict(**base, check=None, index=0, status=Status.NOT_APPLICABLE, message=skip)]
-        need = (
-            control.attestation.describe()
-            if control.attestation
-            else "no automated check: needs a manual review"
-        )
         return [_verdict(**base, check=None, index=0, status=Status.NOT_REVIEWED, message=need)]
-    verdicts = []
+    verdicts: list[Verdict | tuple[dict[str, Any], _Ref]] = []
     for r in refs:
         common = {**base, "check": r.ref.id, "index": r.index, "params": r.ref.params}
         if skip is not None:
@@ -385,16 +456,18 @@ def _control_verdicts(
             # Inventory-only checks too: a host we could not reach or probe is never reported as passing.
             verdicts.append(_verdict(**common, status=Status.ERROR, message=host.error))
         elif r.spec.fleet is not None:
-            outcomes, read = fleet_outcomes[(control.id, r.index)]
-            outcome = outcomes.get(info.name)
-            if outcome is None:
-                outcome = Outcome(Status.ERROR, f"fleet check {r.ref.id} gave no verdict for {info.name}")
-            facts = read.get(info.name, [])
-            verdicts.append(_verdict(**common, status=outcome.status, message=outcome.message, facts=facts))
+            verdicts.append((common, r))  # judged over the fleet, once every host is in
         else:
             status, message, facts = _host_outcome(r, host)
             verdicts.append(_verdict(**common, status=status, message=message, facts=facts))
     return verdicts
+
+
+def _needs(control: Control) -> str:
+    """What a control without automated checks needs."""
+    if control.attestation:
+        return control.attestation.describe()
+    return "no automated check: needs a manual review"
 
 
 def _host_outcome(r: _Ref, host: _Host) -> tuple[Status, str, list[str]]:
