@@ -106,6 +106,11 @@ def test_shards_merged_give_the_verdicts_of_one_scan(ssh_lab: SSHLab, tmp_path: 
     assert {whole.returncode, one.returncode, two.returncode} <= {0, 1}, (
         whole.stderr + one.stderr + two.stderr
     )
+    # The scan judged each host as it came back and wrote its captures out at once; judged all together
+    # from the file, the same bytes.
+    again = run("evaluate", "whole.json", "--json", "again.json", "-q")
+    assert again.returncode == whole.returncode, again.stderr
+    assert (tmp_path / "again.json").read_bytes() == (tmp_path / "whole.json").read_bytes()
     s1 = json.loads((tmp_path / "s1.json").read_text())
     assert [h["name"] for h in s1["hosts"]] == ["weak"] and s1["run"]["scope"]["shard"] == "1/2"
     # in shard 2, the bastion (weak) is outside: "the fleet has a bastion" cannot be judged there...
