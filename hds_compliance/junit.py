@@ -46,58 +46,86 @@ def _param(value: Any) -> str:
     return str(value)
 
 
-def _details(v: Verdict, control: Control | None) -> str:
-    """What a CI reader needs beside the verdict: host, status, severity, references, the facts read."""
-    lines = [f"host: {v.host}", f"status: {v.status.value}", f"severity: {v.severity.value}"]
-    if control is not None:
-        lines.append(f"control: {control.id} {control.title}")
-        lines += [f"{framework}: {', '.join(ids)}" for framework, ids in control.references.items() if ids]
-    if v.facts:
-        lines.append(f"facts: {', '.join(v.facts)}")
-    if control is not None and control.remediation.strip() and v.status in (Status.FAIL, Status.ERROR):
-        lines.append(f"remediation: {control.remediation.strip()}")
-    return xml_safe("\n".join(lines))
+class _Writer:
+    """Test cases for a result's verdicts. What does not change from host to host (a case's name, a
+    control's lines, a message shared by hosts judged alike) is made XML-safe once."""
 
+    def __init__(self, catalog: Catalog) -> None:
+        self.controls = {c.id: c for c in catalog.controls}
+        self.about: dict[str, tuple[list[str], str | None]] = {}  # control id -> its lines, remediation
+        self.names: dict[tuple[str, str | None, int], str] = {}
+        self.safe: dict[str, str] = {}
 
-def _case(v: Verdict, control: Control | None) -> TestCase:
-    case = TestCase(name=xml_safe(_case_name(v, control)), classname=xml_safe(v.control), elapsed_sec=0.0)
-    message = xml_safe(v.message)
-    details = _details(v, control)
-    if v.status is Status.FAIL:
-        case.add_failure_info(
-            message=message, output=f"{message}\n\n{details}", failure_type=f"fail.{v.severity.value}"
+    def xml_safe(self, text: str) -> str:
+        if text not in self.safe:
+            if len(self.safe) > 50_000:  # messages that name hosts are as many as hosts: keep it bounded
+                self.safe.clear()
+            self.safe[text] = xml_safe(text)
+        return self.safe[text]
+
+    def _about(self, control_id: str) -> tuple[list[str], str | None]:
+        if control_id not in self.about:
+            control = self.controls.get(control_id)
+            if control is None:
+                self.about[control_id] = ([], None)
+            else:
+                lines = [f"control: {control.id} {control.title}"]
+                lines += [f"{fw}: {', '.join(ids)}" for fw, ids in control.references.items() if ids]
+                fix = control.remediation.strip()
+                self.about[control_id] = (lines, f"remediation: {fix}" if fix else None)
+        return self.about[control_id]
+
+    def details(self, v: Verdict) -> str:
+        """What a CI reader needs beside the verdict: host, status, severity, references, the facts read."""
+        lines, fix = self._about(v.control)
+        text = [f"host: {v.host}", f"status: {v.status.value}", f"severity: {v.severity.value}", *lines]
+        if v.facts:
+            text.append(f"facts: {', '.join(v.facts)}")
+        if fix is not None and v.status in (Status.FAIL, Status.ERROR):
+            text.append(fix)
+        return xml_safe("\n".join(text))
+
+    def case(self, v: Verdict) -> TestCase:
+        """The test case of a verdict."""
+        key = (v.control, v.check, v.index)
+        if key not in self.names:
+            self.names[key] = xml_safe(_case_name(v, self.controls.get(v.control)))
+        case = TestCase(name=self.names[key], classname=self.xml_safe(v.control), elapsed_sec=0.0)
+        message = self.xml_safe(v.message)
+        details = self.details(v)
+        if v.status is Status.FAIL:
+            case.add_failure_info(
+                message=message, output=f"{message}\n\n{details}", failure_type=f"fail.{v.severity.value}"
+            )
+        elif v.status is Status.ERROR:
+            case.add_error_info(message=message, output=f"{message}\n\n{details}", error_type="error")
+        elif v.status in (Status.NOT_APPLICABLE, Status.NOT_REVIEWED):
+            case.add_skipped_info(message=f"{v.status.value}: {message}")
+            case.stdout = details
+        else:
+            case.stdout = f"{message}\n\n{details}"
+        return case
+
+    def suite(self, host: HostRecord, verdicts: list[Verdict], result: ScanResult) -> TestSuite:
+        """A host's test suite."""
+        properties = {
+            "host": xml_safe(host.name),
+            "connector": host.connector,
+            "reachable": str(host.probe.connected).lower(),
+            "hds_activities": ",".join(str(a) for a in host.hds_activities or []) or "unspecified",
+            "roles": xml_safe(",".join(host.roles)),
+            "location_country": host.location_country or "",
+            "catalog_digest": result.run.catalog_digest,
+        }
+        if host.probe.error:
+            properties["probe_error"] = xml_safe(host.probe.error)
+        return TestSuite(
+            name=xml_safe(host.name),
+            test_cases=[self.case(v) for v in verdicts],
+            hostname=xml_safe(host.name),
+            timestamp=result.run.started_at,
+            properties=properties,
         )
-    elif v.status is Status.ERROR:
-        case.add_error_info(message=message, output=f"{message}\n\n{details}", error_type="error")
-    elif v.status in (Status.NOT_APPLICABLE, Status.NOT_REVIEWED):
-        case.add_skipped_info(message=f"{v.status.value}: {message}")
-        case.stdout = details
-    else:
-        case.stdout = f"{message}\n\n{details}"
-    return case
-
-
-def _suite(
-    host: HostRecord, verdicts: list[Verdict], controls: dict[str, Control], result: ScanResult
-) -> TestSuite:
-    properties = {
-        "host": xml_safe(host.name),
-        "connector": host.connector,
-        "reachable": str(host.probe.connected).lower(),
-        "hds_activities": ",".join(str(a) for a in host.hds_activities or []) or "unspecified",
-        "roles": xml_safe(",".join(host.roles)),
-        "location_country": host.location_country or "",
-        "catalog_digest": result.run.catalog_digest,
-    }
-    if host.probe.error:
-        properties["probe_error"] = xml_safe(host.probe.error)
-    return TestSuite(
-        name=xml_safe(host.name),
-        test_cases=[_case(v, controls.get(v.control)) for v in verdicts],
-        hostname=xml_safe(host.name),
-        timestamp=result.run.started_at,
-        properties=properties,
-    )
 
 
 def to_junit(result: ScanResult, catalog: Catalog) -> str:
@@ -107,7 +135,7 @@ def to_junit(result: ScanResult, catalog: Catalog) -> str:
 
 def junit_chunks(result: ScanResult, catalog: Catalog) -> Iterator[str]:
     """The JUnit XML document in pieces, one host's suite at a time (never the whole tree in memory)."""
-    controls = {c.id: c for c in catalog.controls}
+    writer = _Writer(catalog)
     root = ET.Element("testsuites", name="hds-compliance")
     counts = Counter(v.status for v in result.verdicts)
     for key, value in zip(
@@ -122,7 +150,7 @@ def junit_chunks(result: ScanResult, catalog: Catalog) -> Iterator[str]:
     yield head + opening + ">\n  "
     by_host = result.verdicts_by_host()
     for number, host in enumerate(result.hosts):
-        suite_el = _suite(host, by_host[host.name], controls, result).build_xml_doc()
+        suite_el = writer.suite(host, by_host[host.name], result).build_xml_doc()
         suite_el.set("time", f"{host.probe.duration_s or 0:.3f}")
         for case_el in suite_el.iter("testcase"):
             case_el.set("time", "0")
