@@ -316,7 +316,7 @@ class Evaluator:
         self.shared = _Shared()  # a capture seen on several hosts is parsed once
         self.hosts: dict[str, _Host] = {}
         # per host, its verdicts in catalogue order; a fleet check's place holds its reference until finish
-        self.pending: dict[str, list[Verdict | tuple[dict[str, Any], _Ref]]] = {}
+        self.pending: dict[str, list[_Pending]] = {}
 
     def add(self, record: HostRecord) -> None:
         """Judge a host's own checks now; keep what the fleet checks need of it."""
@@ -361,17 +361,27 @@ class Evaluator:
         }
         verdicts: list[Verdict] = []
         for name in names:
-            for item in self.pending[name]:
-                if isinstance(item, Verdict):
-                    verdicts.append(item)
-                    continue
-                common, r = item
-                outcomes, read = fleet_outcomes[(r.control.id, r.index)]
-                outcome = outcomes.get(name)
-                if outcome is None:
-                    outcome = Outcome(Status.ERROR, f"fleet check {r.ref.id} gave no verdict for {name}")
-                status, message, facts = outcome.status, outcome.message, read.get(name, [])
-                verdicts.append(_verdict(**common, status=status, message=message, facts=facts))
+            for control, r, status, message, facts in self.pending.pop(name):
+                if status is None:
+                    assert r is not None
+                    outcomes, read = fleet_outcomes[(control.id, r.index)]
+                    outcome = outcomes.get(name)
+                    if outcome is None:
+                        outcome = Outcome(Status.ERROR, f"fleet check {r.ref.id} gave no verdict for {name}")
+                    status, message, facts = outcome.status, outcome.message, read.get(name, [])
+                verdicts.append(
+                    _verdict(
+                        host=name,
+                        control=control.id,
+                        severity=control.severity,
+                        check=r.ref.id if r else None,
+                        index=r.index if r else 0,
+                        params=r.ref.params if r else {},
+                        status=status,
+                        message=message,
+                        facts=facts,
+                    )
+                )
         return verdicts
 
 
@@ -434,32 +444,33 @@ def _verdict(**fields: Any) -> Verdict:
 _VERDICT_FIELDS = set(Verdict.model_fields)  # one set shared by every verdict (each would hold its own)
 
 
-def _control_verdicts(
-    control: Control, refs: list[_Ref], host: _Host, need: str
-) -> list[Verdict | tuple[dict[str, Any], _Ref]]:
+# A verdict as the evaluator holds it until the end: its control, check reference (None for a control
+# without checks), status, message and facts read, or a status of None for a fleet check's place. A few
+# shared references instead of a model each: a fleet's verdicts wait in memory while it is probed.
+_Pending = tuple[Control, "_Ref | None", Status | None, str, list[str]]
+
+
+def _control_verdicts(control: Control, refs: list[_Ref], host: _Host, need: str) -> list[_Pending]:
     """A host's verdicts for a control; ``need`` says what it takes when it has no check."""
-    info = host.info
-    base = {"host": info.name, "control": control.id, "severity": control.severity}
-    skip = applies(control, info)
+    skip = applies(control, host.info)
     if not refs:
         if skip is not None:
-            return [_verdict(**base, check=None, index=0, status=Status.NOT_APPLICABLE, message=skip)]
-        return [_verdict(**base, check=None, index=0, status=Status.NOT_REVIEWED, message=need)]
-    verdicts: list[Verdict | tuple[dict[str, Any], _Ref]] = []
+            return [(control, None, Status.NOT_APPLICABLE, skip, [])]
+        return [(control, None, Status.NOT_REVIEWED, need, [])]
+    verdicts: list[_Pending] = []
     for r in refs:
-        common = {**base, "check": r.ref.id, "index": r.index, "params": r.ref.params}
         if skip is not None:
-            verdicts.append(_verdict(**common, status=Status.NOT_APPLICABLE, message=skip))
+            verdicts.append((control, r, Status.NOT_APPLICABLE, skip, []))
         elif r.excluded is not None:
-            verdicts.append(_verdict(**common, status=Status.NOT_REVIEWED, message=r.excluded))
+            verdicts.append((control, r, Status.NOT_REVIEWED, r.excluded, []))
         elif host.error is not None:
             # Inventory-only checks too: a host we could not reach or probe is never reported as passing.
-            verdicts.append(_verdict(**common, status=Status.ERROR, message=host.error))
+            verdicts.append((control, r, Status.ERROR, host.error, []))
         elif r.spec.fleet is not None:
-            verdicts.append((common, r))  # judged over the fleet, once every host is in
+            verdicts.append((control, r, None, "", []))  # judged over the fleet, once every host is in
         else:
             status, message, facts = _host_outcome(r, host)
-            verdicts.append(_verdict(**common, status=status, message=message, facts=facts))
+            verdicts.append((control, r, status, message, facts))
     return verdicts
 
 
