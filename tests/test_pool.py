@@ -18,7 +18,7 @@ import pytest
 
 from hds_compliance.catalog import load_catalog
 from hds_compliance.check import HostInfo, registry
-from hds_compliance.collect.pool import POOL_FIELDS
+from hds_compliance.collect.pool import POOL_FIELDS, run_marker
 from hds_compliance.collect.probe import DEFAULT_SECTION_CAP, Probe, Section, new_nonce, parse, render
 from hds_compliance.evaluate.engine import plan_facts
 from hds_compliance.facts import FactError, FilesMatching, Part
@@ -91,6 +91,24 @@ def test_every_reading_section_of_the_full_probe_gets_what_its_own_snippet_print
     probe = full_probe()
     assert len(probe.deferred) >= 10
     assert assert_same_as_alone(probe, run_probe(probe, shell), shell) >= len(probe.deferred)
+
+
+def test_hosts_alike_get_the_same_bytes_under_the_run_marker_not_their_own() -> None:
+    """Two runs of one probe draw two host markers (on the host, seen on the pool's command lines); the
+    rebuilt sections carry the run's marker instead, made from the nonce: the same bytes for the same
+    files, which the scanning side can then judge once."""
+    probe = full_probe()
+    first, second = (run_probe(probe, ["dash"]) for _ in range(2))
+    mark = run_marker(probe.nonce)
+    assert len(mark) >= 64 and not mark.strip(b"./") and run_marker(new_nonce()) != mark
+    reading = [f.key for i in probe.deferred for f in probe.sections[i].facts]
+    marked = [key for key in reading if mark in first[key].stdout_bytes()]
+    assert len(marked) >= 10, "the rebuilt reads carry the run's marker"
+    for key in marked:  # the host's own marker is gone: the H record names the run's
+        record = re.search(rb"(?:^|\n)H [0-9]+ [0-9]+ ([./]{64,})\n", first[key].stdout_bytes())
+        assert record is not None and record.group(1) == mark, key
+    steady = [key for key in reading if key not in ("processes", "listen")]
+    assert [first[k].stdout for k in steady] == [second[k].stdout for k in steady]
 
 
 def test_every_stat_format_a_reading_fact_uses_is_one_the_pool_gives() -> None:

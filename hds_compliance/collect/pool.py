@@ -22,9 +22,13 @@ is what the section itself said) and, after the last section, runs the pool (:da
 
 Every file is named with the random marker before its last component, as ``rd`` names it; so each stat
 line and each head header is found by the file's own name, which no file content and no other name can
-imitate. A file with no stat line or no header (it vanished, or head could not open it) costs only the
-sections that asked for it: their exit code becomes 1, as ``rd ... || rc=1`` makes it, and the parser
-names the file. A pool that did not come back leaves every deferring section without its files: an
+imitate. The rebuilt sections carry the run's marker (:func:`run_marker`) instead of the host's: the
+host's one is drawn on the host and shows on its command lines, the run's is not, and it is the same on
+every host, so the same files give the same bytes.
+
+A file with no stat line or no header (it vanished, or head could not open it) costs only the sections
+that asked for it: their exit code becomes 1, as ``rd ... || rc=1`` makes it, and the parser names the
+file. A pool that did not come back leaves every deferring section without its files: an
 error, never a verdict from half a listing.
 """
 
@@ -110,6 +114,12 @@ def unpool(sections: dict[int, Raw], deferred: list[int], pool: Raw | None, nonc
     if not requests:
         return
     marker, limit, found, said = _read_pool(pool, [path for r in requests for path in r.paths])
+    if marker is not None:  # each section's read is written with the run's marker, not the host's
+        mark = run_marker(nonce)
+        for f in found:
+            if f.header is not None:
+                f.header = f.header.replace(b"/" + marker, b"/" + mark, 1)
+        marker = mark
     at = 0
     for request in requests:
         raw = sections[request.index]
@@ -137,6 +147,17 @@ def unpool(sections: dict[int, Raw], deferred: list[int], pool: Raw | None, nonc
             err = raw["err"]
             assert isinstance(err, bytes)
             raw["err"] = b"\n".join([err, *notes] if err else notes)
+
+
+def run_marker(nonce: str) -> bytes:
+    """The marker a rebuilt section's read carries: made from the run's secret nonce as ``rd`` makes one
+    from the kernel's UUID (two no-op segments per hex digit). The host's own marker framed the pool;
+    this one is the same on every host of the run, so hosts built alike get the same bytes for the same
+    files (and the scanning side judges them once), and no file read can hold it (the nonce was never on
+    a command line)."""
+    segments = {"048c": b"//", "159d": b"/./", "26ae": b".//", "37bf": b"././"}
+    digits = nonce.removeprefix("@@HDS-") * 2
+    return b"".join(next(v for k, v in segments.items() if c in k) for c in digits if c in "0123456789abcdef")
 
 
 def _as_rd(found: list[_Found], fields: tuple[int, ...] | None, h: bytes) -> bytes:

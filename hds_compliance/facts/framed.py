@@ -1,7 +1,9 @@
 """Framed parts: one snippet printing several command outputs or files that their content cannot forge.
 
-The snippet draws a random marker on the host (a UUID from the kernel, read by a shell builtin; 16 hex digits
-from ``od`` where /proc is missing), prints it first (``# frames <marker>``), then each part as a
+In a probe the marker is the run's secret nonce (``$M``, sent on the probe's stdin, never on a command
+line): hosts built alike then print the same bytes for the same files, and the scanning side judges them
+once. Run alone, the snippet draws it on the host (a UUID from the kernel, read by a shell builtin; 16 hex
+digits from ``od`` where /proc is missing). It prints it first (``# frames <marker>``), then each part as a
 header line ``@<marker> <name>`` followed by the part and a newline (``@<marker>! <name>``: a file the probe
 cannot read). No file or command output can predict the marker, so none can fake a header; and a
 redaction of a secret inside a part (which changes its length) leaves the framing intact, so the other
@@ -21,6 +23,7 @@ from hds_compliance.facts.base import ABSENT, Fact, FactError
 from hds_compliance.model import Capture
 
 FRAMES_SH = (
+    'case ${M-} in @@HDS-?*) F=${M#@@HDS-};; *) F=;; esac; [ -n "$F" ] || '
     "{ read -r F < /proc/sys/kernel/random/uuid; } 2>/dev/null "
     "|| F=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \\n'); "
     '[ -n "$F" ] || exit 1; '
@@ -48,7 +51,7 @@ def parse_frames(data: bytes, what: str) -> list[Frame]:
     first, _, rest = data.partition(b"\n")
     marker = first.removeprefix(b"# frames ").strip()
     if not first.startswith(b"# frames ") or not re.fullmatch(
-        rb"[0-9a-f]{16}|[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", marker
+        rb"[0-9a-f]{16}|[0-9a-f]{24}|[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", marker
     ):
         raise FactError(f"{what}: output does not start with its frame marker")
     # Headers start lines: split at "\n@<marker>" (the marker is drawn per output, so a str.split costs
