@@ -15,6 +15,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import IO
 
 from pydantic import TypeAdapter
 
@@ -263,25 +264,40 @@ class HostSpool:
     """
 
     def __init__(self) -> None:
-        self._file = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close(), after the outputs)
+        try:
+            self._file: IO[bytes] | None = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
+            self.problem: str | None = None
+        except OSError as exc:  # no temporary folder to write in: the scan goes on, the JSON cannot
+            self._file, self.problem = None, f"{tempfile.gettempdir()}: {exc.strerror or exc}"
         self._at: dict[str, tuple[int, int]] = {}
 
     def add(self, host: HostRecord) -> None:
-        """Write a host's JSON (captures included)."""
+        """Write a host's JSON (captures included). A write that fails (a full disk) does not stop the
+        scan: the JSON results cannot be written then, and say why (:meth:`text`)."""
+        if self._file is None:
+            return
         data = _host_json(host).encode("utf-8")
-        self._file.seek(0, os.SEEK_END)
-        self._at[host.name] = (self._file.tell(), len(data))
-        self._file.write(data)
+        try:
+            self._file.seek(0, os.SEEK_END)
+            self._at[host.name] = (self._file.tell(), len(data))
+            self._file.write(data)
+        except OSError as exc:
+            self.close()
+            self.problem = f"{tempfile.gettempdir()}: {exc.strerror or exc}"
 
     def text(self, name: str) -> str:
-        """The JSON written for a host."""
+        """The JSON written for a host; :class:`OutputError` if the spool could not keep it."""
+        if self._file is None or self.problem is not None:
+            raise OutputError(f"cannot write the JSON results: the spool of captures failed ({self.problem})")
         offset, size = self._at[name]
         self._file.seek(offset)
         return self._file.read(size).decode("utf-8")
 
     def close(self) -> None:
         """Free the file."""
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 def _indent(text: str, prefix: str) -> str:

@@ -146,6 +146,45 @@ def test_an_output_that_cannot_be_written_is_exit_3_in_one_line(results: Path, t
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize("fails", ["opening", "writing"])
+def test_a_scan_whose_captures_cannot_be_spooled_is_exit_3_for_its_json(
+    tmp_path: Path, fails: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A scan writes each host's captures out as it is judged (for --json). When the temporary file cannot be
+    made, or a write to it fails (a full disk), the scan still judges and writes its JUnit; the JSON is exit
+    3 in one line, and no file of it is left."""
+    import errno
+    import tempfile
+
+    from hds_compliance import cli, report
+
+    def full(*_args: object, **_kwargs: object) -> object:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    if fails == "opening":
+        monkeypatch.setattr(report.tempfile, "TemporaryFile", full)
+    else:
+        real = tempfile.TemporaryFile  # the module is patched for everyone: keep the real one
+
+        class Full:
+            def __init__(self) -> None:
+                self.inner = real()
+
+            def __getattr__(self, name: str) -> object:
+                return full if name == "write" else getattr(self.inner, name)
+
+        monkeypatch.setattr(report.tempfile, "TemporaryFile", Full)
+    monkeypatch.chdir(tmp_path)
+    code = cli.main(["scan", "--controls", str(LAB_CONTROLS), "--junit", "j.xml", "--json", "r.json", "-q"])
+    err = capsys.readouterr().err
+    assert code == 3, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "the spool of captures failed" in lines[0], lines
+    assert "No space left on device" in lines[0]
+    assert (tmp_path / "j.xml").exists() and not (tmp_path / "r.json").exists()
+    assert not list(tmp_path.glob(".r.json.*")), "no partial file left behind"
+
+
 def test_a_closed_pipe_is_exit_3_without_a_traceback(results: Path) -> None:
     """``hds-compliance evaluate ... | head``: the reader is gone; the writer says so and exits 3."""
     read_end, write_end = os.pipe()
