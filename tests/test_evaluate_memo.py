@@ -281,3 +281,13 @@ def test_the_client_fast_paths_give_what_the_plain_ones_give_on_this_machine() -
         round_.parsed = None
     assert fast.model_dump_json() == host_record(host, raw).model_dump_json()
     _judged_as_alone(catalog, [fast, fast.model_copy(update={"name": "twin"})])
+
+
+def test_finish_drops_no_host_its_order_leaves_out() -> None:
+    catalog, hosts = _scene(_FILES[0])
+    evaluator = Evaluator(catalog, REGISTRY)
+    for record in hosts[:3]:
+        evaluator.add(record)
+    verdicts = evaluator.finish([hosts[2].name, "not-added"])
+    names = list(dict.fromkeys(v.host for v in verdicts))
+    assert names == [hosts[2].name, hosts[0].name, hosts[1].name]

@@ -315,7 +315,7 @@ class Evaluator:
         self.needs = {c.id: _needs(c) for c in catalog.controls}  # one text for every host
         self.shared = _Shared()  # a capture seen on several hosts is parsed once
         self.hosts: dict[str, _Host] = {}
-        # per host, its verdicts in catalogue order; a fleet check's place holds its reference until finish
+        # per host, its verdicts in catalogue order (a fleet check's have no status until finish)
         self.pending: dict[str, list[_Pending]] = {}
 
     def add(self, record: HostRecord) -> None:
@@ -351,8 +351,9 @@ class Evaluator:
 
     def finish(self, order: list[str] | None = None) -> list[Verdict]:
         """The fleet checks over every host added, then all verdicts, hosts in ``order`` (their names; by
-        default the order they were added)."""
-        names = list(self.pending) if order is None else [name for name in order if name in self.pending]
+        default, and for hosts it does not name, the order they were added: none is dropped)."""
+        named = [name for name in order or [] if name in self.pending]
+        names = list(dict.fromkeys([*named, *self.pending]))
         hosts = {name: self.hosts[name] for name in names}
         fleet_outcomes = {
             (r.control.id, r.index): _run_fleet(r, hosts, self.scope)
