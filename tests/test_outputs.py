@@ -9,7 +9,9 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import junit_xml
 import pytest
+from conftest import junit_schema_errors
 from junitparser import Error, Failure, JUnitXml, Skipped
 
 from hds_compliance import junit
@@ -241,3 +243,48 @@ def test_a_capture_built_from_bytes_is_the_validated_model(stdout: bytes) -> Non
     assert built.redactions is not Capture.from_bytes("x", "y", b"").redactions  # a list of its own
     with pytest.raises(TypeError, match="not fields of a capture"):
         Capture.from_bytes("sshd", "sshd -T", stdout, exit_cod=0)
+
+
+@pytest.mark.parametrize("name", ["plain", "a&b<c>\"d'", "new\nline", "esc\x1b]0;title\x07", "mark\ue000x"])
+def test_junit_suites_built_from_shared_cases_are_what_junit_xml_builds_whole(name: str) -> None:
+    """Test cases are made once for verdicts alike and the host's name put in per suite: the same bytes as
+    junit-xml building each suite with all its cases, whatever the host is called."""
+    catalog = load_catalog(LAB_CONTROLS)
+    hosts = [_record(name, "permitrootlogin yes\n"), _record("other", "permitrootlogin yes\n")]
+    verdicts = evaluate(catalog, registry(), hosts)
+    run = RunRecord(
+        tool_version="t",
+        started_at="2026-11-29T00:00:00Z",
+        finished_at="2026-11-29T00:00:01Z",
+        inventory="recorded",
+        catalog_digest=catalog.digest,
+    )
+    result = ScanResult(run=run, hosts=hosts, verdicts=verdicts)
+    writer = junit._Writer(catalog)
+    by_host = result.verdicts_by_host()
+    for number, host in enumerate(hosts):
+        whole = junit_xml.TestSuite(
+            name=junit.xml_safe(host.name),
+            test_cases=[writer.case(v, v.host) for v in by_host[host.name]],
+            hostname=junit.xml_safe(host.name),
+            timestamp=run.started_at,
+            properties={
+                "host": junit.xml_safe(host.name),
+                "connector": host.connector,
+                "reachable": "true",
+                "hds_activities": "3,4,5",
+                "roles": "",
+                "location_country": "FR",
+                "catalog_digest": catalog.digest,
+            },
+        ).build_xml_doc()
+        whole.set("time", "0.000")
+        for case in whole.iter("testcase"):
+            case.set("time", "0")
+        ET.indent(whole, space="  ", level=1)
+        whole.tail = "\n" if number == len(hosts) - 1 else "\n  "
+        last = number == len(hosts) - 1
+        assert writer.suite_xml(host, by_host[host.name], result, last) == ET.tostring(
+            whole, encoding="unicode"
+        )
+    assert not junit_schema_errors(junit.to_junit(result, catalog))
