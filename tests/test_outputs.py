@@ -15,7 +15,7 @@ from conftest import junit_schema_errors
 from junitparser import Error, Failure, JUnitXml, Skipped
 
 from hds_compliance import junit
-from hds_compliance.catalog import load_catalog
+from hds_compliance.catalog import Catalog, load_catalog
 from hds_compliance.check import registry
 from hds_compliance.evaluate import evaluate
 from hds_compliance.gate import gate
@@ -65,6 +65,10 @@ def result() -> ScanResult:
         ),
         _record("gone", "", connected=False),
     ]
+    return _result(catalog, hosts)
+
+
+def _result(catalog: Catalog, hosts: list[HostRecord]) -> ScanResult:
     run = RunRecord(
         tool_version="test",
         started_at="2026-11-29T00:00:00Z",
@@ -251,15 +255,7 @@ def test_junit_suites_built_from_shared_cases_are_what_junit_xml_builds_whole(na
     junit-xml building each suite with all its cases, whatever the host is called."""
     catalog = load_catalog(LAB_CONTROLS)
     hosts = [_record(name, "permitrootlogin yes\n"), _record("other", "permitrootlogin yes\n")]
-    verdicts = evaluate(catalog, registry(), hosts)
-    run = RunRecord(
-        tool_version="t",
-        started_at="2026-11-29T00:00:00Z",
-        finished_at="2026-11-29T00:00:01Z",
-        inventory="recorded",
-        catalog_digest=catalog.digest,
-    )
-    result = ScanResult(run=run, hosts=hosts, verdicts=verdicts)
+    result = _result(catalog, hosts)
     writer = junit._Writer(catalog)
     by_host = result.verdicts_by_host()
     for number, host in enumerate(hosts):
@@ -267,7 +263,7 @@ def test_junit_suites_built_from_shared_cases_are_what_junit_xml_builds_whole(na
             name=junit.xml_safe(host.name),
             test_cases=[writer.case(v, v.host) for v in by_host[host.name]],
             hostname=junit.xml_safe(host.name),
-            timestamp=run.started_at,
+            timestamp=result.run.started_at,
             properties={
                 "host": junit.xml_safe(host.name),
                 "connector": host.connector,
