@@ -116,7 +116,9 @@ def write_inventory(lab: pvn.SSHLab, folder: Path, dead: int, hanging_port: int 
 
 def scan(inventory: Path, listeners: list[int], out: Path, timeout: float) -> tuple[Run, dict[str, object]]:
     """Run the command, sample its tree's memory, and measure what it and the lab spent."""
+    # the outputs a CI job asks for: JSON results and a JUnit report
     argv = [str(EXE), "scan", "-i", str(inventory), "--skip-tag", "fs-walk", "--json", str(out), "-q"]
+    argv += ["--junit", str(out.with_suffix(".xml"))]
     argv += ["--connect-timeout", "5", "--timeout", str(timeout)]
     lab0, (cpu0, _) = pvn.target_cpu(listeners), _children_cpu()
     started = time.perf_counter()
