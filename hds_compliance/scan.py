@@ -24,7 +24,7 @@ from hds_compliance.model import Capture, HostRecord, ProbeRun, RunRecord, ScanR
 _CONNECTION_PREFIXES = ("ssh_", "chroot_")
 
 
-_JUDGE_EVERY = 16  # hosts
+_JUDGE_EVERY = 16  # hosts judged together as they come back (see scan)
 
 
 def _now() -> str:
@@ -129,10 +129,10 @@ def scan(
     them say so. ``shard`` (``K/N``) is recorded, for ``merge``. ``progress`` is told of each host as soon
     as its record is made.
 
-    Each host is judged as soon as its record is made, while the others are still being probed, and the
-    fleet checks once all are in. By default the records keep their captures; given ``captures``, a
-    host's record is handed to it once judged (to write them out) and kept without them, so a fleet's
-    captures are never all in memory at once.
+    Hosts are judged as their records are made (a few at a time), while the others are still being
+    probed, and the fleet checks once all are in. By default the records keep their captures; given
+    ``captures``, a host's record is handed to it once judged (to write them out) and kept without them,
+    so a fleet's captures are never all in memory at once.
     """
     options = options or CollectOptions()
     started = _now()
