@@ -34,7 +34,7 @@ from typing import Any, Generic, TypeVar, cast
 from pydantic import BaseModel, ConfigDict
 
 from hds_compliance.facts import Fact, FactError
-from hds_compliance.model import REDACTION_MARK, BackupRepository, Capture, Status
+from hds_compliance.model import REDACTION_MARK, BackupRepository, Capture, PerCapture, Status
 
 T = TypeVar("T")
 P = TypeVar("P", bound="Params")
@@ -142,8 +142,10 @@ def fingerprint(capture: Capture | None) -> tuple[Any, ...] | None:
     evaluator remembers fingerprints across hosts, and holding the texts would keep every host's
     captures in memory (a collision is as likely as guessing a random 128-bit key).
     """
-    if capture is None:
-        return None
+    return None if capture is None else _FINGERPRINTS(capture)
+
+
+def _fingerprint(capture: Capture) -> tuple[Any, ...]:
     texts = hashlib.blake2b(digest_size=16)
     for text in (capture.command, capture.stdout, capture.stderr):
         data = text.encode("utf-8", "surrogatepass")
@@ -159,6 +161,9 @@ def fingerprint(capture: Capture | None) -> tuple[Any, ...] | None:
         tuple(capture.redactions),
         texts.digest(),
     )
+
+
+_FINGERPRINTS = PerCapture(_fingerprint)  # a capture shared by hosts built alike is digested once
 
 
 class Context:

@@ -6,13 +6,16 @@ Everything here is a pydantic model so results and evidence can be written and r
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION = 2
+
+T = TypeVar("T")
 
 # Every redaction leaves "[REDACTED-<kind>...]" where the secret was: one word, no blank, comma or quote, so
 # the text around it keeps its grammar, and a check can tell when what it parses was altered.
@@ -105,6 +108,30 @@ class BackupRepository(BaseModel):
     password_file: str | None = Field(
         default=None, description="file on the backup host holding the repository password (read by the tool)"
     )
+
+
+class PerCapture(Generic[T]):
+    """A value computed from a capture, remembered for that capture object (the most recent ``size``).
+
+    Captures are never changed once built, and hosts built alike share capture objects (the probe's parser
+    gives the same object for the same output): their redaction or digest is then computed once per run.
+    """
+
+    def __init__(self, compute: Callable[[Capture], T], size: int = 2048) -> None:
+        self.compute = compute
+        self.size = size
+        self._seen: OrderedDict[int, tuple[Capture, T]] = OrderedDict()
+
+    def __call__(self, capture: Capture) -> T:
+        hit = self._seen.get(id(capture))
+        if hit is not None and hit[0] is capture:  # the entry holds the capture: its id is not reused
+            self._seen.move_to_end(id(capture))
+            return hit[1]
+        value = self.compute(capture)
+        self._seen[id(capture)] = (capture, value)
+        if len(self._seen) > self.size:
+            self._seen.popitem(last=False)
+        return value
 
 
 _CAPTURE_FIELDS = set(Capture.model_fields)  # one set shared by every capture built from bytes

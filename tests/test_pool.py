@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 
 from hds_compliance.catalog import load_catalog
-from hds_compliance.check import HostInfo, registry
+from hds_compliance.check import HostInfo, _fingerprint, fingerprint, registry
 from hds_compliance.collect.pool import POOL_FIELDS, run_marker
 from hds_compliance.collect.probe import DEFAULT_SECTION_CAP, Probe, Section, new_nonce, parse, render
 from hds_compliance.evaluate.engine import plan_facts
+from hds_compliance.evidence.redact import _redact, redact
 from hds_compliance.facts import FactError, FilesMatching, Part
 from hds_compliance.facts.reads import READS_SH, WHOLE_SH
 from hds_compliance.model import Capture
@@ -109,6 +110,12 @@ def test_hosts_alike_get_the_same_bytes_under_the_run_marker_not_their_own() -> 
         assert record is not None and record.group(1) == mark, key
     steady = [key for key in reading if key not in ("processes", "listen")]
     assert [first[k].stdout for k in steady] == [second[k].stdout for k in steady]
+    # ...and the parser gives them the same capture objects, whose redaction and digest are made once:
+    # what a fresh computation gives
+    assert all(first[k] is second[k] for k in steady)
+    for key in steady:
+        assert redact(second[key]) is redact(first[key]) and redact(first[key]) == _redact(first[key])
+        assert fingerprint(second[key]) == _fingerprint(first[key])
 
 
 def test_every_stat_format_a_reading_fact_uses_is_one_the_pool_gives() -> None:

@@ -13,7 +13,7 @@ import functools
 import re
 from collections.abc import Iterator
 
-from hds_compliance.model import REDACTION_MARK, Capture
+from hds_compliance.model import REDACTION_MARK, Capture, PerCapture
 
 _SECRET_PATTERNS: tuple[tuple[str, re.Pattern[bytes]], ...] = (
     (
@@ -201,6 +201,10 @@ def scrub_text(text: str) -> str:
 
 def redact(capture: Capture) -> Capture:
     """The capture with secrets removed from stdout and stderr; ``redactions`` records what went."""
+    return _REDACTED(capture)
+
+
+def _redact(capture: Capture) -> Capture:
     stdout, kinds = scrub(capture.stdout_bytes())
     stderr, stderr_kinds = scrub(capture.stderr.encode("utf-8", "replace"))
     kinds = sorted(set(kinds + stderr_kinds))
@@ -214,3 +218,6 @@ def redact(capture: Capture) -> Capture:
     )
     rebuilt.redactions = kinds
     return rebuilt
+
+
+_REDACTED = PerCapture(_redact)  # a capture shared by hosts built alike is redacted once
