@@ -117,7 +117,7 @@ class PerCapture(Generic[T]):
     gives the same object for the same output): their redaction or digest is then computed once per run.
     """
 
-    def __init__(self, compute: Callable[[Capture], T], size: int = 2048) -> None:
+    def __init__(self, compute: Callable[[Capture], T], size: int = 512) -> None:
         self.compute = compute
         self.size = size
         self._seen: OrderedDict[int, tuple[Capture, T]] = OrderedDict()

@@ -366,7 +366,7 @@ def _capture(probe: Probe, fact: Fact[object], command: str, part: Part) -> Capt
         problem=f"output exceeded the {probe.section_cap}-byte cap" if truncated else None,
     )
     _ALIKE[key] = capture
-    if len(_ALIKE) > 1024:
+    if len(_ALIKE) > 512:
         _ALIKE.popitem(last=False)
     return capture
 
