@@ -195,8 +195,6 @@ class Context:
         # Set by an evaluator judging several hosts: parsed values by (fact key, capture fingerprint), for
         # every host (a parser is a pure function of its capture), for facts whose parser looks nothing up.
         self.shared: dict[tuple[str, Any], Any] | None = None
-        # Set by the evaluator too: the fingerprints of the host's captures by fact key, made once per host.
-        self.fingerprints: dict[str, Any] | None = None
 
     @property
     def host(self) -> HostInfo:
@@ -239,7 +237,7 @@ class Context:
         self.read.append(key)
         capture = self._captures.get(key)
         if self.trace is not None:
-            self.trace.append((("get", key, redacted_ok), self._fingerprint(key, capture)))
+            self.trace.append((("get", key, redacted_ok), fingerprint(capture)))
         if key not in self._parsed:
             self._parsed[key] = self._parse(fact, capture)
         elif self.trace is not None:
@@ -296,21 +294,13 @@ class Context:
             raise FactUnavailable("the time of collection is not recorded for this host")
         return now
 
-    def _fingerprint(self, key: str, capture: Capture | None) -> tuple[Any, ...] | None:
-        cache = self.fingerprints
-        if cache is None:
-            return fingerprint(capture)
-        if key not in cache:
-            cache[key] = fingerprint(capture)
-        return cache[key]  # type: ignore[no-any-return]
-
     def _parse(self, fact: Fact[T], capture: Capture | None) -> T | FactUnavailable:
         if capture is None:
             return FactUnavailable(f"{fact.describe()} was not collected")
         if capture.problem is not None or not capture.complete:
             return FactUnavailable(f"{fact.describe()}: {capture.problem or 'incomplete capture'}")
         if self.shared is not None and type(fact).parse_with is Fact.parse_with:
-            shared_key = (fact.key, self._fingerprint(fact.key, capture))
+            shared_key = (fact.key, fingerprint(capture))
             if shared_key not in self.shared:
                 self.shared[shared_key] = self._parse_alone(fact, capture)
             return cast("T | FactUnavailable", self.shared[shared_key])
@@ -321,7 +311,7 @@ class Context:
 
         def lookup(key: str) -> Capture | None:
             found = self._captures.get(key)
-            looked.append((("lookup", key), self._fingerprint(key, found)))
+            looked.append((("lookup", key), fingerprint(found)))
             return found
 
         try:

@@ -48,6 +48,12 @@ def _param(value: Any) -> str:
     return str(value)
 
 
+def _bound(cache: dict[Any, str]) -> None:
+    """Empty a per-document cache past 20,000 texts: messages that name hosts are as many as hosts."""
+    if len(cache) >= 20_000:
+        cache.clear()
+
+
 class _Writer:
     """Test cases for a result's verdicts. What does not change from host to host (a case's name, a
     control's lines, a message shared by hosts judged alike) is made XML-safe once."""
@@ -62,8 +68,7 @@ class _Writer:
 
     def xml_safe(self, text: str) -> str:
         if text not in self.safe:
-            if len(self.safe) > 50_000:  # messages that name hosts are as many as hosts: keep it bounded
-                self.safe.clear()
+            _bound(self.safe)
             self.safe[text] = xml_safe(text)
         return self.safe[text]
 
@@ -114,15 +119,14 @@ class _Writer:
         """A verdict's test case as XML, indented for its suite. Made once for verdicts alike (hosts judged
         the same way): the host its text names stands as a random mark, put in per host."""
         key = (v.control, v.check, v.index, v.status, v.severity, v.message, tuple(v.facts))
-        text = self.cases.get(key)
-        if text is None:
-            if len(self.cases) > 20_000:  # messages that name hosts are as many as hosts: keep it bounded
-                self.cases.clear()
-            element = TestSuite("one", [self.case(v, self.host_mark)]).build_xml_doc().find("testcase")
-            assert element is not None
-            element.set("time", "0")
-            ET.indent(element, space="  ", level=2)
-            text = self.cases[key] = ET.tostring(element, encoding="unicode")
+        if key in self.cases:
+            return self.cases[key]
+        _bound(self.cases)
+        element = TestSuite("one", [self.case(v, self.host_mark)]).build_xml_doc().find("testcase")
+        assert element is not None
+        element.set("time", "0")
+        ET.indent(element, space="  ", level=2)
+        text = self.cases[key] = ET.tostring(element, encoding="unicode")
         return text
 
     def suite_xml(self, host: HostRecord, verdicts: list[Verdict], result: ScanResult, last: bool) -> str:

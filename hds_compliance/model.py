@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION = 2
 
+K = TypeVar("K")
 T = TypeVar("T")
 
 # Every redaction leaves "[REDACTED-<kind>...]" where the secret was: one word, no blank, comma or quote, so
@@ -110,6 +111,26 @@ class BackupRepository(BaseModel):
     )
 
 
+class Recent(OrderedDict[K, T]):
+    """A mapping that keeps its ``size`` most recently used entries only (read with ``[]`` or written):
+    the caches shared by hosts built alike, bounded so that a fleet of hosts that differ holds no more."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def __getitem__(self, key: K) -> T:
+        value = super().__getitem__(key)
+        self.move_to_end(key)
+        return value
+
+    def __setitem__(self, key: K, value: T) -> None:
+        super().__setitem__(key, value)
+        self.move_to_end(key)
+        if len(self) > self.size:
+            self.popitem(last=False)
+
+
 class PerCapture(Generic[T]):
     """A value computed from a capture, remembered for that capture object (the most recent ``size``).
 
@@ -119,18 +140,16 @@ class PerCapture(Generic[T]):
 
     def __init__(self, compute: Callable[[Capture], T], size: int = 512) -> None:
         self.compute = compute
-        self.size = size
-        self._seen: OrderedDict[int, tuple[Capture, T]] = OrderedDict()
+        self._seen: Recent[int, tuple[Capture, T]] = Recent(size)
 
     def __call__(self, capture: Capture) -> T:
-        hit = self._seen.get(id(capture))
-        if hit is not None and hit[0] is capture:  # the entry holds the capture: its id is not reused
-            self._seen.move_to_end(id(capture))
-            return hit[1]
+        key = id(capture)
+        if key in self._seen:
+            known, value = self._seen[key]
+            if known is capture:  # the entry holds the capture: its id is not reused while it is there
+                return value
         value = self.compute(capture)
-        self._seen[id(capture)] = (capture, value)
-        if len(self._seen) > self.size:
-            self._seen.popitem(last=False)
+        self._seen[key] = (capture, value)
         return value
 
 

@@ -20,8 +20,8 @@ from hds_compliance.catalog import Catalog, CheckRef, Control, load_catalog
 from hds_compliance.check import Check, Context, FactUnavailable, HostInfo, NoParams, Outcome, passed
 from hds_compliance.collect import CollectOptions, HostJob, collect
 from hds_compliance.collect.probe import new_nonce, render
-from hds_compliance.evaluate import evaluate, plan_facts
-from hds_compliance.evaluate.engine import Evaluator, _Host, _Memo, _Shared, applies, host_info, left_out
+from hds_compliance.evaluate import engine, evaluate, plan_facts
+from hds_compliance.evaluate.engine import Evaluator, _Host, _Memo, applies, host_info, left_out
 from hds_compliance.facts import FileContent
 from hds_compliance.inventory import default_inventory, load_inventory
 from hds_compliance.model import Capture, HostRecord, ProbeRun, Severity, Status, Verdict
@@ -153,7 +153,7 @@ def test_hosts_judged_as_they_come_get_the_verdicts_of_a_whole_evaluation(
     hosts keep almost nothing (a fleet of hosts that all differ)."""
     if evict:
         monkeypatch.setattr(_Memo, "NODES", 0)
-        monkeypatch.setattr(_Shared, "LIMIT", 1)
+        monkeypatch.setattr(engine, "_SHARED_SIZE", 1)
     for catalog, hosts in [_fleet_scene(), *(_scene(file) for file in _FILES[:6])]:
         names = [h.name for h in hosts]
         unique = [h for n, h in enumerate(hosts) if h.name not in names[:n]]

@@ -36,7 +36,6 @@ import binascii
 import re
 import secrets
 import zlib
-from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
@@ -50,7 +49,7 @@ from hds_compliance.collect.pool import (
     unpool,
 )
 from hds_compliance.facts import Fact, Part
-from hds_compliance.model import Capture
+from hds_compliance.model import Capture, Recent
 
 DEFAULT_SECTION_CAP = 1 << 20  # bytes of stdout kept per section
 STDERR_TAIL = 2048
@@ -352,10 +351,8 @@ def _capture(probe: Probe, fact: Fact[object], command: str, part: Part) -> Capt
     truncated = len(part.stdout) > probe.section_cap
     stdout, stderr = part.stdout[: probe.section_cap], part.stderr[-STDERR_TAIL:]
     key = (fact.key, command, stdout, part.exit_code, stderr, truncated and probe.section_cap)
-    capture = _ALIKE.get(key)
-    if capture is not None:  # a host built like one parsed before: the same (never changed) object
-        _ALIKE.move_to_end(key)
-        return capture
+    if key in _ALIKE:  # a host built like one parsed before: the same (never changed) object
+        return _ALIKE[key]
     capture = Capture.from_bytes(
         fact.key,
         command,
@@ -366,13 +363,11 @@ def _capture(probe: Probe, fact: Fact[object], command: str, part: Part) -> Capt
         problem=f"output exceeded the {probe.section_cap}-byte cap" if truncated else None,
     )
     _ALIKE[key] = capture
-    if len(_ALIKE) > 512:
-        _ALIKE.popitem(last=False)
     return capture
 
 
 # The captures parsed last, by what they were made from: hosts built alike print the same outputs.
-_ALIKE: OrderedDict[tuple[object, ...], Capture] = OrderedDict()
+_ALIKE: Recent[tuple[object, ...], Capture] = Recent(512)
 
 
 def follow_ups(probe: Probe, captures: list[Capture]) -> list[Fact[object]]:

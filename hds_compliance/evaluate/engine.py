@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,7 +30,7 @@ from hds_compliance.check import (
     fingerprint,
 )
 from hds_compliance.facts import Fact, fact_from_key
-from hds_compliance.model import HostRecord, Scope, Status, Verdict
+from hds_compliance.model import HostRecord, Recent, Scope, Status, Verdict
 
 
 def applies(control: Control, host: HostInfo) -> str | None:
@@ -95,21 +95,8 @@ def _time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-class _Shared(OrderedDict[tuple[str, Any], Any]):
-    """Parsed values by (fact, capture), for every host: hosts built alike parse a capture once. Only the
-    most recently used are kept, so a fleet of hosts that differ does not hold every host's values."""
-
-    LIMIT = 1024
-
-    def __getitem__(self, key: tuple[str, Any]) -> Any:
-        value = super().__getitem__(key)
-        self.move_to_end(key)
-        return value
-
-    def __setitem__(self, key: tuple[str, Any], value: Any) -> None:
-        super().__setitem__(key, value)
-        if len(self) > self.LIMIT:
-            self.popitem(last=False)
+# Parsed values by (fact, capture fingerprint), for every host: hosts built alike parse a capture once.
+_SHARED_SIZE = 1024
 
 
 @dataclass
@@ -121,14 +108,12 @@ class _Host:
     error: str | None
     now: datetime | None
     parsed: dict[str, Any]
-    fingerprints: dict[str, Any] = field(default_factory=dict)
 
     shared: dict[tuple[str, Any], Any] = field(default_factory=dict)  # parsed values of the whole run
 
     def context(self, declared: frozenset[str] | None) -> Context:
         ctx = Context(self.info, self.captures, declared=declared, now=self.now, parsed=self.parsed)
         ctx.shared = self.shared
-        ctx.fingerprints = self.fingerprints
         return ctx
 
     def answer(self, ask: Ask) -> Any:
@@ -137,10 +122,7 @@ class _Host:
             return self.info
         if ask == TRACE_CLOCK:
             return self.now
-        key = ask[1]
-        if key not in self.fingerprints:
-            self.fingerprints[key] = fingerprint(self.captures.get(key))
-        return self.fingerprints[key]
+        return fingerprint(self.captures.get(ask[1]))
 
 
 class _Node:
@@ -313,7 +295,7 @@ class Evaluator:
         self.prepared = _prepare(catalog, checks)
         self.fleet_refs = [r for refs in self.prepared.values() for r in refs if r.spec.fleet is not None]
         self.needs = {c.id: _needs(c) for c in catalog.controls}  # one text for every host
-        self.shared = _Shared()  # a capture seen on several hosts is parsed once
+        self.shared: Recent[tuple[str, Any], Any] = Recent(_SHARED_SIZE)
         self.hosts: dict[str, _Host] = {}
         # per host, its verdicts in catalogue order (a fleet check's have no status until finish)
         self.pending: dict[str, list[_Pending]] = {}
@@ -346,7 +328,6 @@ class Evaluator:
         host.parsed = {
             key: value for key, value in host.parsed.items() if key.removeprefix("lookups:") in fleet_keys
         }
-        host.fingerprints.clear()
         self.hosts[host.info.name] = host
 
     def finish(self, order: list[str] | None = None) -> list[Verdict]:
