@@ -3,9 +3,11 @@
 Written for the schema Jenkins (xunit plugin, ``junit-10.xsd``) and GitLab consume: a test case has no
 ``<properties>`` there, so its severity, status and framework references go in its ``<system-out>``, and a
 failure or error carries the same details in its body. A suite's ``time`` is the host's probe duration
-from the run record (a test case's is 0: judging captures takes no time on the host), so re-evaluating
-the same captures gives the same bytes. Every string is stripped of the characters XML 1.0 forbids, so the
-file is valid whatever bytes a host or an inventory provided.
+from the run record; a test case's is the host time of the probe sections that collected the facts its
+check read (each fact's share, as the run record keeps it: ``ProbeRun.fact_s``), not the time judging
+took on the scanning machine, so re-evaluating the same captures gives the same bytes. Every string is
+stripped of the characters XML 1.0 forbids, so the file is valid whatever bytes a host or an inventory
+provided.
 """
 
 from __future__ import annotations
@@ -160,9 +162,20 @@ class _Writer:
         suite.tail = "\n" if last else "\n  "
         text = ET.tostring(suite, encoding="unicode")
         named = escape(xml_safe(host.name))  # as ElementTree escapes a text
-        cases = "".join("\n    " + self.case_xml(v).replace(self.host_mark, named) for v in verdicts)
+        took = host.probe.fact_s
+        cases = "".join(
+            "\n    "
+            + _timed(self.case_xml(v), sum(took.get(f, 0.0) for f in v.facts)).replace(self.host_mark, named)
+            for v in verdicts
+        )
         end = text.index("</properties>") + len("</properties>")  # the cases follow the properties
         return text[:end] + cases + text[end:]
+
+
+def _timed(case: str, seconds: float) -> str:
+    """A test case's XML with its time: the first ``time="0"`` is its own attribute (the name and class
+    before it are escaped, so they hold no bare quote)."""
+    return case.replace(' time="0"', f' time="{seconds:.3f}"', 1) if seconds >= 0.0005 else case
 
 
 def to_junit(result: ScanResult, catalog: Catalog) -> str:

@@ -173,6 +173,15 @@ class ProbeRun(BaseModel):
     cpu_s: float | None = Field(
         default=None, description="CPU seconds the probe's sections took on the host (the shell's times)"
     )
+    fact_s: dict[str, float] = Field(
+        default_factory=dict,
+        description="each fact's share of the host time its probe section took, by the host's clock (a "
+        "section of several facts is split evenly among them, the pooled file reads among the sections "
+        "that asked for them)",
+    )
+    clock_s: float | None = Field(
+        default=None, description="the resolution of the clock fact_s was read from (seconds)"
+    )
 
 
 class HostRecord(BaseModel):

@@ -73,6 +73,8 @@ def host_record(
     problems: list[str] = []
     complete, noise, received = True, 0, 0
     cpu: float | None = None
+    fact_s: dict[str, float] = {}
+    clock: float | None = None
     expected: list[str] | None = None
     for number, round_ in enumerate(raw.rounds, 1):
         probe = render([fact_from_key(k) for k in round_.facts], round_.nonce, section_cap)
@@ -92,6 +94,8 @@ def host_record(
         noise += parsed.noise_lines
         if parsed.cpu_s is not None:
             cpu = round((cpu or 0.0) + parsed.cpu_s, 3)
+        fact_s.update(parsed.fact_s)
+        clock = max(clock or 0.0, parsed.clock_s or 0.0) or None  # the coarser clock, if rounds differ
         received += len(round_.stdout.encode("utf-8", "replace"))
         if parsed.problem:
             problems.append(parsed.problem if number == 1 else f"round {number}: {parsed.problem}")
@@ -108,6 +112,8 @@ def host_record(
         bytes_received=received,
         noise_lines=noise,
         cpu_s=cpu,
+        fact_s=fact_s,
+        clock_s=clock,
     )
     return HostRecord(**base, probe=run, captures=[redact(c) for c in [*captures, *(scanner or [])]])
 

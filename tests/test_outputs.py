@@ -38,7 +38,7 @@ LAB_CONTROLS = Path(__file__).parent / "data" / "lab_controls"
 EXE = Path(sys.executable).with_name("hds-compliance")
 
 
-def _record(name: str, sshd_stdout: str, connected: bool = True) -> HostRecord:
+def _record(name: str, sshd_stdout: str, connected: bool = True, sshd_s: float | None = None) -> HostRecord:
     capture = Capture.from_bytes(
         "sshd", "(recorded)", sshd_stdout.encode("utf-8", "surrogateescape"), exit_code=0
     )
@@ -48,7 +48,11 @@ def _record(name: str, sshd_stdout: str, connected: bool = True) -> HostRecord:
         hds_activities=[3, 4, 5],
         location_country="FR",
         probe=ProbeRun(
-            connected=connected, complete=connected, commands=1, error=None if connected else "refused"
+            connected=connected,
+            complete=connected,
+            commands=1,
+            error=None if connected else "refused",
+            fact_s={"sshd": sshd_s} if sshd_s is not None else {},
         ),
         captures=[capture] if connected else [],
     )
@@ -59,7 +63,7 @@ def result() -> ScanResult:
     """A scan result built from recorded captures, including bytes no XML file may carry."""
     catalog = load_catalog(LAB_CONTROLS)
     hosts = [
-        _record("good", "permitrootlogin no\npasswordauthentication no\nmaxauthtries 3\n"),
+        _record("good", "permitrootlogin no\npasswordauthentication no\nmaxauthtries 3\n", sshd_s=0.0123),
         _record(
             "evil", "permitrootlogin \x01\x1b[31myes\udcff\x7f\npasswordauthentication yes\nmaxauthtries 9\n"
         ),
@@ -99,6 +103,9 @@ def test_junit_parses_and_keeps_host_and_control_ids(result: ScanResult, tmp_pat
     good = {(case.classname, case.name): case for case in suites["good"]}
     out = good[("LAB-01", "sshd.root_login_disabled")].system_out or ""
     assert "status: pass" in out and "hds: EXI 05" in out, out
+    # a case's time is the host time of the facts its check read; a control without check read none
+    assert good[("LAB-01", "sshd.root_login_disabled")].time == pytest.approx(0.012)
+    assert good[("LAB-03", "attestation")].time == 0 and root.time == 0  # "evil" has no clock
 
 
 def test_outputs_are_byte_identical_for_the_same_captures(result: ScanResult) -> None:
@@ -254,7 +261,10 @@ def test_junit_suites_built_from_shared_cases_are_what_junit_xml_builds_whole(na
     """Test cases are made once for verdicts alike and the host's name put in per suite: the same bytes as
     junit-xml building each suite with all its cases, whatever the host is called."""
     catalog = load_catalog(LAB_CONTROLS)
-    hosts = [_record(name, "permitrootlogin yes\n"), _record("other", "permitrootlogin yes\n")]
+    hosts = [
+        _record(name, "permitrootlogin yes\n", sshd_s=0.0216),
+        _record("other", "permitrootlogin yes\n", sshd_s=0.0004),  # under a millisecond: time="0"
+    ]
     result = _result(catalog, hosts)
     writer = junit._Writer(catalog)
     by_host = result.verdicts_by_host()
@@ -275,8 +285,8 @@ def test_junit_suites_built_from_shared_cases_are_what_junit_xml_builds_whole(na
             },
         ).build_xml_doc()
         whole.set("time", "0.000")
-        for case in whole.iter("testcase"):
-            case.set("time", "0")
+        for case, v in zip(whole.iter("testcase"), by_host[host.name], strict=True):
+            case.set("time", "0.022" if v.facts and number == 0 else "0")  # the sshd capture's time
         ET.indent(whole, space="  ", level=1)
         whole.tail = "\n" if number == len(hosts) - 1 else "\n  "
         last = number == len(hosts) - 1

@@ -198,8 +198,9 @@ def _restream(probe: Probe, head: bytes, stream: bytes) -> bytes:
 def _pool_part(probe: Probe, stream: bytes) -> tuple[int, int]:
     """Where the pool section's stdout lies in the decoded stream."""
     n = len(probe.sections)
-    start = stream.index(f"\n{probe.nonce} B {n}\n".encode()) + len(f"\n{probe.nonce} B {n}\n")
-    return start, stream.index(f"\n{probe.nonce} E {n} ".encode())
+    begin = re.search(rb"\n" + re.escape(f"{probe.nonce} B {n}".encode()) + rb"( T[0-9.]+)?\n", stream)
+    assert begin is not None
+    return begin.end(), stream.index(f"\n{probe.nonce} E {n} ".encode())
 
 
 @pytest.fixture
@@ -242,7 +243,7 @@ def test_without_the_pool_no_reading_section_is_judged(
     probe, facts, output = two_sections
     head, stream = _stream(probe, output)
     n = len(probe.sections)
-    start = stream.index(f"\n{probe.nonce} B {n}\n".encode())
+    start = stream.index(f"\n{probe.nonce} B {n}".encode())
     end = stream.index(f"{probe.nonce} X {n}\n".encode()) + len(f"{probe.nonce} X {n}\n")
     parsed = parse(probe, _restream(probe, head, stream[:start] + stream[end - 1 :]))
     assert not parsed.complete and parsed.problem is not None and "pool" in parsed.problem

@@ -8,6 +8,8 @@ import os
 import shlex
 import shutil
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -391,3 +393,56 @@ def test_the_cpu_trailer_is_read_as_each_shell_prints_it(trailer: bytes, seconds
     from hds_compliance.collect.probe import _cpu_seconds
 
     assert _cpu_seconds(trailer) == seconds
+
+
+@pytest.mark.parametrize(("shell", "clock"), [("dash", 0.01), ("bash --posix", 1e-6), ("busybox sh", 1e-6)])
+def test_each_fact_carries_the_host_time_its_section_took(shell: str, clock: float, files: Path) -> None:
+    """Section starts are stamped by the host's clock without a program (bash's and busybox's
+    EPOCHREALTIME, dash's /proc/uptime). The judge is a read that blocks: a FIFO whose writer waits 0.3 s
+    holds up the pooled file reads, and that time goes to the facts that read files, not to the others;
+    all shares together are at most the probe's wall time."""
+    if shutil.which(shell.split()[0]) is None:
+        pytest.skip(f"needs {shell.split()[0]}")
+    fifo = files / "slow"
+    os.mkfifo(fifo)
+
+    def write_late() -> None:
+        with fifo.open("w") as writer:  # opens once the pool's head opens the FIFO
+            time.sleep(0.3)
+            writer.write("late\n")
+
+    facts = [FileContent(str(fifo)), FileContent(str(files / "plain.conf")), Sysctl("kernel.ostype")]
+    probe = render(facts, new_nonce())
+    writer = threading.Thread(target=write_late)
+    writer.start()
+    started = time.perf_counter()
+    done = subprocess.run([*shell.split(), "-c", probe.script], capture_output=True, check=True, timeout=30)
+    wall = time.perf_counter() - started
+    writer.join()
+    parsed = parse(probe, done.stdout)
+    assert parsed.complete, parsed.problem
+    assert parsed.clock_s == pytest.approx(clock)
+    assert set(parsed.fact_s) == {f.key for f in facts}
+    reads = parsed.fact_s[facts[0].key] + parsed.fact_s[facts[1].key]
+    assert reads >= 0.3 - clock and parsed.fact_s[facts[2].key] < 0.1, parsed.fact_s
+    assert sum(parsed.fact_s.values()) <= wall
+
+
+@pytest.mark.parametrize(
+    ("stamps", "took", "clock"),
+    [
+        ({0: b"100.00", 1: b"100.25", 2: b"100.25"}, {0: 0.25, 1: 0.0}, 0.01),  # /proc/uptime
+        ({0: b"1796229098,000001", 1: b"1796229098,500000"}, {0: 0.499999}, 1e-6),  # a decimal comma
+        ({0: b"100.00", 2: b"100.50"}, {}, 0.01),  # section 1's start is missing: neither is timed
+        ({0: b"100.50", 1: b"100.00"}, {}, 0.01),  # the clock went back: no time, never negative
+        ({0: b"100.00", 1: b"1796229098.500000"}, {}, None),  # two clocks: their difference means nothing
+        ({}, {}, None),
+    ],
+)
+def test_section_times_are_differences_of_one_clock(
+    stamps: dict[int, bytes], took: dict[int, float], clock: float | None
+) -> None:
+    from hds_compliance.collect.probe import _durations
+
+    measured, resolution = _durations(stamps, [0, 1])
+    assert measured == pytest.approx(took) and resolution == (pytest.approx(clock) if clock else None)

@@ -36,7 +36,7 @@ import binascii
 import re
 import secrets
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
 from hds_compliance.collect.pool import (
@@ -103,8 +103,14 @@ class Probe:
             # One unwrapped line where base64 can (GNU): the transport then reads one line, not thousands.
             "B=base64; echo | base64 -w 0 >/dev/null 2>&1 && B='base64 -w 0'",
             "Z=; echo | gzip -1 -c >/dev/null 2>&1 && Z=' gz'",
+            # The clock each section start is read from, without starting a program: bash and busybox
+            # ash ignore an assignment to EPOCHREALTIME (microseconds); where it sticks (dash), the
+            # kernel's /proc/uptime (centiseconds) is read instead.
+            'EPOCHREALTIME=; s() { t=$EPOCHREALTIME; [ -n "$t" ] || '
+            "{ read t _ </proc/uptime; } 2>/dev/null || t=; case $t in *[!0-9.,]*) t=;; esac; }",
             # stdout -> the stream (fd 4); stderr -> $e; exit code of the $( ) -> $r. One fork per section.
-            'run() { printf \'\\n%s B %s\\n\' "$M" "$1"; e=$("$2" </dev/null 2>&1 >&4); r=$?; '
+            'run() { s; printf \'\\n%s B %s%s\\n\' "$M" "$1" "${t:+ T$t}"; '
+            'e=$("$2" </dev/null 2>&1 >&4); r=$?; '
             + (TAKE_REQUEST_SH if self.deferred else "")
             + 'printf \'\\n%s E %s %s\\n%s\\n%s X %s\\n\' "$M" "$1" "$r" "$e" "$M" "$1"; }',
         ]
@@ -120,7 +126,8 @@ class Probe:
         body = "; ".join(runs)
         count = len(self.sections)
         lines.append(
-            f"{{ {body + '; ' if body else ''}printf '\\n%s DONE %s\\n' \"$M\" {count}; times; }} 4>&1 | "
+            f"{{ {body + '; ' if body else ''}"
+            f's; printf \'\\n%s DONE %s%s\\n\' "$M" {count} "${{t:+ T$t}}"; times; }} 4>&1 | '
             'if [ -n "$Z" ]; then gzip -1 -c | $B; else $B; fi'
         )
         lines.append("exit 0")
@@ -153,14 +160,17 @@ def render(facts: list[Fact[object]], nonce: str, section_cap: int = DEFAULT_SEC
 
 @dataclass
 class ParsedProbe:
-    """Captures recovered from a probe's output, whether the output was complete, and the CPU its sections
-    took on the host (seconds, from the shell's ``times``; ``None`` if it did not say)."""
+    """Captures recovered from a probe's output, whether the output was complete, the CPU its sections
+    took on the host (seconds, from the shell's ``times``; ``None`` if it did not say), and each fact's
+    share of the host time (``fact_s``, read with a clock of resolution ``clock_s``)."""
 
     captures: list[Capture]
     complete: bool
     problem: str | None
     noise_lines: int = 0
     cpu_s: float | None = None
+    fact_s: dict[str, float] = field(default_factory=dict)
+    clock_s: float | None = None
 
 
 def _stream(lines: list[str], gz: bool = False) -> tuple[bytes, bool]:
@@ -206,6 +216,8 @@ class _Frame:
     problem: str | None
     noise_lines: int
     cpu_s: float | None = None
+    took: dict[int, float] = field(default_factory=dict)  # section -> seconds on the host
+    clock: float | None = None  # the resolution of those seconds
 
 
 def _frame(probe: Probe, output: str | bytes, transport_error: str | None, stderr: str) -> _Frame:
@@ -223,15 +235,20 @@ def _frame(probe: Probe, output: str | bytes, transport_error: str | None, stder
         noise, stream, clean = lines, b"", False
 
     marker = re.compile(
-        rb"\n" + re.escape(probe.nonce.encode()) + rb" (B|E|X|DONE) ([0-9]+)(?: (-?[0-9]+))?\n"
+        rb"\n"
+        + re.escape(probe.nonce.encode())
+        + rb" (B|E|X|DONE) ([0-9]+)(?: (-?[0-9]+))?(?: T([0-9]+[.,][0-9]+))?\n"
     )
     sections: dict[int, Raw] = {}
     anomalies: list[str] = []
     done: int | None = None
     cpu_s: float | None = None
+    stamps: dict[int, bytes] = {}  # the clock when section i started (the trailer's: when all ended)
     open_at: tuple[int, str, int] | None = None  # (section, "out" | "err", payload start)
     for match in marker.finditer(stream):
         tag, index = match.group(1).decode(), int(match.group(2))
+        if match.group(4) is not None and tag in ("B", "DONE"):
+            stamps[index + 1 if tag == "DONE" and probe.deferred else index] = match.group(4)
         if tag == "DONE":
             done = index
             open_at = None
@@ -292,9 +309,27 @@ def _frame(probe: Probe, output: str | bytes, transport_error: str | None, stder
 
     if anomalies or fatal is not None:
         sections = {}  # a frame that broke once cannot vouch for any section: nothing is used
+    took, clock = _durations(stamps, [i for i, raw in sections.items() if "err" in raw])
     if probe.deferred:
         unpool(sections, list(probe.deferred), sections.pop(len(probe.sections), None), probe.nonce)
-    return _Frame(sections, complete, problem, len(noise), cpu_s)
+    return _Frame(sections, complete, problem, len(noise), cpu_s, took, clock)
+
+
+def _durations(stamps: dict[int, bytes], whole: list[int]) -> tuple[dict[int, float], float | None]:
+    """How long each whole section took on the host (seconds, from its start to the next one's), and the
+    resolution of the clock read (the stamps' last decimal: 1 µs from EPOCHREALTIME, 10 ms from
+    /proc/uptime). A section without both stamps, or whose clock went back, has no time."""
+    decimals = {len(t) - max(t.rfind(b"."), t.rfind(b",")) - 1 for t in stamps.values()}
+    if len(decimals) != 1:  # no stamps, or two clocks: no difference means anything
+        return {}, None
+    scale = 10 ** decimals.pop()
+    ticks = {i: int(t.replace(b",", b"").replace(b".", b"")) for i, t in stamps.items()}
+    took = {
+        i: (ticks[i + 1] - ticks[i]) / scale
+        for i in whole
+        if i in ticks and i + 1 in ticks and ticks[i + 1] >= ticks[i]
+    }
+    return took, 1 / scale
 
 
 _TIMES = re.compile(rb"([0-9]+)m\s*([0-9]+(?:\.[0-9]+)?)s")
@@ -323,7 +358,30 @@ def parse(
         for i, section in enumerate(probe.sections)
         for capture in _captures(probe, section, frame.sections.get(i), frame.problem)
     ]
-    return ParsedProbe(captures, frame.complete, frame.problem, frame.noise_lines, frame.cpu_s)
+    return ParsedProbe(
+        captures,
+        frame.complete,
+        frame.problem,
+        frame.noise_lines,
+        frame.cpu_s,
+        _fact_times(probe, frame.took),
+        frame.clock,
+    )
+
+
+def _fact_times(probe: Probe, took: dict[int, float]) -> dict[str, float]:
+    """Each fact's share of the host time its section took: a section shared by a batch is split evenly
+    among its facts, and the pooled file reads among the sections that asked for them. The shares add up
+    to the time of the sections measured."""
+    pool = took.get(len(probe.sections)) if probe.deferred else None
+    times: dict[str, float] = {}
+    for i, section in enumerate(probe.sections):
+        if i not in took:
+            continue
+        spent = took[i] + (pool / len(probe.deferred) if pool is not None and i in probe.deferred else 0.0)
+        for fact in section.facts:
+            times[fact.key] = round(spent / len(section.facts), 6)
+    return times
 
 
 def _captures(probe: Probe, section: Section, raw: Raw | None, problem: str | None) -> list[Capture]:
