@@ -21,16 +21,17 @@ POSTFIX = PostfixConfig()
 Service = Annotated[str, Field(pattern=r"^((tcp|udp)/\d{1,5}|[A-Za-z0-9_.@:+-]{1,64})$")]
 
 
-def _matches(socket: Socket, entries: list[str]) -> str | None:
-    """The entry (``tcp/22`` or a process name) that covers ``socket``, if any."""
-    for entry in entries:
-        if "/" in entry:
-            proto, port = entry.split("/")
-            if socket.proto == proto and socket.port == int(port):
-                return entry
-        elif entry in socket.processes:
-            return entry
-    return None
+class _Entries:
+    """Service entries (``tcp/22`` or a process name), split once for all the sockets of a host."""
+
+    def __init__(self, entries: list[str]) -> None:
+        self.ports = {(proto, int(port)): e for e in entries if "/" in e for proto, port in [e.split("/")]}
+        self.names = [e for e in entries if "/" not in e]
+
+    def matching(self, socket: Socket) -> str | None:
+        """The first entry that covers ``socket``, ports before process names; ``None`` if none does."""
+        port = self.ports.get((socket.proto, socket.port))
+        return port if port is not None else next((e for e in self.names if e in socket.processes), None)
 
 
 def _listing(sockets: list[Socket]) -> str:
@@ -49,7 +50,8 @@ def listening_only_allowed(p: AllowedParams, ctx: Context) -> Outcome:
     """Only the allowed services listen on non-loopback addresses (0.0.0.0, ::, * or a public address)."""
     sockets = ctx.get(SOCKETS)
     exposed = [s for s in sockets if not s.loopback_only]
-    extra = [s for s in exposed if _matches(s, p.allowed) is None]
+    allowed = _Entries(p.allowed)
+    extra = [s for s in exposed if allowed.matching(s) is None]
     local = len(sockets) - len(exposed)
     if extra:
         return failed(f"listening beyond loopback without being allowed: {_listing(extra)}")
@@ -70,7 +72,8 @@ class ForbiddenParams(Params):
 def forbidden_not_listening(p: ForbiddenParams, ctx: Context) -> Outcome:
     """No forbidden service (telnet, rsh, rlogin, rexec, ftp, tftp...) listens, on any address."""
     sockets = ctx.get(SOCKETS)
-    found = [s for s in sockets if _matches(s, [*p.ports, *p.processes]) is not None]
+    forbidden = _Entries([*p.ports, *p.processes])
+    found = [s for s in sockets if forbidden.matching(s) is not None]
     if found:
         return failed(f"forbidden service(s) listening: {_listing(found)}")
     return passed(f"none of {len(p.ports)} forbidden ports nor {len(p.processes)} forbidden programs listens")

@@ -12,6 +12,7 @@ provided.
 
 from __future__ import annotations
 
+import itertools
 import re
 import secrets
 import xml.etree.ElementTree as ET
@@ -165,11 +166,16 @@ class _Writer:
         took = host.probe.fact_s
         cases = "".join(
             "\n    "
-            + _timed(self.case_xml(v), sum(took.get(f, 0.0) for f in v.facts)).replace(self.host_mark, named)
+            + (
+                _timed(self.case_xml(v), sum(map(took.get, v.facts, _ZEROS))) if took else self.case_xml(v)
+            ).replace(self.host_mark, named)
             for v in verdicts
         )
         end = text.index("</properties>") + len("</properties>")  # the cases follow the properties
         return text[:end] + cases + text[end:]
+
+
+_ZEROS = itertools.repeat(0.0)  # a fact without a time counts for none
 
 
 def _timed(case: str, seconds: float) -> str:

@@ -291,3 +291,26 @@ def test_finish_drops_no_host_its_order_leaves_out() -> None:
     verdicts = evaluator.finish([hosts[2].name, "not-added"])
     names = list(dict.fromkeys(v.host for v in verdicts))
     assert names == [hosts[2].name, hosts[0].name, hosts[1].name]
+
+
+@pytest.mark.parametrize("check", ["sshd.option", None])
+def test_a_verdict_built_without_validation_is_the_validated_model(check: str | None) -> None:
+    """The evaluator builds verdicts by hand (hundreds per host): each must be what pydantic validates from
+    the same values, for equality, repr, dumps, copies and the fields it says were set."""
+    values: dict[str, Any] = {
+        "host": "db1",
+        "control": "SSH-01",
+        "severity": Severity.HIGH,
+        "check": check,
+        "index": 2,
+        "status": Status.FAIL,
+        "message": "PermitRootLogin is yes",
+    }
+    if check is not None:
+        values |= {"params": {"name": "maxauthtries", "max": 4}, "facts": ["sshd"]}
+    built, validated = engine._verdict(**values), Verdict(**values)
+    assert built == validated and repr(built) == repr(validated)
+    assert built.model_dump_json() == validated.model_dump_json()
+    assert built.model_fields_set == set(Verdict.model_fields)
+    assert built.model_copy(update={"status": Status.PASS}).status is Status.PASS
+    assert built.status is Status.FAIL  # the copy left it alone

@@ -48,11 +48,13 @@ def _worker(out: IO[str]) -> dict[str, Any]:
 
     monkey.patch_all()
 
+    import hmac
     import logging
     import socket
 
     import gevent
     import gevent.pool
+    import paramiko.util as paramiko_util
     import pyinfra.connectors.ssh_util as ssh_util
     import pyinfra.connectors.sshuserclient.client as ssh_client
     import pyinfra.connectors.util as connector_util
@@ -67,6 +69,9 @@ def _worker(out: IO[str]) -> dict[str, Any]:
     logging.getLogger("pyinfra").setLevel(logging.CRITICAL + 1)
     logging.getLogger("paramiko").setLevel(logging.CRITICAL + 1)
     connector_util.getpass = _no_prompt  # type: ignore[attr-defined]
+    # paramiko checks every packet's MAC with a constant-time comparison written in Python, a loop over
+    # the bytes; the standard library's is the same guarantee, in C.
+    paramiko_util.constant_time_bytes_eq = hmac.compare_digest  # type: ignore[assignment]
     ssh_util.getpass = _no_prompt  # type: ignore[attr-defined]
     # Every SSH connection checks its host key strictly, hops included: a ProxyJump hop gets the policy of
     # the ssh_config it is read from, "ask" by default, whose input() would read our protocol's stdin.

@@ -6,6 +6,7 @@ import ipaddress
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from hds_compliance.facts.base import ABSENT, Fact, FactError, Part, quote
@@ -123,6 +124,18 @@ class SystemdUnit(Fact[UnitState | None]):
 # --------------------------------------------------------------------------------------- listening sockets
 
 
+@lru_cache(maxsize=4096)
+def _loopback(text: str) -> bool:
+    """Whether an address is a loopback one (remembered: a fleet's hosts list the same few addresses)."""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
 @dataclass(frozen=True)
 class Socket:
     """A listening socket (TCP LISTEN, or UDP bound): address, port, the interface it is bound to, owners."""
@@ -141,17 +154,7 @@ class Socket:
     @property
     def loopback_only(self) -> bool:
         """Reachable from this host only: a loopback address, or any address of the ``lo`` interface."""
-        if self.interface == "lo":
-            return True
-        if self.wildcard:
-            return False
-        try:
-            address = ipaddress.ip_address(self.address)
-        except ValueError:
-            return False
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            return address.ipv4_mapped.is_loopback
-        return address.is_loopback
+        return self.interface == "lo" or (not self.wildcard and _loopback(self.address))
 
     def describe(self) -> str:
         """``tcp 0.0.0.0:22 (sshd)``."""
