@@ -169,10 +169,28 @@ def console_summary(result: ScanResult, catalog: Catalog, outcome: GateResult) -
         lines.append(
             f"probe CPU on the hosts: mean {mean * 1000:.0f} ms, max {top * 1000:.0f} ms ({printable(where)})"
         )
+    slowest = _slowest_facts(result.hosts)
+    if slowest:
+        lines.append("slowest facts on the hosts (mean time per host): " + slowest)
     lines.append(f"checks: {_counts(Counter(v.status for v in result.verdicts))}")
     lines += _policy_lines(outcome)
     lines.append(gate_line(outcome))
     return "\n".join(lines) + "\n"
+
+
+def _slowest_facts(hosts: list[HostRecord], shown: int = 3) -> str:
+    """The facts whose probe sections took the hosts longest, by mean over the hosts that timed them (the
+    first place to look when a catalogue grows costly for the hosts); empty when no host did."""
+    timed = [h.probe.fact_s for h in hosts if h.probe.fact_s]
+    if not timed:
+        return ""
+    totals: Counter[str] = Counter()
+    for times in timed:
+        totals.update(times)
+    return ", ".join(
+        f"{printable(key)} {1000 * total / len(timed):.0f} ms"
+        for key, total in sorted(totals.items(), key=lambda item: (-item[1], item[0]))[:shown]
+    )
 
 
 def _cell(text: str, width: int = 160) -> str:

@@ -294,3 +294,21 @@ def test_junit_suites_built_from_shared_cases_are_what_junit_xml_builds_whole(na
             whole, encoding="unicode"
         )
     assert not junit_schema_errors(junit.to_junit(result, catalog))
+
+
+def test_the_summary_names_the_facts_that_took_the_hosts_longest(result: ScanResult) -> None:
+    """Each fact's host time is in the run record: the summary names the slowest, by mean over the hosts
+    that timed them, escaped like every host-provided text; without any timing there is no such line."""
+    from hds_compliance.report import console_summary
+
+    catalog = load_catalog(LAB_CONTROLS)
+    evil = result.hosts[1]
+    evil.probe.fact_s = {"sshd": 0.0277, "listen\x1b[2J": 0.004, "file:/etc/a": 0.001, "file:/etc/b": 0.0005}
+    text = console_summary(result, catalog, gate(result.verdicts))
+    line = next(ln for ln in text.splitlines() if ln.startswith("slowest facts"))
+    # "good" timed sshd at 12.3 ms, "evil" at 27.7: 20 ms; the others only on "evil", over 2 timed hosts
+    shown = line.removeprefix("slowest facts on the hosts (mean time per host): ")
+    assert shown == "sshd 20 ms, listen\\x1b[2J 2 ms, file:/etc/a 0 ms"
+    for host in result.hosts:
+        host.probe.fact_s = {}
+    assert "slowest facts" not in console_summary(result, catalog, gate(result.verdicts))
