@@ -54,6 +54,7 @@ from hds_compliance.report import to_json  # noqa: E402
 from hds_compliance.scan import _job, host_record, host_view  # noqa: E402
 
 LAB_FIRST = "127.0.33.2"  # this bench's own lab addresses (the perf-client area's)
+LAB_NET = "10.202.0.0"  # and, hosts on networks of their own, their /31s
 
 
 def _children_cpu() -> float:
@@ -122,8 +123,9 @@ def record(args: argparse.Namespace) -> int:
     import bench.probe_vs_naive as bench
 
     bench.FIRST_ADDRESS = ipaddress.IPv4Address(LAB_FIRST)
+    bench.NET_BASE = ipaddress.IPv4Address(LAB_NET)
     catalog, checks = _catalog(args.skip_tag)
-    lab = bench.start_lab(args.hosts)
+    lab = bench.start_lab(args.hosts, own_network=not args.shared_net)
     try:
         work = Path(tempfile.mkdtemp(prefix="hds-client-cpu-"))
         inventory = load_inventory(lab.write_inventory(work / "inventory.py"))
@@ -223,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     rec = sub.add_parser("record", help="scan an SSH lab stage by stage and dump the worker's answer")
     rec.add_argument("--hosts", type=int, default=20)
+    rec.add_argument("--shared-net", action="store_true", help="lab hosts share one network namespace")
     rec.add_argument("--parallel", type=int, default=50)
     rec.add_argument("--skip-tag", action="append", default=[], metavar="TAG")
     rec.add_argument("--dump", required=True)

@@ -200,6 +200,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hanging", type=float, default=0.0, help="percent of hosts that never answer")
     parser.add_argument("--naive", action="store_true", help="also the one-command-per-fact baseline")
     parser.add_argument("--timeout", type=float, default=120.0, help="probe timeout per host (s)")
+    parser.add_argument(
+        "--shared-net",
+        action="store_true",
+        help="lab hosts share this network namespace (each then lists every lab listener as its own)",
+    )
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("needs root (the SSH lab uses mount and PID namespaces)", file=sys.stderr)
@@ -215,8 +220,11 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="hds-fleet-") as tmp, HangingServer() as server:
             try:
                 t0 = time.perf_counter()
-                lab = pvn.start_lab(size - dead - hanging)
-                print(f"lab: {len(lab.hosts)} live sshd hosts started in {time.perf_counter() - t0:.1f} s")
+                lab = pvn.start_lab(size - dead - hanging, own_network=not args.shared_net)
+                print(
+                    f"lab: {len(lab.hosts)} live sshd hosts started in {time.perf_counter() - t0:.1f} s, "
+                    + ("sharing one network namespace" if args.shared_net else "each in its own network")
+                )
                 listeners = pvn._listener_pids(lab)
                 inventory = write_inventory(lab, Path(tmp), dead, server.port, hanging)
                 run, results = scan(inventory, listeners, Path(tmp) / "results.json", args.timeout)

@@ -52,7 +52,8 @@ if TYPE_CHECKING:
     from tests.lab.sshlab import SSHLab
 
 REPO = Path(__file__).resolve().parents[1]
-FIRST_ADDRESS = ipaddress.IPv4Address("127.0.0.2")
+FIRST_ADDRESS = ipaddress.IPv4Address("127.0.0.2")  # hosts sharing this network namespace
+NET_BASE = ipaddress.IPv4Address("10.201.0.0")  # hosts with a network of their own: a /31 each from here
 STDERR_TAIL = 2048  # same as hds_compliance.probe.STDERR_TAIL
 RC_PREFIX = "rc="  # last stderr line of a naive command: the snippet's exit code
 
@@ -210,13 +211,43 @@ def _login_defs(i: int) -> str:
     return f"# bench lab host {i}\nPASS_MAX_DAYS {days}\nPASS_MIN_DAYS {i % 5}\nUMASK 027\n"
 
 
-def start_lab(n_hosts: int) -> SSHLab:
-    """Start N lab hosts named h001.. on 127.0.0.2.., differing in login.defs, hostname, sudoers.d, sshd."""
+def start_lab(n_hosts: int, own_network: bool = True) -> SSHLab:
+    """Start N lab hosts named h001.., differing in login.defs, hostname, sudoers.d, sshd.
+
+    With ``own_network`` (the default) each host has a network namespace of its own, linked to this one by
+    a veth pair, and listens on ``NET_BASE + 2i + 1``: as on a real fleet, a host's sockets, addresses and
+    routes are its own. Without it, every host listens on ``FIRST_ADDRESS + i`` in this namespace, and so
+    lists every other host's listener among its own sockets: a host's ``listen`` capture then grows with
+    the lab, and the scanning side's cost per host with it.
+    """
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
-    from tests.lab.sshlab import SSHLab, make_lab_root
+    from tests.lab.sshlab import LabHost, SSHLab, make_lab_root
 
-    lab = SSHLab(make_lab_root())
+    class Lab(SSHLab):
+        """The lab, and the network namespaces it runs in (deleted when it stops)."""
+
+        namespaces: tuple[str, ...] = ()
+
+        def stop(self) -> None:
+            super().stop()
+            namespaces, self.namespaces = self.namespaces, ()
+            _ip_batch([f"netns delete {ns}" for ns in namespaces])
+
+        def _start_script(self, host: LabHost) -> str:
+            # ``ip netns add`` leaves one mount per namespace in /run/netns, which every host would list
+            # in its mount table: taken off in the host's own mount namespace (its network stays).
+            script = super()._start_script(host)
+            if not self.namespaces:
+                return script
+            head, _, rest = script.partition("set -eu\n")
+            drop = "umount -l /run/netns\n"  # ip makes it a mount point; a lazy unmount takes those below
+            return head + "set -eu\n" + drop + rest
+
+    lab = Lab(make_lab_root())
+    addresses = [str(FIRST_ADDRESS + i) for i in range(n_hosts)]
+    if own_network:
+        lab.namespaces, addresses = _own_networks(n_hosts)
     for i in range(n_hosts):
         name = f"h{i + 1:03d}"
         files: dict[str, str | bytes] = {
@@ -231,15 +262,52 @@ def start_lab(n_hosts: int) -> SSHLab:
         extra = "Match Address 10.0.0.0/8\n    MaxAuthTries 2\n" if i % 3 == 0 else ""
         lab.add_host(
             name,
-            str(FIRST_ADDRESS + i),
+            addresses[i],
             files=files,
             dirs=dirs,
             file_modes=modes,
             sshd_options=sshd,
             sshd_config_extra=extra,
+            netns=lab.namespaces[i] if own_network else None,
+            routed=own_network,
         )
-    lab.start()
+    try:
+        lab.start()
+    except BaseException:
+        lab.stop()  # the namespaces too
+        raise
     return lab
+
+
+def _ip_batch(commands: list[str], namespace: str | None = None) -> None:
+    """Run ``ip`` commands in one process (in ``namespace`` if given); raise if any fails."""
+    if commands:
+        argv = ["ip", *(["-n", namespace] if namespace else []), "-batch", "-"]
+        subprocess.run(argv, input="\n".join(commands) + "\n", text=True, check=True, capture_output=True)
+
+
+def _own_networks(n_hosts: int) -> tuple[tuple[str, ...], list[str]]:
+    """N network namespaces, each linked to this one by a veth pair on a /31 of NET_BASE: their names and
+    the hosts' addresses. Names carry this process's PID, so two benches never share one."""
+    tag = f"hb{os.getpid() % 100000}x"
+    names = [f"{tag}{i}" for i in range(n_hosts)]
+    near = [NET_BASE + 2 * i for i in range(n_hosts)]
+    root = []
+    for i, ns in enumerate(names):
+        root += [
+            f"netns add {ns}",
+            f"link add {ns} type veth peer name eth0 netns {ns}",
+            f"addr add {near[i]}/31 dev {ns}",
+            f"link set {ns} up",
+        ]
+    try:
+        _ip_batch(root)
+        for i, ns in enumerate(names):
+            _ip_batch([f"addr add {near[i] + 1}/31 dev eth0", "link set eth0 up", "link set lo up"], ns)
+    except subprocess.CalledProcessError as exc:
+        _ip_batch([f"netns delete {ns}" for ns in names if Path(f"/run/netns/{ns}").exists()])
+        raise RuntimeError(f"could not set up the lab's networks: {exc.stderr.strip()}") from exc
+    return tuple(names), [str(a + 1) for a in near]
 
 
 def _listener_pids(lab: SSHLab) -> list[int]:
@@ -798,6 +866,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="TAG",
         help="also leave out checks with this tag (fs-walk is always left out: lab hosts share one root)",
     )
+    parser.add_argument(
+        "--shared-net",
+        action="store_true",
+        help="lab hosts share this network namespace (each then lists every lab listener as its own)",
+    )
     parser.add_argument("--naive-worker", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -821,9 +894,10 @@ def main(argv: list[str] | None = None) -> int:
     lab = None
     try:
         t0 = time.perf_counter()
-        lab = start_lab(args.hosts)
+        lab = start_lab(args.hosts, own_network=not args.shared_net)
+        first = next(iter(lab.hosts.values())).address
         print(
-            f"lab: {args.hosts} sshd hosts on {FIRST_ADDRESS}.. port {lab.port}, "
+            f"lab: {args.hosts} sshd hosts on {first}.. port {lab.port}, "
             f"started in {time.perf_counter() - t0:.1f} s ({lab.root})"
         )
         listeners = _listener_pids(lab)

@@ -72,6 +72,7 @@ class LabHost:
     absent: tuple[str, ...] = ()
     sshd_config_extra: str = ""
     netns: str | None = None  # a network namespace of the test's (ip netns) the daemon runs in
+    routed: bool = False  # that namespace is reachable from this one (a veth the test set up)
 
 
 def make_lab_root() -> Path:
@@ -154,6 +155,7 @@ class SSHLab:
         absent: tuple[str, ...] = (),
         sshd_config_extra: str = "",
         netns: str | None = None,
+        routed: bool = False,
     ) -> LabHost:
         """Declare a host; raise ValueError if anything it must see cannot be bind-mounted.
 
@@ -162,7 +164,8 @@ class SSHLab:
         own: paths below them may be created (``files``, ``dirs``) or hidden (``absent``), and the real
         directory never changes. ``processes`` are names, or command lines whose first word is the name.
         ``sshd_config_extra`` is appended to the daemon's configuration as is (``Match`` blocks).
-        ``netns`` runs the daemon in that network namespace (made by the test), on an address of its own.
+        ``netns`` runs the daemon in that network namespace (made by the test), on an address of its own;
+        ``routed`` says this process reaches that address (the test linked the namespace to its own).
         """
         if self._procs:
             raise RuntimeError("add_host() after start()")
@@ -186,6 +189,7 @@ class SSHLab:
             absent=tuple(absent),
             sshd_config_extra=sshd_config_extra,
             netns=netns,
+            routed=routed,
         )
         self._validate(host)
         self.hosts[name] = host
@@ -441,7 +445,7 @@ class SSHLab:
                 proc = self._procs[name]
                 if proc.poll() is not None:
                     raise RuntimeError(f"lab host {name} exited with {proc.returncode}:\n{self._log(name)}")
-                if _has_banner(host.address, self.port, host.netns):
+                if _has_banner(host.address, self.port, None if host.routed else host.netns):
                     del pending[name]
             if pending:
                 if time.monotonic() > deadline:
