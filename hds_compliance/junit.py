@@ -51,7 +51,7 @@ def _param(value: Any) -> str:
     return str(value)
 
 
-def _bound(cache: dict[Any, str]) -> None:
+def _bound(cache: dict[Any, Any]) -> None:
     """Empty a per-document cache past 20,000 texts: messages that name hosts are as many as hosts."""
     if len(cache) >= 20_000:
         cache.clear()
@@ -66,7 +66,7 @@ class _Writer:
         self.about: dict[str, tuple[list[str], str | None]] = {}  # control id -> its lines, remediation
         self.names: dict[tuple[str, str | None, int], str] = {}
         self.safe: dict[str, str] = {}
-        self.cases: dict[tuple[Any, ...], str] = {}
+        self.cases: dict[tuple[Any, ...], tuple[str, tuple[str, ...]]] = {}
         self.host_mark = f"\ue000{secrets.token_hex(8)}\ue000"  # no host text can hold it
 
     def xml_safe(self, text: str) -> str:
@@ -118,9 +118,11 @@ class _Writer:
             case.stdout = f"{message}\n\n{details}"
         return case
 
-    def case_xml(self, v: Verdict) -> str:
-        """A verdict's test case as XML, indented for its suite. Made once for verdicts alike (hosts judged
-        the same way): the host its text names stands as a random mark, put in per host."""
+    def case_xml(self, v: Verdict) -> tuple[str, tuple[str, ...]]:
+        """A verdict's test case as XML, indented for its suite, in pieces: what comes before its ``time``
+        attribute, and what comes after, cut where the host's name goes. Made once for verdicts alike
+        (hosts judged the same way): the host its text names stands as a random mark, and its time is
+        put in per host. The name and class before the time are escaped: they hold no bare quote."""
         key = (v.control, v.check, v.index, v.status, v.severity, v.message, tuple(v.facts))
         if key in self.cases:
             return self.cases[key]
@@ -129,8 +131,9 @@ class _Writer:
         assert element is not None
         element.set("time", "0")
         ET.indent(element, space="  ", level=2)
-        text = self.cases[key] = ET.tostring(element, encoding="unicode")
-        return text
+        before, _, after = ET.tostring(element, encoding="unicode").partition(_NO_TIME)
+        pieces = self.cases[key] = (before, tuple(after.split(self.host_mark)))
+        return pieces
 
     def suite_xml(self, host: HostRecord, verdicts: list[Verdict], result: ScanResult, last: bool) -> str:
         """A host's test suite as XML: junit-xml's suite element with its properties, its counts and time,
@@ -164,24 +167,18 @@ class _Writer:
         text = ET.tostring(suite, encoding="unicode")
         named = escape(xml_safe(host.name))  # as ElementTree escapes a text
         took = host.probe.fact_s
-        cases = "".join(
-            "\n    "
-            + (
-                _timed(self.case_xml(v), sum(map(took.get, v.facts, _ZEROS))) if took else self.case_xml(v)
-            ).replace(self.host_mark, named)
-            for v in verdicts
-        )
+        cases = []
+        for v in verdicts:
+            before, after = self.case_xml(v)
+            seconds = sum(map(took.get, v.facts, _ZEROS)) if took else 0.0
+            cases += ["\n    ", before, f' time="{seconds:.3f}"' if seconds >= 0.0005 else _NO_TIME]
+            cases.append(named.join(after))
         end = text.index("</properties>") + len("</properties>")  # the cases follow the properties
-        return text[:end] + cases + text[end:]
+        return text[:end] + "".join(cases) + text[end:]
 
 
 _ZEROS = itertools.repeat(0.0)  # a fact without a time counts for none
-
-
-def _timed(case: str, seconds: float) -> str:
-    """A test case's XML with its time: the first ``time="0"`` is its own attribute (the name and class
-    before it are escaped, so they hold no bare quote)."""
-    return case.replace(' time="0"', f' time="{seconds:.3f}"', 1) if seconds >= 0.0005 else case
+_NO_TIME = ' time="0"'
 
 
 def to_junit(result: ScanResult, catalog: Catalog) -> str:
