@@ -400,7 +400,7 @@ def test_each_fact_carries_the_host_time_its_section_took(shell: str, clock: flo
     """Section starts are stamped by the host's clock without a program (bash's and busybox's
     EPOCHREALTIME, dash's /proc/uptime). The judge is a read that blocks: a FIFO whose writer waits 0.3 s
     holds up the pooled file reads, and that time goes to the facts that read files, not to the others;
-    all shares together are at most the probe's wall time."""
+    all shares together are at most the probe's wall time (give or take one tick of the clock)."""
     if shutil.which(shell.split()[0]) is None:
         pytest.skip(f"needs {shell.split()[0]}")
     fifo = files / "slow"
@@ -424,8 +424,8 @@ def test_each_fact_carries_the_host_time_its_section_took(shell: str, clock: flo
     assert parsed.clock_s == pytest.approx(clock)
     assert set(parsed.fact_s) == {f.key for f in facts}
     reads = parsed.fact_s[facts[0].key] + parsed.fact_s[facts[1].key]
-    assert reads >= 0.3 - clock and parsed.fact_s[facts[2].key] < 0.1, parsed.fact_s
-    assert sum(parsed.fact_s.values()) <= wall
+    assert reads >= 0.3 - clock and parsed.fact_s[facts[2].key] < 0.25, parsed.fact_s
+    assert sum(parsed.fact_s.values()) <= wall + clock  # a difference of tick readings errs by < 1 tick
 
 
 @pytest.mark.parametrize(
