@@ -99,6 +99,8 @@ def host_record(
         received += len(round_.stdout.encode("utf-8", "replace"))
         if parsed.problem:
             problems.append(parsed.problem if number == 1 else f"round {number}: {parsed.problem}")
+    if fact_s and raw.duration_s is not None and sum(fact_s.values()) > raw.duration_s + (clock or 0.0):
+        fact_s, clock = {}, None  # longer on the host than the whole exchange: its clock jumped (NTP step)
     if expected:  # the first round asked for a second one that never came back
         complete = False
         problems.append("second probe round missing")

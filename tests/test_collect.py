@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -14,12 +15,13 @@ from lab.chroot_tree import build_chroot, tree_digest
 from hds_compliance import scan as scan_module
 from hds_compliance.catalog import load_catalog
 from hds_compliance.check import registry
-from hds_compliance.collect import CollectOptions, HostJob, RawProbe, collect
+from hds_compliance.collect import CollectOptions, HostJob, RawProbe, RawRound, collect
 from hds_compliance.collect import probe as probe_module
 from hds_compliance.collect.probe import new_nonce, render
 from hds_compliance.evaluate import evaluate, plan_facts
+from hds_compliance.facts import FileContent, Sysctl
 from hds_compliance.inventory import default_inventory, load_inventory
-from hds_compliance.model import Status
+from hds_compliance.model import ProbeRun, Status
 from hds_compliance.scan import scan
 
 TREE_FILES = {
@@ -214,3 +216,26 @@ def test_the_worker_loads_neither_the_facts_nor_pydantic() -> None:
     done = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, check=True)
     loaded = done.stdout
     assert "hds_compliance.facts" not in loaded and "pydantic" not in loaded
+
+
+def test_section_times_longer_than_the_whole_exchange_are_dropped(tmp_path: Path) -> None:
+    """Host times come from the host's clock: if their sum exceeds what the scanning side measured for the
+    whole exchange, the clock jumped (an NTP step during the probe) and no time of that host is kept."""
+    (tmp_path / "a.conf").write_text("x\n")
+    facts = [FileContent(str(tmp_path / "a.conf")), Sysctl("kernel.ostype")]
+    probe = render(facts, new_nonce())
+    started = time.perf_counter()
+    done = subprocess.run(["bash", "--posix", "-c", probe.script], capture_output=True, check=True)
+    wall = time.perf_counter() - started
+    host = load_inventory(default_inventory()).hosts[0]
+
+    def record(duration: float) -> ProbeRun:
+        round_ = RawRound(probe.nonce, [f.key for f in probe.facts], done.stdout.decode())
+        raw = RawProbe(host.name, True, rounds=[round_], duration_s=duration)
+        return scan_module.host_record(host, raw, probe.section_cap).probe
+
+    kept = record(wall)
+    assert set(kept.fact_s) == {f.key for f in facts} and kept.clock_s == 1e-6
+    assert sum(kept.fact_s.values()) > 0
+    jumped = record(sum(kept.fact_s.values()) / 2)  # the host says it took twice the exchange
+    assert jumped.fact_s == {} and jumped.clock_s is None and jumped.complete
