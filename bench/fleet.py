@@ -3,12 +3,14 @@
     .venv/bin/python bench/fleet.py --hosts 100 --naive        # beside one pyinfra command per fact
     .venv/bin/python bench/fleet.py --hosts 500
     .venv/bin/python bench/fleet.py --hosts 500 --dead 10 --hanging 5
+    .venv/bin/python bench/fleet.py --hosts 100,500 --repeat 3  # per extra host from median runs
 
-Starts the SSH lab of ``bench/probe_vs_naive.py`` (live hosts h001.. on 127.0.0.2.., each sshd in its own
-mount and PID namespace, host-specific files), adds dead hosts (a closed port: the connection is refused)
-and hanging hosts (a server that accepts TCP and never answers), and runs ``hds-compliance scan`` over them
-in a child process with the shipped catalogue, file-system walks left out (lab hosts share one root). It
-prints, for the command's whole process tree (the scan and its collector worker):
+Starts the SSH lab of ``bench/probe_vs_naive.py`` (live hosts h001.., each sshd in its own mount, PID and
+network namespace, host-specific files; ``--shared-net``: all on 127.0.0.2.. in one network), adds dead hosts
+(a closed port: the connection is refused) and hanging hosts (a server that accepts TCP and never answers),
+and runs ``hds-compliance scan`` over them in a child process with the shipped catalogue, file-system walks
+left out (lab hosts share one root). It prints, for the command's whole process tree (the scan and its
+collector worker):
 
 * wall time; client CPU in all and per host (``getrusage`` of the reaped tree), and per extra host when two
   fleet sizes are given (``--hosts 100,500``: (CPU at 500 - CPU at 100) / 400);
@@ -16,7 +18,7 @@ prints, for the command's whole process tree (the scan and its collector worker)
   probe's own CPU per host as the probes reported it (``probe.cpu_s``);
 * the CPU floor (client + lab CPU divided by the cores: the lab shares this machine's cores, so wall time
   cannot be less) and wall time against it;
-* peak RSS: of the whole tree (sampled every 20 ms) and of its largest process (``ru_maxrss``);
+* peak RSS: of the whole tree (sampled every 20 ms) and of its largest process (its ``VmHWM``, sampled);
 * how every host ended: live hosts judged, dead and hanging ones in ``error`` with their reason. Any live
   host not judged, or dead or hanging host not in error, is printed and the exit status is 1.
 
@@ -68,13 +70,16 @@ class Run:
         return (self.client_cpu_s + self.lab_cpu_s) / (os.cpu_count() or 1)
 
 
-def _children_cpu() -> tuple[float, float]:
+def _children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    return usage.ru_utime + usage.ru_stime
 
 
-def _tree_rss_mb(root: int) -> float:
-    """Resident memory of ``root`` and every process below it, now."""
+def _tree_rss_mb(root: int) -> tuple[float, float]:
+    """Resident memory of ``root`` and every process below it, now; and the highest peak (VmHWM) any of
+    them has reached so far. (``getrusage``'s ``ru_maxrss`` of the children is no measure of the scan:
+    a child forked from this process counts this process's memory until it execs, and this process holds
+    the previous run's results.)"""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
@@ -88,12 +93,18 @@ def _tree_rss_mb(root: int) -> float:
         pid = int(entry.name)
         children.setdefault(int(fields[1]), []).append(pid)
         rss[pid] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
-    total, todo = 0, [root]
+    total, highest, todo = 0, 0, [root]
     while todo:
         pid = todo.pop()
         total += rss.get(pid, 0)
         todo += children.get(pid, [])
-    return total / 2**20
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        peak = next((line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")), "0")
+        highest = max(highest, int(peak) * 1024)
+    return total / 2**20, highest / 2**20
 
 
 def write_inventory(lab: pvn.SSHLab, folder: Path, dead: int, hanging_port: int | None, hanging: int) -> Path:
@@ -120,16 +131,17 @@ def scan(inventory: Path, listeners: list[int], out: Path, timeout: float) -> tu
     argv = [str(EXE), "scan", "-i", str(inventory), "--skip-tag", "fs-walk", "--json", str(out), "-q"]
     argv += ["--junit", str(out.with_suffix(".xml"))]
     argv += ["--connect-timeout", "5", "--timeout", str(timeout)]
-    lab0, (cpu0, _) = pvn.target_cpu(listeners), _children_cpu()
+    lab0, cpu0 = pvn.target_cpu(listeners), _children_cpu()
     started = time.perf_counter()
     child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = 0.0
+    peak, largest = 0.0, 0.0
     done = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, largest
         while not done.is_set():
-            peak = max(peak, _tree_rss_mb(child.pid))
+            tree, highest = _tree_rss_mb(child.pid)
+            peak, largest = max(peak, tree), max(largest, highest)
             time.sleep(0.02)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -138,7 +150,7 @@ def scan(inventory: Path, listeners: list[int], out: Path, timeout: float) -> tu
     wall = time.perf_counter() - started
     done.set()
     sampler.join()
-    cpu1, max_rss = _children_cpu()
+    cpu1 = _children_cpu()
     pvn.wait_sessions_gone(listeners)
     results = json.loads(out.read_text()) if out.exists() else {"hosts": []}
     run = Run(
@@ -148,12 +160,17 @@ def scan(inventory: Path, listeners: list[int], out: Path, timeout: float) -> tu
         client_cpu_s=cpu1 - cpu0,
         lab_cpu_s=pvn.target_cpu(listeners) - lab0,
         peak_tree_rss_mb=peak,
-        max_process_rss_mb=max_rss,
+        max_process_rss_mb=largest,
         exit_code=child.returncode,
     )
     if child.returncode not in (0, 1):
         run.problems.append(f"scan exited {child.returncode}: {(stderr or stdout).strip()[-300:]}")
     return run, results
+
+
+def _median(runs: list[Run]) -> Run:
+    """The run of median client CPU (a whole run, so its figures belong together)."""
+    return sorted(runs, key=lambda run: run.client_cpu_s)[len(runs) // 2]
 
 
 def judge(run: Run, results: dict[str, object], live: set[str]) -> None:
@@ -201,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--naive", action="store_true", help="also the one-command-per-fact baseline")
     parser.add_argument("--timeout", type=float, default=120.0, help="probe timeout per host (s)")
     parser.add_argument(
+        "--repeat", type=int, default=1, help="scans per fleet size on the same lab; medians are compared"
+    )
+    parser.add_argument(
         "--shared-net",
         action="store_true",
         help="lab hosts share this network namespace (each then lists every lab listener as its own)",
@@ -227,13 +247,17 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 listeners = pvn._listener_pids(lab)
                 inventory = write_inventory(lab, Path(tmp), dead, server.port, hanging)
-                run, results = scan(inventory, listeners, Path(tmp) / "results.json", args.timeout)
-                judge(run, results, set(lab.hosts))
-                report(run, f"hds-compliance scan, {size} hosts ({dead} dead, {hanging} hanging)")
-                measured.append(run)
-                failed = failed or bool(run.problems)
+                runs = []
+                for number in range(max(args.repeat, 1)):
+                    run, results = scan(inventory, listeners, Path(tmp) / "results.json", args.timeout)
+                    judge(run, results, set(lab.hosts))
+                    label = f"hds-compliance scan, {size} hosts ({dead} dead, {hanging} hanging)"
+                    report(run, label + (f", run {number + 1}/{args.repeat}" if args.repeat > 1 else ""))
+                    runs.append(run)
+                    failed = failed or bool(run.problems)
+                measured.append(_median(runs))
                 if args.naive:
-                    naive(lab, listeners, Path(tmp), run)
+                    naive(lab, listeners, Path(tmp), measured[-1])
             finally:
                 if lab is not None:
                     lab.stop()
@@ -241,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     if len(measured) >= 2:
         small, large = measured[0], measured[-1]
         extra = (large.client_cpu_s - small.client_cpu_s) / max(large.hosts - small.hosts, 1) * 1000
-        print(f"client CPU per extra host, {small.hosts} -> {large.hosts} hosts: {extra:.1f} ms")
+        of = f" (medians of {args.repeat} runs)" if args.repeat > 1 else ""
+        print(f"client CPU per extra host, {small.hosts} -> {large.hosts} hosts{of}: {extra:.1f} ms")
     return 1 if failed else 0
 
 
