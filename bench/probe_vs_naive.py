@@ -222,7 +222,7 @@ def start_lab(n_hosts: int, own_network: bool = True) -> SSHLab:
     """
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
-    from tests.lab.sshlab import LabHost, SSHLab, make_lab_root
+    from tests.lab.sshlab import SSHLab, make_lab_root
 
     class Lab(SSHLab):
         """The lab, and the network namespaces it runs in (deleted when it stops)."""
@@ -233,16 +233,6 @@ def start_lab(n_hosts: int, own_network: bool = True) -> SSHLab:
             super().stop()
             namespaces, self.namespaces = self.namespaces, ()
             _ip_batch([f"netns delete {ns}" for ns in namespaces])
-
-        def _start_script(self, host: LabHost) -> str:
-            # ``ip netns add`` leaves one mount per namespace in /run/netns, which every host would list
-            # in its mount table: taken off in the host's own mount namespace (its network stays).
-            script = super()._start_script(host)
-            if not self.namespaces:
-                return script
-            head, _, rest = script.partition("set -eu\n")
-            drop = "umount -l /run/netns\n"  # ip makes it a mount point; a lazy unmount takes those below
-            return head + "set -eu\n" + drop + rest
 
     lab = Lab(make_lab_root())
     addresses = [str(FIRST_ADDRESS + i) for i in range(n_hosts)]

@@ -243,12 +243,13 @@ def _frame(probe: Probe, output: str | bytes, transport_error: str | None, stder
     anomalies: list[str] = []
     done: int | None = None
     cpu_s: float | None = None
-    stamps: dict[int, bytes] = {}  # the clock when section i started (the trailer's: when all ended)
+    stamps: dict[int, bytes] = {}  # the clock when section i started; at the number of sections run, the end
+    ran = len(probe.sections) + (1 if probe.deferred else 0)  # the sections, and the pool after them
     open_at: tuple[int, str, int] | None = None  # (section, "out" | "err", payload start)
     for match in marker.finditer(stream):
         tag, index = match.group(1).decode(), int(match.group(2))
         if match.group(4) is not None and tag in ("B", "DONE"):
-            stamps[index + 1 if tag == "DONE" and probe.deferred else index] = match.group(4)
+            stamps[ran if tag == "DONE" else index] = match.group(4)
         if tag == "DONE":
             done = index
             open_at = None
