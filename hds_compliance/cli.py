@@ -26,6 +26,7 @@ from hds_compliance.gate import (
     EXIT_OUTPUT,
     EXIT_SIGINT,
     EXIT_SIGTERM,
+    GateResult,
     gate,
 )
 from hds_compliance.model import HostRecord, ScanResult, Severity
@@ -128,6 +129,15 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="RESULTS",
         help="an earlier run's JSON results: fail only on regressions (errors and missing hosts always fail)",
     )
+    outputs.add_argument(
+        "--bundle",
+        type=Path,
+        metavar="PATH",
+        help="write a signed evidence bundle: the folder PATH and PATH.tar.gz (needs --sign-key)",
+    )
+    outputs.add_argument(
+        "--sign-key", type=Path, metavar="KEY", help="Ed25519 private key the bundle is signed with (keygen)"
+    )
     outputs.add_argument("-q", "--quiet", action="store_true", help="print only the final line")
 
     def gated(name: str, text: str) -> argparse.ArgumentParser:
@@ -166,12 +176,32 @@ def _build_parser() -> argparse.ArgumentParser:
         ("evaluate", "re-evaluate the captures of a JSON result offline, without contacting any host"),
         ("report", "write reports (Markdown, JUnit, JSON) of a JSON result as it was judged, and gate it"),
     ):
-        gated(name, text).add_argument("results", type=Path, help="JSON results written by scan --json")
+        gated(name, text).add_argument(
+            "results", type=Path, help="JSON results written by scan --json, or an evidence bundle (--bundle)"
+        )
     merge = gated(
         "merge", "merge the results of scan --shard 1/N..N/N into one run, fleet checks judged over all hosts"
     )
     merge.add_argument("shards", type=Path, nargs="+", help="JSON results of every shard of one scan")
     merge.add_argument("-o", "--output", dest="json", type=Path, metavar="PATH", help="same as --json")
+
+    keygen = sub.add_parser(
+        "keygen", help="write an Ed25519 key pair for signing bundles: DIR/signing.{key,pub}"
+    )
+    keygen.add_argument("directory", type=Path, metavar="DIR")
+    verify = sub.add_parser(
+        "verify",
+        help="check an evidence bundle offline: signature, every file, and every verdict judged again",
+        epilog="exit codes: 0 everything holds; 1 a problem (each one named); 2 unreadable input",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    verify.add_argument("verified", type=Path, metavar="BUNDLE", help="the bundle folder or its .tar.gz")
+    verify.add_argument("--key", type=Path, required=True, help="the signer's public key (signing.pub)")
+    verify.add_argument(
+        "--force",
+        action="store_true",
+        help="judge the verdicts again even if the check code is not this tool's",
+    )
 
     sub.add_parser(
         "lint", parents=[source], help="validate a catalogue and its profiles; exit 2 with file:line: field"
@@ -276,28 +306,60 @@ def _drop(_record: HostRecord) -> None:
     """Captures nobody asked for."""
 
 
-def _recorded(args: argparse.Namespace) -> ScanResult:
+def _recorded(args: argparse.Namespace) -> tuple[ScanResult, Catalog]:
+    """The results ``args.results`` holds, and the catalogue to judge or report them with: the command's
+    catalogue options for a results file, the bundle's own snapshot for a bundle."""
     from hds_compliance.gate import read_results
 
-    recorded = read_results(args.results)
+    path: Path = args.results
+    if path.is_dir() or path.name.endswith((".tar.gz", ".tgz")):
+        recorded, args.catalogue_files = _bundle_input(path)
+        if args.controls or args.extra or args.profile or args.overrides or args.parameter_files:
+            why = "a bundle is judged with the catalogue it carries: leave out the catalogue options"
+            raise InputError([Problem(str(path), None, "", why)])
+        from hds_compliance.evidence.snapshot import load_snapshot
+
+        catalog = load_snapshot(args.catalogue_files)
+    else:
+        recorded = read_results(path)
+        catalog = _load(args, recorded.run.profile)
     if not recorded.hosts:  # nothing to judge: never a pass
-        raise InputError([Problem(str(args.results), None, "hosts", "no hosts: nothing to evaluate")])
-    return recorded
+        raise InputError([Problem(str(path), None, "hosts", "no hosts: nothing to evaluate")])
+    return recorded, catalog
+
+
+def _bundle_input(path: Path) -> tuple[ScanResult, dict[str, bytes]]:
+    """A bundle's result and catalogue snapshot; exit 2 if it cannot be read whole (``verify`` says why)."""
+    from hds_compliance.evidence.bundle import BundleError, read_bundle, result_of
+
+    try:
+        bundle = read_bundle(path)
+        if bundle.problems:
+            raise BundleError(f"{path}: {bundle.problems[0]} (hds-compliance verify checks a bundle)")
+        result, _run = result_of(bundle.files)
+    except (BundleError, ValueError) as exc:
+        raise InputError([Problem(str(path), None, "", str(exc))]) from exc
+    return result, {name: data for name, data in bundle.files.items() if name.startswith("catalog/")}
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from hds_compliance.evaluate import evaluate
 
-    recorded = _recorded(args)
-    catalog = _load(args, recorded.run.profile)
+    recorded, catalog = _recorded(args)
     run = recorded.run.model_copy(update={"catalog_digest": catalog.digest, "profile": catalog.profile})
     verdicts = evaluate(catalog, registry(), recorded.hosts, recorded.run.scope, recorded.run.started_at)
     return _report(recorded.model_copy(update={"run": run, "verdicts": verdicts}), catalog, args)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    recorded = _recorded(args)
-    return _report(recorded, _load(args, recorded.run.profile), args)
+    recorded, catalog = _recorded(args)
+    if args.bundle and catalog.digest != recorded.run.catalog_digest:  # the snapshot would not be theirs
+        why = (
+            f"judged with catalogue {recorded.run.catalog_digest[:12]}, not {catalog.digest[:12]} (this one): "
+            "a bundle needs the catalogue options of the run (--controls, --profile, --set, --skip-tag...)"
+        )
+        raise InputError([Problem(str(args.results), None, "run.catalog_digest", why)])
+    return _report(recorded, catalog, args)
 
 
 def _cmd_merge(args: argparse.Namespace) -> int:
@@ -346,11 +408,52 @@ def _report(
         write_text(args.json, json_chunks(result, spool=spool))
     if args.markdown:
         write_text(args.markdown, to_markdown(result, catalog, outcome))
+    if args.bundle:
+        _write_bundle(result, catalog, args, outcome, spool)
     stream = sys.stderr if STDOUT in _outputs(args) else sys.stdout
     console.write(
         stream, gate_line(outcome) + "\n" if args.quiet else console_summary(result, catalog, outcome)
     )
     return outcome.exit_code
+
+
+def _write_bundle(
+    result: ScanResult,
+    catalog: Catalog,
+    args: argparse.Namespace,
+    outcome: GateResult,
+    spool: HostSpool | None,
+) -> None:
+    """The signed evidence bundle of this result (see :mod:`hds_compliance.evidence.bundle`)."""
+    import hashlib
+
+    from hds_compliance.catalog import default_controls_dir
+    from hds_compliance.evidence.bundle import bundle_files, signed, write_bundle
+    from hds_compliance.evidence.snapshot import snapshot
+    from hds_compliance.junit import to_junit
+    from hds_compliance.report import OutputError, host_json
+
+    catalogue = getattr(args, "catalogue_files", None) or snapshot(
+        catalog, args.controls or default_controls_dir(), args.extra
+    )
+    policy = {
+        name: hashlib.sha256(path.read_bytes()).hexdigest() if path else None
+        for name, path in (("thresholds_sha256", args.thresholds), ("baseline_sha256", args.baseline))
+    }
+    gate_settings = {"fail_on": args.fail_on, **policy, "exit_code": outcome.exit_code}
+    files = bundle_files(
+        result,
+        (lambda host: spool.text(host.name)) if spool else host_json,
+        to_junit(result, catalog),
+        catalogue,
+        gate_settings,
+    )
+    try:
+        write_bundle(args.bundle, signed(files, args.signing_key, result.run), result.run)
+    except OSError as exc:
+        raise OutputError(f"cannot write the bundle {args.bundle}: {exc.strerror or exc}") from exc
+    except FileExistsError as exc:
+        raise OutputError(str(exc)) from exc
 
 
 def _outputs(args: argparse.Namespace) -> list[Path | None]:
@@ -372,8 +475,77 @@ def _prepare(args: argparse.Namespace) -> None:
         args.policy = policy_from(getattr(args, "thresholds", None), getattr(args, "baseline", None))
     except InputError as exc:
         problems += exc.problems
+    problems += _signing_key(args)
     if problems:
         raise InputError(problems)
+
+
+def _signing_key(args: argparse.Namespace) -> list[Problem]:
+    """Load ``--sign-key`` now, before any host is contacted: a bundle is never written unsigned."""
+    from hds_compliance.evidence.signing import KeyFileError, load_private
+    from hds_compliance.report import STDOUT
+
+    bundle, key = getattr(args, "bundle", None), getattr(args, "sign_key", None)
+    if bundle is None:
+        return (
+            [] if key is None else [Problem("--sign-key", None, "", "signs a bundle: give --bundle PATH too")]
+        )
+    if bundle == STDOUT:
+        return [Problem("--bundle", None, "", "a bundle is a folder and an archive: give a path, not '-'")]
+    if key is None:
+        return [
+            Problem(
+                "--bundle", None, "", "a bundle is always signed: give --sign-key KEY (hds-compliance keygen)"
+            )
+        ]
+    try:
+        args.signing_key = load_private(key)
+    except KeyFileError as exc:
+        return [Problem(str(key), None, "", str(exc).removeprefix(f"{key}: "))]
+    return []
+
+
+def _cmd_keygen(args: argparse.Namespace) -> int:
+    from hds_compliance.evidence.signing import fingerprint, keygen, load_public
+    from hds_compliance.report import OutputError
+
+    try:
+        private, public = keygen(args.directory)
+    except FileExistsError as exc:
+        raise InputError([Problem(str(args.directory), None, "", str(exc))]) from exc
+    except OSError as exc:
+        raise OutputError(f"cannot write keys in {args.directory}: {exc.strerror or exc}") from exc
+    print(f"private key: {private} (owner only: keep it off the certifier's copy)")
+    print(f"public key:  {public} (give it to whoever verifies the bundles)")
+    print(f"fingerprint: {fingerprint(load_public(public))}")
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from hds_compliance.evidence.bundle import BundleError, read_bundle
+    from hds_compliance.evidence.signing import KeyFileError, fingerprint, load_public
+    from hds_compliance.evidence.verify import verify
+    from hds_compliance.report import printable
+
+    try:
+        key = load_public(args.key)
+        bundle = read_bundle(args.verified)
+    except (KeyFileError, BundleError) as exc:
+        raise InputError(
+            [Problem(str(exc).split(": ", 1)[0], None, "", str(exc).split(": ", 1)[-1])]
+        ) from exc
+    found = verify(bundle, key, force=args.force)
+    for note in found.notes:
+        print(f"note: {printable(note)}")
+    for problem in found.problems:
+        print(f"FAIL {printable(problem)}")
+    checked = f"{found.files} files, {found.verdicts} verdicts judged again, key {fingerprint(key)[:16]}..."
+    name = printable(str(args.verified))
+    if found.problems:
+        print(f"bundle {name}: NOT VERIFIED ({len(found.problems)} problems; {checked})")
+        return EXIT_FAILED
+    print(f"bundle {name}: verified ({checked})")
+    return 0
 
 
 def _cmd_lint(args: argparse.Namespace) -> int:
@@ -455,6 +627,8 @@ _COMMANDS = {
     "catalog": _cmd_catalog,
     "checks": _cmd_checks,
     "schema": _cmd_schema,
+    "keygen": _cmd_keygen,
+    "verify": _cmd_verify,
 }
 
 

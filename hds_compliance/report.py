@@ -247,7 +247,7 @@ def to_json(result: ScanResult) -> str:
     return "".join(json_chunks(result))
 
 
-_VERDICTS = TypeAdapter(list[Verdict])
+VERDICTS = TypeAdapter(list[Verdict])
 
 
 def json_chunks(result: ScanResult, batch: int = 1000, spool: HostSpool | None = None) -> Iterator[str]:
@@ -259,17 +259,18 @@ def json_chunks(result: ScanResult, batch: int = 1000, spool: HostSpool | None =
     before, after_hosts = head.split('\n  "hosts": [],\n', 1)
     yield before + '\n  "hosts": ['
     for number, host in enumerate(result.hosts):
-        yield ("," if number else "") + "\n" + (spool.text(host.name) if spool else _host_json(host))
+        yield ("," if number else "") + "\n" + (spool.text(host.name) if spool else host_json(host))
     yield ("\n  ]" if result.hosts else "]") + ",\n"
     between, tail = after_hosts.split('"verdicts": []', 1)
     yield between + '"verdicts": ['
     for start in range(0, len(result.verdicts), batch):
-        chunk = _VERDICTS.dump_json(result.verdicts[start : start + batch], indent=2).decode()
+        chunk = VERDICTS.dump_json(result.verdicts[start : start + batch], indent=2).decode()
         yield ("," if start else "") + "\n" + _indent(chunk[2:-2], "  ")  # without "[\n" and "\n]"
     yield ("\n  ]" if result.verdicts else "]") + tail + "\n"
 
 
-def _host_json(host: HostRecord) -> str:
+def host_json(host: HostRecord) -> str:
+    """A host's JSON (captures included) as the results file holds it: indented to sit in its list."""
     return _indent(host.model_dump_json(indent=2), "    ")
 
 
@@ -294,7 +295,7 @@ class HostSpool:
         scan: the JSON results cannot be written then, and say why (:meth:`text`)."""
         if self._file is None:
             return
-        data = _host_json(host).encode("utf-8")
+        data = host_json(host).encode("utf-8")
         try:
             self._file.seek(0, os.SEEK_END)
             self._at[host.name] = (self._file.tell(), len(data))

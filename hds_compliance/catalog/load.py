@@ -68,7 +68,7 @@ class _Sources:
     problems: list[Problem] = field(default_factory=list)
 
 
-def _files(directory: Path) -> tuple[list[Path], list[Path], list[Path]]:
+def catalogue_files(directory: Path) -> tuple[list[Path], list[Path], list[Path]]:
     """(control files, parameter files, profile files) of a catalogue folder, sorted."""
     controls, parameters, profiles = [], [], []
     for path in sorted(p for p in directory.rglob("*.yaml") if p.is_file()):
@@ -87,7 +87,7 @@ def _read(directory: Path, checks: dict[str, Check[Any]], extra: Sequence[Path] 
     in a folder its own parameters and profiles), on top of it: ids must not clash."""
     if not directory.is_dir():
         raise InputError([Problem(str(directory), None, "", "not a directory of control files")])
-    control_files, parameter_files, profile_files = _files(directory)
+    control_files, parameter_files, profile_files = catalogue_files(directory)
     if not control_files:
         raise InputError([Problem(str(directory), None, "", "no *.yaml control files found")])
     src = _Sources()
@@ -95,7 +95,7 @@ def _read(directory: Path, checks: dict[str, Check[Any]], extra: Sequence[Path] 
         src.digest.update(path.relative_to(directory).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     for number, root in enumerate(extra, 1):
         if root.is_dir():
-            more = _files(root)
+            more = catalogue_files(root)
         elif root.is_file():
             more = ([root], [], [])
         else:

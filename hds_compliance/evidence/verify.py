@@ -1,0 +1,171 @@
+"""``verify``: check a bundle without trusting its maker, offline.
+
+In order: the signature of the manifest by the public key given (the envelope must name that key and
+carry exactly ``manifest.json``), every file against the manifest (none altered, missing or added), then
+the verdicts: the catalogue snapshot is loaded, its digest must be the run's, the check code must be this
+tool's (``--force`` goes on anyway and says so), and every verdict and the JUnit report must be what
+judging the stored captures again gives. Every problem is named; none stops the others from being looked
+for, except where the files they need are missing or do not parse.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from hds_compliance.evidence.bundle import (
+    ENVELOPE,
+    INCOMPLETE,
+    JUNIT,
+    MANIFEST,
+    PREDICATE_TYPE,
+    STATEMENT_TYPE,
+    Bundle,
+    result_of,
+)
+from hds_compliance.evidence.signing import SignatureProblem, open_envelope
+from hds_compliance.evidence.snapshot import CODE, code_digest, load_snapshot
+
+_SHOWN = 20  # verdicts that do not follow, named one by one; the rest are counted
+
+
+@dataclass
+class Verification:
+    """What ``verify`` found: problems (none: the bundle holds), notes, and what was checked."""
+
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    files: int = 0
+    verdicts: int = 0
+
+
+def verify(bundle: Bundle, key: Ed25519PublicKey, force: bool = False) -> Verification:
+    """Check ``bundle`` against ``key``; see the module's documentation."""
+    out = Verification(problems=list(bundle.problems))
+    files = bundle.files
+    listed = _manifest(files, key, out)
+    if listed is not None:
+        _integrity(files, listed, out)
+    if INCOMPLETE in files:
+        out.problems.append(
+            "the bundle is marked incomplete: the scan was interrupted before every host was done"
+        )
+    _reevaluate(files, out, force)
+    return out
+
+
+def _manifest(files: dict[str, bytes], key: Ed25519PublicKey, out: Verification) -> dict[str, Any] | None:
+    """The manifest's subjects (name -> sha256) and sizes, once its signature holds."""
+    if ENVELOPE not in files or MANIFEST not in files:
+        missing = [name for name in (MANIFEST, ENVELOPE) if name not in files]
+        out.problems.append(f"{', '.join(missing)}: missing: the bundle is not signed")
+        return None
+    try:
+        opened = open_envelope(files[ENVELOPE], key)
+    except SignatureProblem as exc:
+        out.problems.append(f"{ENVELOPE}: {exc}")
+        return None
+    if opened.payload != files[MANIFEST]:
+        out.problems.append(f"{MANIFEST}: altered: not the manifest the envelope signs")
+        return None
+    try:
+        doc = json.loads(opened.payload)
+        if doc["_type"] != STATEMENT_TYPE or doc["predicateType"] != PREDICATE_TYPE:
+            raise ValueError("not an evidence manifest")
+        subjects = {s["name"]: s["digest"]["sha256"] for s in doc["subject"]}
+        sizes = {name: int(size) for name, size in doc["predicate"]["sizes"].items()}
+    except (ValueError, KeyError, TypeError) as exc:  # signed, yet not ours: a key that signs anything
+        out.problems.append(f"{MANIFEST}: signed, but not an evidence manifest ({exc})")
+        return None
+    return {"subjects": subjects, "sizes": sizes}
+
+
+def _integrity(files: dict[str, bytes], listed: dict[str, Any], out: Verification) -> None:
+    subjects: dict[str, str] = listed["subjects"]
+    for name in sorted(subjects):
+        data = files.get(name)
+        if data is None:
+            out.problems.append(f"{name}: missing (the manifest lists it)")
+        elif hashlib.sha256(data).hexdigest() != subjects[name] or len(data) != listed["sizes"].get(name):
+            out.problems.append(f"{name}: altered (its SHA-256 is not the manifest's)")
+        out.files += 1
+    for name in sorted(set(files) - set(subjects) - {MANIFEST, ENVELOPE}):
+        out.problems.append(f"{name}: not in the manifest (added after signing)")
+
+
+def _reevaluate(files: dict[str, bytes], out: Verification, force: bool) -> None:
+    """Judge the stored captures again with the stored catalogue; name every verdict that differs."""
+    from hds_compliance.check import registry
+    from hds_compliance.errors import InputError
+    from hds_compliance.evaluate import evaluate
+    from hds_compliance.junit import to_junit
+
+    try:
+        result, run = result_of(files)
+        bundled_code = json.loads(files[CODE])["digest"]
+    except (ValueError, KeyError, TypeError) as exc:
+        out.problems.append(f"cannot judge the verdicts again: {exc}")
+        return
+    ours = code_digest()
+    if bundled_code != ours or run.get("code_digest") != bundled_code:
+        what = f"the check code differs from this tool's (bundle {str(bundled_code)[:12]}, tool {ours[:12]})"
+        if not force:
+            out.problems.append(f"{what}: verdicts not judged again (--force judges them anyway)")
+            return
+        out.notes.append(f"{what}: judged again anyway (--force)")
+    try:
+        catalog = load_snapshot(files)
+    except (InputError, ValueError, KeyError, OSError) as exc:
+        out.problems.append(f"catalog/: the catalogue snapshot does not load: {str(exc).splitlines()[0]}")
+        return
+    if catalog.digest != result.run.catalog_digest:
+        out.problems.append(
+            f"catalog/: the snapshot's digest {catalog.digest[:12]} is not the run's "
+            f"{result.run.catalog_digest[:12]}: not the catalogue the verdicts were judged with"
+        )
+        return
+    again = evaluate(catalog, registry(), result.hosts, result.run.scope, result.run.started_at)
+    out.verdicts = len(result.verdicts)
+    _compare(result.verdicts, again, out)
+    if (
+        JUNIT in files
+        and to_junit(result.model_copy(update={"verdicts": again}), catalog).encode() != files[JUNIT]
+    ):
+        out.problems.append(f"{JUNIT}: not the JUnit report of the verdicts judged again")
+
+
+def _compare(stored: list[Any], again: list[Any], out: Verification) -> None:
+    def key(v: Any) -> tuple[str, str, str, int]:
+        return (v.host, v.control, v.check or "", v.index)
+
+    fresh = {key(v): v for v in again}
+    seen = set()
+    differ = []
+    for verdict in stored:
+        k = key(verdict)
+        seen.add(k)
+        other = fresh.get(k)
+        if other is None:
+            differ.append(f"{_name(k)}: in the bundle, but judging again gives no such verdict")
+        elif other.status != verdict.status:
+            differ.append(
+                f"{_name(k)}: bundle says {verdict.status.value}, judging again gives {other.status.value}"
+            )
+        elif other != verdict:
+            differ.append(
+                f"{_name(k)}: {verdict.status.value} both times; its message, facts or severity differs"
+            )
+    differ += [f"{_name(k)}: judging again gives a verdict the bundle lacks" for k in fresh if k not in seen]
+    for line in differ[:_SHOWN]:
+        out.problems.append(f"verdict does not follow: {line}")
+    if len(differ) > _SHOWN:
+        out.problems.append(f"... and {len(differ) - _SHOWN} more verdicts that do not follow")
+
+
+def _name(key: tuple[str, str, str, int]) -> str:
+    host, control, check, index = key
+    return f"host {host!r} control {control} check {check or '-'}#{index}"
