@@ -282,8 +282,9 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         connect_timeout=args.connect_timeout, command_timeout=args.timeout, parallel=args.parallel
     )
     part = str(shard) if shard else None
-    # Captures go to the JSON results only: written out host by host (or dropped), not kept in memory.
-    spool = HostSpool() if args.json else None
+    # Captures go to the JSON results and the bundle only: written out host by host (or dropped), not kept
+    # in memory.
+    spool = HostSpool() if args.json or args.bundle else None
     try:
         with console.progress(sys.stderr, 0 if args.quiet else len(inventory.hosts)) as tick:
             result = scan(
@@ -355,7 +356,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     recorded, catalog = _recorded(args)
     if args.bundle and catalog.digest != recorded.run.catalog_digest:  # the snapshot would not be theirs
         why = (
-            f"judged with catalogue {recorded.run.catalog_digest[:12]}, not {catalog.digest[:12]} (this one): "
+            f"judged with catalogue {recorded.run.catalog_digest[:12]}, not {catalog.digest[:12]}: "
             "a bundle needs the catalogue options of the run (--controls, --profile, --set, --skip-tag...)"
         )
         raise InputError([Problem(str(args.results), None, "run.catalog_digest", why)])

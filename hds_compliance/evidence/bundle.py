@@ -13,7 +13,7 @@ A bundle is a directory and the same files in a deterministic ``.tar.gz`` beside
 Determinism: the same captures, catalogue and key give the same bytes, archive included (sorted entries,
 fixed owners, modes and mtimes, a gzip header without time or name; Ed25519 signs deterministically).
 Files are readable by their owner only: they hold production hosts' configuration. A bundle is written
-under a temporary name and renamed when whole; one that an interrupted scan left is marked incomplete.
+under a temporary name and renamed when whole: an interrupted run leaves none.
 """
 
 from __future__ import annotations
@@ -45,7 +45,6 @@ MANIFEST = "manifest.json"
 ENVELOPE = "manifest.dsse.json"
 RUN = "run.json"
 JUNIT = "junit.xml"
-INCOMPLETE = "INCOMPLETE"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "urn:hds-compliance:evidence-manifest:v1"
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -72,7 +71,6 @@ def bundle_files(
     junit: str,
     catalogue: Mapping[str, bytes],
     gate: Mapping[str, Any],
-    incomplete: bool = False,
 ) -> dict[str, bytes]:
     """The files of a bundle but its manifest and signature: bundle path -> bytes."""
     from hds_compliance.report import VERDICTS
@@ -92,7 +90,6 @@ def bundle_files(
         {
             "bundle_format": BUNDLE_FORMAT,
             "schema_version": result.schema_version,
-            "incomplete": incomplete,
             "run": result.run.model_dump(mode="json"),
             "code_digest": code["digest"],
             "gate": dict(gate),
@@ -100,8 +97,6 @@ def bundle_files(
         }
     )
     files[JUNIT] = junit.encode("utf-8")
-    if incomplete:
-        files[INCOMPLETE] = b"this scan was interrupted: the bundle holds only the hosts finished before\n"
     return files
 
 
@@ -201,7 +196,7 @@ def write_bundle(path: Path, files: Mapping[str, bytes], run: RunRecord) -> tupl
 def _replaceable(path: Path) -> bool:
     if not path.is_dir() or path.is_symlink():
         return False
-    return not any(path.iterdir()) or (path / MANIFEST).is_file() or (path / INCOMPLETE).is_file()
+    return not any(path.iterdir()) or (path / MANIFEST).is_file()
 
 
 # ------------------------------------------------------------------------------------------------ reading
@@ -254,11 +249,15 @@ def _read_folder(path: Path) -> Bundle:
 def _read_archive(path: Path) -> Bundle:
     bundle = Bundle(str(path), {})
     try:
-        with tarfile.open(path, "r:gz") as tar:
+        with gzip.open(path) as gz, tarfile.open(fileobj=gz, mode="r|") as tar:
             for member in _members(tar, bundle):
                 handle = tar.extractfile(member)
                 if handle is not None:
                     bundle.files[member.name[len(PREFIX) :]] = handle.read()
+            # to the end of the gzip stream, past the tar's last block: only there is its CRC checked, and a
+            # change in the padding tar never reads would go unseen
+            while gz.read(1 << 20):
+                pass
     except tarfile.ReadError as exc:
         if not bundle.files and not bundle.problems:
             raise BundleError(f"{path}: not a bundle archive (a .tar.gz): {exc}") from exc
