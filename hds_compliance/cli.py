@@ -29,8 +29,9 @@ from hds_compliance.gate import (
     GateResult,
     gate,
 )
-from hds_compliance.model import HostRecord, ScanResult, Severity
+from hds_compliance.model import HostRecord, ScanResult, Severity, Waiver
 from hds_compliance.report import HostSpool
+from hds_compliance.waivers import apply_waivers
 
 
 class _Parser(argparse.ArgumentParser):
@@ -128,6 +129,13 @@ def _build_parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="RESULTS",
         help="an earlier run's JSON results: fail only on regressions (errors and missing hosts always fail)",
+    )
+    outputs.add_argument(
+        "--waivers",
+        type=Path,
+        metavar="FILE",
+        help="YAML waivers: risks accepted on failing results (approver, expiry); a waived result keeps its "
+        "verdict and does not fail the gate while its waiver holds",
     )
     outputs.add_argument(
         "--bundle",
@@ -269,6 +277,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         problems += exc.problems
     if problems:
         raise InputError(problems)
+    _waivers(args, catalog)  # a wrong waivers file stops the scan before any host is contacted
     outside: list[Host] = []
     if args.limit:
         inventory.hosts, outside = select_hosts(inventory, args.limit)
@@ -401,6 +410,12 @@ def _report(
     from hds_compliance.junit import junit_chunks
     from hds_compliance.report import STDOUT, console_summary, gate_line, json_chunks, to_markdown, write_text
 
+    waivers = _waivers(args, catalog)
+    if waivers is None:
+        waivers = result.waivers  # those the results were judged with, applied again to what is judged now
+    if waivers:
+        marked = apply_waivers(result.verdicts, waivers, result.hosts, result.run.started_at)
+        result = result.model_copy(update={"verdicts": marked, "waivers": waivers})
     thresholds, baseline = args.policy
     outcome = gate(result.verdicts, Severity(args.fail_on), thresholds, baseline)
     if args.junit:
@@ -455,6 +470,17 @@ def _write_bundle(
         raise OutputError(f"cannot write the bundle {args.bundle}: {exc.strerror or exc}") from exc
     except FileExistsError as exc:
         raise OutputError(str(exc)) from exc
+
+
+def _waivers(args: argparse.Namespace, catalog: Catalog) -> list[Waiver] | None:
+    """The ``--waivers`` file, read once and checked against the catalogue; ``None`` without one."""
+    from hds_compliance.waivers import load_waivers
+
+    if getattr(args, "waivers", None) is None:
+        return None
+    if getattr(args, "waiver_list", None) is None:
+        args.waiver_list = load_waivers(args.waivers, [c.id for c in catalog.controls])
+    return list(args.waiver_list)
 
 
 def _outputs(args: argparse.Namespace) -> list[Path | None]:

@@ -95,6 +95,8 @@ class _Writer:
             text.append(f"facts: {', '.join(v.facts)}")
         if fix is not None and v.status in (Status.FAIL, Status.ERROR):
             text.append(fix)
+        if v.waiver is not None:
+            text.append(_waiver_line(v))
         return xml_safe("\n".join(text))
 
     def case(self, v: Verdict, host: str) -> TestCase:
@@ -105,7 +107,10 @@ class _Writer:
         case = TestCase(name=self.names[key], classname=self.xml_safe(v.control), elapsed_sec=0.0)
         message = self.xml_safe(v.message)
         details = self.details(v, host)
-        if v.status is Status.FAIL:
+        if v.waived:
+            case.add_skipped_info(message=f"{_waiver_line(v)}: {message}")
+            case.stdout = details
+        elif v.status is Status.FAIL:
             case.add_failure_info(
                 message=message, output=f"{message}\n\n{details}", failure_type=f"fail.{v.severity.value}"
             )
@@ -123,7 +128,7 @@ class _Writer:
         attribute, and what comes after, cut where the host's name goes. Made once for verdicts alike
         (hosts judged the same way): the host its text names stands as a random mark, and its time is
         put in per host. The name and class before the time are escaped: they hold no bare quote."""
-        key = (v.control, v.check, v.index, v.status, v.severity, v.message, tuple(v.facts))
+        key = (v.control, v.check, v.index, v.status, v.severity, v.message, tuple(v.facts), v.waiver)
         if key in self.cases:
             return self.cases[key]
         _bound(self.cases)
@@ -156,10 +161,12 @@ class _Writer:
             timestamp=result.run.started_at,
             properties=properties,
         ).build_xml_doc()
-        counts = Counter(v.status for v in verdicts)
+        counts = _counts(verdicts)
         suite.set("errors", str(counts[Status.ERROR]))
         suite.set("failures", str(counts[Status.FAIL]))
-        suite.set("skipped", str(counts[Status.NOT_APPLICABLE] + counts[Status.NOT_REVIEWED]))
+        suite.set(
+            "skipped", str(counts[Status.NOT_APPLICABLE] + counts[Status.NOT_REVIEWED] + counts[_WAIVED])
+        )
         suite.set("tests", str(len(verdicts)))
         suite.set("time", f"{host.probe.duration_s or 0:.3f}")
         ET.indent(suite, space="  ", level=1)
@@ -178,6 +185,22 @@ class _Writer:
 
 
 _ZEROS = itertools.repeat(0.0)  # a fact without a time counts for none
+_WAIVED = "waived"
+
+
+def _counts(verdicts: list[Verdict]) -> Counter[Status | str]:
+    """Verdicts by status, a waived failure counted apart (JUnit skips it)."""
+    return Counter(_WAIVED if v.waived else v.status for v in verdicts)
+
+
+def _waiver_line(v: Verdict) -> str:
+    w = v.waiver
+    assert w is not None
+    if w.holds:
+        return f"waived by {w.id} (approved by {w.approver}, until {w.expires})"
+    return f"waiver {w.id} (approved by {w.approver}) expired on {w.expires}: it no longer applies"
+
+
 _NO_TIME = ' time="0"'
 
 
@@ -190,7 +213,7 @@ def junit_chunks(result: ScanResult, catalog: Catalog) -> Iterator[str]:
     """The JUnit XML document in pieces, one host's suite at a time (never the whole tree in memory)."""
     writer = _Writer(catalog)
     root = ET.Element("testsuites", name="hds-compliance")
-    counts = Counter(v.status for v in result.verdicts)
+    counts = _counts(result.verdicts)
     for key, value in zip(
         _TOTALS, (len(result.verdicts), counts[Status.FAIL], counts[Status.ERROR]), strict=True
     ):

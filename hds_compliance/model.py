@@ -6,12 +6,14 @@ Everything here is a pydantic model so results and evidence can be written and r
 from __future__ import annotations
 
 import base64
+import fnmatch
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from datetime import date
 from enum import StrEnum
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SCHEMA_VERSION = 2
 
@@ -206,6 +208,27 @@ class HostRecord(BaseModel):
         return {c.fact: c for c in self.captures}
 
 
+def _none(value: object) -> bool:
+    return value is None
+
+
+def _empty(value: object) -> bool:
+    return not value
+
+
+class WaiverMark(BaseModel):
+    """The waiver a failing result carries (see :mod:`hds_compliance.waivers`): its real verdict stays."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    approver: str
+    expires: str = Field(description="the last day the waiver holds (UTC date)")
+    holds: bool = Field(
+        description="whether it held on the collection day: if not, the result fails as before"
+    )
+
+
 class Verdict(BaseModel):
     """Outcome of one check of one control on one host."""
 
@@ -223,6 +246,13 @@ class Verdict(BaseModel):
         default_factory=list,
         description="keys of the facts the check read; fleet:KEY: a fact a fleet check read on other hosts",
     )
+    # written only where a waiver covers the result: results of runs without waivers keep their bytes
+    waiver: WaiverMark | None = Field(default=None, exclude_if=_none)
+
+    @property
+    def waived(self) -> bool:
+        """A failure a waiver covered on the collection day: it does not count for the gate."""
+        return self.waiver is not None and self.waiver.holds
 
 
 class Scope(BaseModel):
@@ -255,8 +285,42 @@ class RunRecord(BaseModel):
     scope: Scope | None = None
 
 
+class Waiver(BaseModel):
+    """One accepted risk, as a waivers file states it (see :mod:`hds_compliance.waivers`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1, pattern=r"^\S+$")
+    control: str = Field(min_length=1)
+    check: str | None = None
+    hosts: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+    justification: str = Field(min_length=1)
+    risk: Literal["low", "medium", "high", "critical"]
+    approver: str = Field(min_length=1)
+    created: date
+    expires: date
+    ticket: str | None = None
+
+    @model_validator(mode="after")
+    def _ends_after_it_starts(self) -> Waiver:
+        if self.expires < self.created:
+            raise ValueError(f"expires ({self.expires}) is before created ({self.created})")
+        return self
+
+    def covers(self, verdict: Verdict, groups: Iterable[str]) -> bool:
+        """Whether this waiver is about that result (its control, check and host), valid or not."""
+        if verdict.control != self.control or (self.check is not None and verdict.check != self.check):
+            return False
+        names = [verdict.host, *groups]
+        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.hosts for name in names)
+
+    def holds_on(self, day: date) -> bool:
+        """Whether it applies on ``day`` (from created to expires, both included)."""
+        return self.created <= day <= self.expires
+
+
 class ScanResult(BaseModel):
-    """Everything a scan produced: run record, hosts with captures, verdicts."""
+    """Everything a scan produced: run record, hosts with captures, verdicts, the waivers applied."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -264,6 +328,7 @@ class ScanResult(BaseModel):
     run: RunRecord
     hosts: list[HostRecord]
     verdicts: list[Verdict]
+    waivers: list[Waiver] = Field(default_factory=list, exclude_if=_empty)
 
     def verdicts_by_host(self) -> dict[str, list[Verdict]]:
         """Each host's verdicts in their order (one pass: reports list them host by host)."""

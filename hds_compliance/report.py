@@ -79,21 +79,53 @@ def _host_lines(
     for cid in failing:
         control = controls.get(cid)
         first = by_control[cid][0]
-        gate_note = (
-            "counts for the gate"
-            if any(id(v) in blocking for v in by_control[cid])
-            else f"below --fail-on {outcome.fail_on.value}"
-        )
+        bad = [v for v in by_control[cid] if v.status in (Status.FAIL, Status.ERROR)]
+        if any(id(v) in blocking for v in bad):
+            gate_note = "counts for the gate"
+        elif all(v.waived for v in bad):
+            gate_note = "waived: " + ", ".join(sorted({_waiver_note(v) for v in bad}))
+        else:
+            gate_note = f"below --fail-on {outcome.fail_on.value}"
         title = control.title if control else ""
         lines.append(f"  {_LABEL[status[cid]]} {cid} [{first.severity.value}] {title} ({gate_note})")
         for v in by_control[cid]:
             if v.status in (Status.FAIL, Status.ERROR):
-                lines.append(f"        {v.check}: {printable(v.message)}")
+                note = f" [{_waiver_note(v)}]" if v.waiver is not None else ""
+                lines.append(f"        {v.check}: {printable(v.message)}{note}")
         if control is not None and control.remediation.strip():
             lines.append(f"        fix: {_first_paragraph(control.remediation)}")
     unreviewed = sorted(cid for cid, s in status.items() if s is Status.NOT_REVIEWED)
     if unreviewed:
         lines.append(f"  not reviewed ({len(unreviewed)}): {', '.join(unreviewed)}")
+    return lines
+
+
+def _waiver_note(v: Verdict) -> str:
+    w = v.waiver
+    assert w is not None
+    state = f"until {w.expires}" if w.holds else f"EXPIRED on {w.expires}"
+    return printable(f"{w.id} by {w.approver}, {state}")
+
+
+def _waiver_lines(result: ScanResult) -> list[str]:
+    """How many failures waivers covered, and the waivers about to end (within 30 days of the run)."""
+    from hds_compliance.waivers import EXPIRING_DAYS, expiring
+
+    if not result.waivers:
+        return []
+    waived = Counter(v.waiver.id for v in result.verdicts if v.waiver is not None and v.waived)
+    lapsed = Counter(v.waiver.id for v in result.verdicts if v.waiver is not None and not v.waived)
+    lines = [
+        f"waivers: {sum(waived.values())} failing check(s) waived"
+        + (f", {sum(lapsed.values())} whose waiver expired (they count again)" if lapsed else "")
+        + f"; {sum(1 for w in result.waivers if w.id not in waived and w.id not in lapsed)} waiver(s) unused"
+    ]
+    for w in expiring(result.waivers, result.run.started_at):
+        lines.append(
+            printable(
+                f"waiver {w.id} ends within {EXPIRING_DAYS} days: {w.expires} ({w.control}, {w.approver})"
+            )
+        )
     return lines
 
 
@@ -173,6 +205,7 @@ def console_summary(result: ScanResult, catalog: Catalog, outcome: GateResult) -
     if slowest:
         lines.append("slowest facts on the hosts (mean time per host): " + slowest)
     lines.append(f"checks: {_counts(Counter(v.status for v in result.verdicts))}")
+    lines += _waiver_lines(result)
     lines += _policy_lines(outcome)
     lines.append(gate_line(outcome))
     return "\n".join(lines) + "\n"

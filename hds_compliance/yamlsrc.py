@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from hds_compliance.errors import InputError, Problem
 
@@ -110,3 +111,11 @@ def line_of(node: Any, loc: Sequence[int | str]) -> int | None:
         else:
             break
     return line
+
+
+def validation_problems(file: str, data: Any, exc: ValidationError) -> list[Problem]:
+    """pydantic's errors over a loaded YAML tree as problems: file, line, dotted field, message."""
+    return [
+        Problem(file, line_of(data, err["loc"]), ".".join(str(p) for p in err["loc"]), err["msg"])
+        for err in exc.errors()
+    ]

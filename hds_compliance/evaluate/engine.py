@@ -422,6 +422,7 @@ def _verdict(**fields: Any) -> Verdict:
     the fields' defaults and aliases (a third of the evaluation's own cost at fleet scale)."""
     fields.setdefault("params", {})
     fields.setdefault("facts", [])
+    fields.setdefault("waiver", None)
     verdict = Verdict.__new__(Verdict)
     _set(verdict, "__dict__", {name: fields[name] for name in _VERDICT_ORDER})
     _set(verdict, "__pydantic_fields_set__", _VERDICT_FIELDS)

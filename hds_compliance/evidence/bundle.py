@@ -6,6 +6,7 @@ A bundle is a directory and the same files in a deterministic ``.tar.gz`` beside
     hosts/0001-<name>/captures.json    per host: its record and the captures its checks read (redacted)
     hosts/0001-<name>/verdicts.json    per host: its verdicts
     junit.xml                          the JUnit report of those verdicts
+    waivers.json                       the waivers applied (when there were any)
     catalog/...                        the catalogue snapshot and the code digest (evidence.snapshot)
     manifest.json                      an in-toto Statement: every other file, its SHA-256 and size
     manifest.dsse.json                 that Statement signed with Ed25519 in a DSSE envelope
@@ -37,7 +38,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hds_compliance.evidence.signing import envelope, fingerprint
-from hds_compliance.model import HostRecord, RunRecord, ScanResult, Verdict
+from hds_compliance.model import HostRecord, RunRecord, ScanResult, Verdict, Waiver
 
 BUNDLE_FORMAT = 1
 PREFIX = "hds-evidence/"  # the archive's one top folder: the same bytes whatever the bundle is called
@@ -45,6 +46,7 @@ MANIFEST = "manifest.json"
 ENVELOPE = "manifest.dsse.json"
 RUN = "run.json"
 JUNIT = "junit.xml"
+WAIVERS = "waivers.json"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "urn:hds-compliance:evidence-manifest:v1"
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -97,6 +99,8 @@ def bundle_files(
         }
     )
     files[JUNIT] = junit.encode("utf-8")
+    if result.waivers:
+        files[WAIVERS] = _json([w.model_dump(mode="json") for w in result.waivers])
     return files
 
 
@@ -298,7 +302,14 @@ def result_of(files: Mapping[str, bytes]) -> tuple[ScanResult, dict[str, Any]]:
 
             verdicts += VERDICTS.validate_json(files[f"{folder}/verdicts.json"])
     record = RunRecord.model_validate(run["run"])
-    return ScanResult(schema_version=run["schema_version"], run=record, hosts=hosts, verdicts=verdicts), run
+    waivers = []
+    if WAIVERS in files:
+        with _naming(WAIVERS):
+            waivers = [Waiver.model_validate(w) for w in json.loads(files[WAIVERS])]
+    result = ScanResult(
+        schema_version=run["schema_version"], run=record, hosts=hosts, verdicts=verdicts, waivers=waivers
+    )
+    return result, run
 
 
 @contextlib.contextmanager

@@ -3,9 +3,10 @@
 In order: the signature of the manifest by the public key given (the envelope must name that key and
 carry exactly ``manifest.json``), every file against the manifest (none altered, missing or added), then
 the verdicts: the catalogue snapshot is loaded, its digest must be the run's, the check code must be this
-tool's (``--force`` goes on anyway and says so), and every verdict and the JUnit report must be what
-judging the stored captures again gives. Every problem is named; none stops the others from being looked
-for, except where the files they need are missing or do not parse.
+tool's (``--force`` goes on anyway and says so), and every verdict (with the waivers the bundle holds,
+applied on its collection day) and the JUnit report must be what judging the stored captures again gives.
+Every problem is named; none stops the others from being looked for, except where the files they need
+are missing or do not parse.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from hds_compliance.evidence.bundle import (
 )
 from hds_compliance.evidence.signing import SignatureProblem, open_envelope
 from hds_compliance.evidence.snapshot import CODE, code_digest, load_snapshot
+from hds_compliance.waivers import apply_waivers
 
 _SHOWN = 20  # verdicts that do not follow, named one by one; the rest are counted
 
@@ -124,6 +126,7 @@ def _reevaluate(files: dict[str, bytes], out: Verification, force: bool) -> None
         )
         return
     again = evaluate(catalog, registry(), result.hosts, result.run.scope, result.run.started_at)
+    again = apply_waivers(again, result.waivers, result.hosts, result.run.started_at)
     out.verdicts = len(result.verdicts)
     _compare(result.verdicts, again, out)
     if (
@@ -152,7 +155,7 @@ def _compare(stored: list[Any], again: list[Any], out: Verification) -> None:
             )
         elif other != verdict:
             differ.append(
-                f"{_name(k)}: {verdict.status.value} both times; its message, facts or severity differs"
+                f"{_name(k)}: {verdict.status.value} both times; message, facts, severity or waiver differ"
             )
     differ += [f"{_name(k)}: judging again gives a verdict the bundle lacks" for k in fresh if k not in seen]
     for line in differ[:_SHOWN]:
