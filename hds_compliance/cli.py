@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ import sys
 import traceback
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hds_compliance import __version__, console
 from hds_compliance.catalog import Catalog, lint_catalog, load_catalog, profiles, schema_json
@@ -29,9 +31,12 @@ from hds_compliance.gate import (
     GateResult,
     gate,
 )
-from hds_compliance.model import HostRecord, ScanResult, Severity, Waiver
-from hds_compliance.report import HostSpool
+from hds_compliance.model import Attestation, HostRecord, ScanResult, Severity, Waiver
+from hds_compliance.report import HostSpool, printable
 from hds_compliance.waivers import apply_waivers
+
+if TYPE_CHECKING:
+    from hds_compliance.inventory import Host, Inventory
 
 
 class _Parser(argparse.ArgumentParser):
@@ -119,6 +124,18 @@ def _build_parser() -> argparse.ArgumentParser:
         help="write a Markdown summary here (a CI job summary; '-': stdout)",
     )
     outputs.add_argument(
+        "--html",
+        type=Path,
+        metavar="PATH",
+        help="write the HTML report here: one self-contained page, readable offline ('-': stdout)",
+    )
+    outputs.add_argument(
+        "--oscal",
+        type=Path,
+        metavar="PATH",
+        help="write OSCAL assessment results (JSON) here ('-': stdout)",
+    )
+    outputs.add_argument(
         "--thresholds",
         type=Path,
         metavar="FILE",
@@ -136,6 +153,17 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="YAML waivers: risks accepted on failing results (approver, expiry); a waived result keeps its "
         "verdict and does not fail the gate while its waiver holds",
+    )
+    outputs.add_argument(
+        "--attestations",
+        type=Path,
+        metavar="FILE",
+        help="YAML attestations: what people state, with documents, for controls no check can prove",
+    )
+    outputs.add_argument(
+        "--no-documents",
+        action="store_true",
+        help="keep the attested documents out of the bundle (their SHA-256 stays in it)",
     )
     outputs.add_argument(
         "--bundle",
@@ -221,6 +249,9 @@ def _build_parser() -> argparse.ArgumentParser:
         help="each HDS requirement (EXI 01..31) and framework reference: which controls answer it, and how",
     )
     coverage.add_argument("--format", choices=["text", "json", "markdown"], default="text")
+    coverage.add_argument(
+        "--attestations", type=Path, metavar="FILE", help="count the document controls attested today"
+    )
 
     catalog = sub.add_parser(
         "catalog", parents=[catalogue], help="print the controls with references and checks"
@@ -257,8 +288,8 @@ def _load(args: argparse.Namespace, profile: str | None = None) -> Catalog:
 
 def _cmd_scan(args: argparse.Namespace) -> int:
     from hds_compliance.collect import CollectOptions
-    from hds_compliance.inventory import Host, default_inventory, load_inventory, select_hosts
-    from hds_compliance.scan import scan
+    from hds_compliance.inventory import default_inventory, load_inventory, select_hosts
+    from hds_compliance.scan import scan, utc_now
     from hds_compliance.shard import Shard
 
     problems: list[Problem] = []
@@ -277,7 +308,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         problems += exc.problems
     if problems:
         raise InputError(problems)
-    _waivers(args, catalog)  # a wrong waivers file stops the scan before any host is contacted
+    _judgements(args, catalog)  # wrong waivers or attestations stop the scan before any host is contacted
     outside: list[Host] = []
     if args.limit:
         inventory.hosts, outside = select_hosts(inventory, args.limit)
@@ -293,7 +324,8 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     part = str(shard) if shard else None
     # Captures go to the JSON results and the bundle only: written out host by host (or dropped), not kept
     # in memory.
-    spool = HostSpool() if args.json or args.bundle else None
+    spool = HostSpool() if args.json or args.bundle or args.html else None
+    started = utc_now()
     try:
         with console.progress(sys.stderr, 0 if args.quiet else len(inventory.hosts)) as tick:
             result = scan(
@@ -307,9 +339,60 @@ def _cmd_scan(args: argparse.Namespace) -> int:
                 captures=spool.add if spool else _drop,
             )
         return _report(result, catalog, args, spool)
+    except (KeyboardInterrupt, _Interrupted):
+        if args.bundle and spool is not None:
+            _bundle_interrupted(catalog, inventory, outside, part, spool, args, started)
+        raise
     finally:
         if spool is not None:
             spool.close()
+
+
+def _bundle_interrupted(
+    catalog: Catalog,
+    inventory: Inventory,
+    outside: list[Host],
+    shard: str | None,
+    spool: HostSpool,
+    args: argparse.Namespace,
+    started: str,
+) -> None:
+    """The bundle of an interrupted scan: the hosts probed before the signal, judged from their captures
+    (the others are outside it, so fleet checks that need them say so), signed, marked incomplete."""
+    from hds_compliance.evaluate import evaluate
+    from hds_compliance.model import RunRecord, Scope
+    from hds_compliance.scan import utc_now
+
+    done = [h for h in inventory.hosts if spool.holds(h.name)]
+    if not done:
+        return
+    left = [h for h in [*inventory.hosts, *outside] if not spool.holds(h.name)]
+    order = [h.name for h in inventory.hosts] + [h.name for h in outside]
+    scope = Scope(
+        inventory_hosts=len(order),
+        outside={h.name: list(h.info.roles) for h in left},
+        shard=shard,
+        order=inventory.order or order,
+    )
+    hosts = [HostRecord.model_validate_json(spool.text(h.name)) for h in done]
+    verdicts = evaluate(catalog, registry(), hosts, scope, started)
+    run = RunRecord(
+        tool_version=__version__,
+        started_at=started,
+        finished_at=utc_now(),
+        inventory=inventory.path,
+        catalog_digest=catalog.digest,
+        profile=catalog.profile,
+        scope=scope,
+    )
+    result = _accepted(ScanResult(run=run, hosts=hosts, verdicts=verdicts), *_judgements(args, catalog))
+    thresholds, baseline = args.policy
+    outcome = gate(result.verdicts, Severity(args.fail_on), thresholds, baseline)
+    _write_bundle(result, catalog, args, outcome, None, incomplete=True)
+    _say(
+        f"hds-compliance: {len(done)} of {len(inventory.hosts)} host(s) probed before the signal: bundle "
+        f"{printable(str(args.bundle))} written, marked incomplete"
+    )
 
 
 def _drop(_record: HostRecord) -> None:
@@ -410,12 +493,7 @@ def _report(
     from hds_compliance.junit import junit_chunks
     from hds_compliance.report import STDOUT, console_summary, gate_line, json_chunks, to_markdown, write_text
 
-    waivers = _waivers(args, catalog)
-    if waivers is None:
-        waivers = result.waivers  # those the results were judged with, applied again to what is judged now
-    if waivers:
-        marked = apply_waivers(result.verdicts, waivers, result.hosts, result.run.started_at)
-        result = result.model_copy(update={"verdicts": marked, "waivers": waivers})
+    result = _accepted(result, *_judgements(args, catalog))
     thresholds, baseline = args.policy
     outcome = gate(result.verdicts, Severity(args.fail_on), thresholds, baseline)
     if args.junit:
@@ -424,6 +502,15 @@ def _report(
         write_text(args.json, json_chunks(result, spool=spool))
     if args.markdown:
         write_text(args.markdown, to_markdown(result, catalog, outcome))
+    if args.oscal:
+        from hds_compliance.oscal import to_oscal
+
+        write_text(args.oscal, to_oscal(result, catalog))
+    if args.html:
+        from hds_compliance.html import to_html
+
+        page = to_html(_with_captures(result, spool), catalog, outcome, getattr(args, "provenance", ()))
+        write_text(args.html, page)
     if args.bundle:
         _write_bundle(result, catalog, args, outcome, spool)
     stream = sys.stderr if STDOUT in _outputs(args) else sys.stdout
@@ -433,22 +520,34 @@ def _report(
     return outcome.exit_code
 
 
+def _with_captures(result: ScanResult, spool: HostSpool | None) -> ScanResult:
+    """The result with its hosts' captures, read back from the spool a scan wrote them to (the HTML report
+    shows them: every host's captures are then in memory at once)."""
+    if spool is None:
+        return result
+    hosts = [HostRecord.model_validate_json(spool.text(host.name)) for host in result.hosts]
+    return result.model_copy(update={"hosts": hosts})
+
+
 def _write_bundle(
     result: ScanResult,
     catalog: Catalog,
     args: argparse.Namespace,
     outcome: GateResult,
     spool: HostSpool | None,
+    incomplete: bool = False,
 ) -> None:
     """The signed evidence bundle of this result (see :mod:`hds_compliance.evidence.bundle`)."""
-    import hashlib
-
     from hds_compliance.catalog import default_controls_dir
     from hds_compliance.evidence.bundle import bundle_files, signed, write_bundle
+    from hds_compliance.evidence.signing import fingerprint
     from hds_compliance.evidence.snapshot import snapshot
+    from hds_compliance.html import to_html
     from hds_compliance.junit import to_junit
+    from hds_compliance.oscal import to_oscal
     from hds_compliance.report import OutputError, host_json
 
+    key = args.signing_key
     catalogue = getattr(args, "catalogue_files", None) or snapshot(
         catalog, args.controls or default_controls_dir(), args.extra
     )
@@ -463,28 +562,88 @@ def _write_bundle(
         to_junit(result, catalog),
         catalogue,
         gate_settings,
+        None if args.no_documents else _documents(result, args),
+        to_html(
+            _with_captures(result, spool), catalog, outcome, [("signed by", fingerprint(key.public_key()))]
+        ),
+        to_oscal(result, catalog),
+        incomplete,
     )
     try:
-        write_bundle(args.bundle, signed(files, args.signing_key, result.run), result.run)
+        write_bundle(args.bundle, signed(files, key, result.run), result.run)
     except OSError as exc:
         raise OutputError(f"cannot write the bundle {args.bundle}: {exc.strerror or exc}") from exc
     except FileExistsError as exc:
         raise OutputError(str(exc)) from exc
 
 
-def _waivers(args: argparse.Namespace, catalog: Catalog) -> list[Waiver] | None:
-    """The ``--waivers`` file, read once and checked against the catalogue; ``None`` without one."""
+_Judgements = tuple[list[Attestation] | None, list[Waiver] | None]
+
+
+def _judgements(args: argparse.Namespace, catalog: Catalog) -> _Judgements:
+    """The ``--attestations`` and ``--waivers`` files, read once and checked against the catalogue (each
+    ``None`` when not given); their problems are reported together."""
+    from hds_compliance.attestations import load_attestations
     from hds_compliance.waivers import load_waivers
 
-    if getattr(args, "waivers", None) is None:
+    if not hasattr(args, "judgements"):
+        problems: list[Problem] = []
+        attestations = waivers = None
+        try:
+            if getattr(args, "attestations", None) is not None:
+                attestations = load_attestations(args.attestations, catalog)
+        except InputError as exc:
+            problems += exc.problems
+        try:
+            if getattr(args, "waivers", None) is not None:
+                waivers = load_waivers(args.waivers, [c.id for c in catalog.controls])
+        except InputError as exc:
+            problems += exc.problems
+        if problems:
+            raise InputError(problems)
+        args.judgements = (attestations, waivers)
+    found: _Judgements = args.judgements
+    return found
+
+
+def _accepted(
+    result: ScanResult, attestations: list[Attestation] | None, waivers: list[Waiver] | None
+) -> ScanResult:
+    """The result with what people attested and accepted applied, attestations first (they decide verdicts
+    waivers may then cover): those of the files given, else those the results were judged with."""
+    from hds_compliance.attestations import apply_attestations
+
+    attestations = result.attestations if attestations is None else attestations
+    waivers = result.waivers if waivers is None else waivers
+    if not attestations and not waivers:
+        return result
+    day, hosts = result.run.started_at, result.hosts
+    verdicts = apply_attestations(result.verdicts, attestations, hosts, day)
+    verdicts = apply_waivers(verdicts, waivers, hosts, day)
+    return result.model_copy(update={"verdicts": verdicts, "attestations": attestations, "waivers": waivers})
+
+
+def _documents(result: ScanResult, args: argparse.Namespace) -> dict[str, bytes] | None:
+    """The attested documents' bytes by SHA-256, read again from beside the attestations file (they must
+    not have changed since it was read); ``None`` when the attestations came with recorded results."""
+    from hds_compliance.report import OutputError
+
+    if not result.attestations:
+        return {}
+    if args.attestations is None:
         return None
-    if getattr(args, "waiver_list", None) is None:
-        args.waiver_list = load_waivers(args.waivers, [c.id for c in catalog.controls])
-    return list(args.waiver_list)
+    found = {}
+    for doc in (d for a in result.attestations for d in a.documents):
+        path = args.attestations.parent / doc.path
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != doc.sha256:
+            raise OutputError(f"cannot bundle {path}: it changed since the attestations were read")
+        found[doc.sha256] = data
+    return found
 
 
 def _outputs(args: argparse.Namespace) -> list[Path | None]:
-    return [getattr(args, name, None) for name in ("junit", "json", "markdown")]
+    return [getattr(args, name, None) for name in ("junit", "json", "markdown", "html", "oscal")]
 
 
 def _prepare(args: argparse.Namespace) -> None:
@@ -496,7 +655,9 @@ def _prepare(args: argparse.Namespace) -> None:
     problems = []
     if _outputs(args).count(STDOUT) > 1:
         problems.append(
-            Problem("--junit/--json/--markdown", None, "", "only one output can be '-' (standard output)")
+            Problem(
+                "--junit/--json/--markdown/--html", None, "", "only one output can be '-' (standard output)"
+            )
         )
     try:
         args.policy = policy_from(getattr(args, "thresholds", None), getattr(args, "baseline", None))
@@ -552,7 +713,6 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from hds_compliance.evidence.bundle import BundleError, read_bundle
     from hds_compliance.evidence.signing import KeyFileError, fingerprint, load_public
     from hds_compliance.evidence.verify import verify
-    from hds_compliance.report import printable
 
     try:
         key = load_public(args.key)
@@ -604,10 +764,19 @@ def _cmd_coverage(args: argparse.Namespace) -> int:
     from hds_compliance.catalog import coverage
 
     catalog = _load(args)
+    attested: frozenset[str] = frozenset()
+    if args.attestations is not None:  # those that hold today and say satisfied
+        from datetime import UTC, datetime
+
+        from hds_compliance.attestations import load_attestations
+
+        today = datetime.now(UTC).date()
+        found = load_attestations(args.attestations, catalog)
+        attested = frozenset(a.control for a in found if a.status == "satisfied" and a.holds_on(today))
     if args.format == "json":
-        print(json.dumps(coverage.to_json(catalog), indent=2, ensure_ascii=False))
+        print(json.dumps(coverage.to_json(catalog, attested), indent=2, ensure_ascii=False))
     else:
-        sys.stdout.write(coverage.render(catalog, markdown=args.format == "markdown"))
+        sys.stdout.write(coverage.render(catalog, markdown=args.format == "markdown", attested=attested))
     return 0
 
 

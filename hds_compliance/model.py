@@ -6,6 +6,7 @@ Everything here is a pydantic model so results and evidence can be written and r
 from __future__ import annotations
 
 import base64
+import datetime as _dt
 import fnmatch
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -229,6 +230,17 @@ class WaiverMark(BaseModel):
     )
 
 
+class AttestationMark(BaseModel):
+    """The attestation a control's verdict follows from (see :mod:`hds_compliance.attestations`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    attested_by: str
+    valid_until: str = Field(description="the last day the attestation holds (UTC date)")
+    holds: bool = Field(description="whether it held on the collection day (if not: not_reviewed)")
+
+
 class Verdict(BaseModel):
     """Outcome of one check of one control on one host."""
 
@@ -248,6 +260,7 @@ class Verdict(BaseModel):
     )
     # written only where a waiver covers the result: results of runs without waivers keep their bytes
     waiver: WaiverMark | None = Field(default=None, exclude_if=_none)
+    attestation: AttestationMark | None = Field(default=None, exclude_if=_none)
 
     @property
     def waived(self) -> bool:
@@ -285,6 +298,12 @@ class RunRecord(BaseModel):
     scope: Scope | None = None
 
 
+def _host_matches(patterns: list[str], host: str, groups: Iterable[str]) -> bool:
+    """Whether a host, by its name or one of its groups, matches one of the glob patterns."""
+    names = [host, *groups]
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns for name in names)
+
+
 class Waiver(BaseModel):
     """One accepted risk, as a waivers file states it (see :mod:`hds_compliance.waivers`)."""
 
@@ -311,16 +330,50 @@ class Waiver(BaseModel):
         """Whether this waiver is about that result (its control, check and host), valid or not."""
         if verdict.control != self.control or (self.check is not None and verdict.check != self.check):
             return False
-        names = [verdict.host, *groups]
-        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.hosts for name in names)
+        return _host_matches(self.hosts, verdict.host, groups)
 
     def holds_on(self, day: date) -> bool:
         """Whether it applies on ``day`` (from created to expires, both included)."""
         return self.created <= day <= self.expires
 
 
+class Document(BaseModel):
+    """A document an attestation rests on: its path as the attestations file names it, and its digest."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(ge=0)
+
+
+class Attestation(BaseModel):
+    """What a person states for a control no check can prove (see :mod:`hds_compliance.attestations`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1, pattern=r"^\S+$")
+    control: str = Field(min_length=1)
+    statement: str = Field(min_length=1)
+    status: Literal["satisfied", "not_satisfied"]
+    attested_by: str = Field(min_length=1)
+    date: _dt.date
+    valid_until: _dt.date
+    hosts: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+    documents: list[Document] = Field(default_factory=list)
+
+    def covers(self, verdict: Verdict, groups: Iterable[str]) -> bool:
+        """Whether it is about that verdict's control and host."""
+        return verdict.control == self.control and _host_matches(self.hosts, verdict.host, groups)
+
+    def holds_on(self, day: _dt.date) -> bool:
+        """Whether it applies on ``day`` (from its date to valid_until, both included)."""
+        return self.date <= day <= self.valid_until
+
+
 class ScanResult(BaseModel):
-    """Everything a scan produced: run record, hosts with captures, verdicts, the waivers applied."""
+    """Everything a scan produced: run record, hosts with captures, verdicts, the waivers and attestations
+    applied."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -329,6 +382,7 @@ class ScanResult(BaseModel):
     hosts: list[HostRecord]
     verdicts: list[Verdict]
     waivers: list[Waiver] = Field(default_factory=list, exclude_if=_empty)
+    attestations: list[Attestation] = Field(default_factory=list, exclude_if=_empty)
 
     def verdicts_by_host(self) -> dict[str, list[Verdict]]:
         """Each host's verdicts in their order (one pass: reports list them host by host)."""

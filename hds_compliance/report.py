@@ -107,6 +107,22 @@ def _waiver_note(v: Verdict) -> str:
     return printable(f"{w.id} by {w.approver}, {state}")
 
 
+def _attestation_lines(result: ScanResult) -> list[str]:
+    """How many verdicts attestations decided, and how many they could not (expired, or dated later)."""
+    if not result.attestations:
+        return []
+    marks = [v.attestation for v in result.verdicts if v.attestation is not None]
+    holding = sum(1 for m in marks if m.holds)
+    return [
+        f"attestations: {holding} verdict(s) decided by {len(result.attestations)} attestation(s)"
+        + (
+            f", {len(marks) - holding} left not_reviewed (expired or dated after the run)"
+            if len(marks) > holding
+            else ""
+        )
+    ]
+
+
 def _waiver_lines(result: ScanResult) -> list[str]:
     """How many failures waivers covered, and the waivers about to end (within 30 days of the run)."""
     from hds_compliance.waivers import EXPIRING_DAYS, expiring
@@ -205,6 +221,7 @@ def console_summary(result: ScanResult, catalog: Catalog, outcome: GateResult) -
     if slowest:
         lines.append("slowest facts on the hosts (mean time per host): " + slowest)
     lines.append(f"checks: {_counts(Counter(v.status for v in result.verdicts))}")
+    lines += _attestation_lines(result)
     lines += _waiver_lines(result)
     lines += _policy_lines(outcome)
     lines.append(gate_line(outcome))
@@ -336,6 +353,10 @@ class HostSpool:
         except OSError as exc:
             self.close()
             self.problem = f"{tempfile.gettempdir()}: {exc.strerror or exc}"
+
+    def holds(self, name: str) -> bool:
+        """Whether a host's JSON was written here."""
+        return name in self._at
 
     def text(self, name: str) -> str:
         """The JSON written for a host; :class:`OutputError` if the spool could not keep it."""

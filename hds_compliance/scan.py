@@ -27,7 +27,8 @@ _CONNECTION_PREFIXES = ("ssh_", "chroot_")
 _JUDGE_EVERY = 16  # hosts judged together as they come back (see scan)
 
 
-def _now() -> str:
+def utc_now() -> str:
+    """Now, as the run record writes times (UTC, seconds, ``Z``)."""
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
@@ -139,11 +140,11 @@ def scan(
 
     Hosts are judged as their records are made (a few at a time), while the others are still being
     probed, and the fleet checks once all are in. By default the records keep their captures; given
-    ``captures``, a host's record is handed to it once judged (to write them out) and kept without them,
-    so a fleet's captures are never all in memory at once.
+    ``captures``, a host's record is handed to it as soon as it is made (to write them out) and kept
+    without them once judged, so a fleet's captures are never all in memory at once.
     """
     options = options or CollectOptions()
-    started = _now()
+    started = utc_now()
     nonce = new_nonce()
     jobs, from_scanner = [], {}
     for h in inventory.hosts:  # the facts planned for a host are not kept past its job
@@ -168,13 +169,14 @@ def scan(
         for record in waiting:
             evaluator.add(record)
             if captures is not None:
-                captures(record)
                 record.captures = []
         waiting.clear()
 
     def keep(raw: RawProbe) -> None:
         # a host's record as soon as it is done; its raw output and parse are dropped with ``raw``
         record = host_record(by_name[raw.name], raw, section_cap, network.get(raw.name))
+        if captures is not None:  # handed over at once: an interrupted scan still has every host done
+            captures(record)
         if progress is not None:
             progress(record)
         built[raw.name] = record
@@ -190,7 +192,7 @@ def scan(
     run = RunRecord(
         tool_version=__version__,
         started_at=started,
-        finished_at=_now(),
+        finished_at=utc_now(),
         inventory=inventory.path,
         catalog_digest=catalog.digest,
         profile=catalog.profile,

@@ -9,7 +9,8 @@ want_dev=${1:-}
 packages=""
 python3 -c 'import venv, ensurepip' 2>/dev/null || packages="$packages python3-venv python3-pip"
 if [ "$want_dev" = dev ]; then
-    # What the tests run for real: sshd hosts, sudo, namespaces, TLS servers' certificates (openssl).
+    # What the tests run for real: sshd hosts, sudo, namespaces, TLS servers' certificates (openssl),
+    # Chromium for the HTML report.
     for p in $(grep -v '^#' scripts/test-packages.txt); do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || packages="$packages $p"
     done
@@ -31,4 +32,9 @@ if [ "$want_dev" = dev ]; then
     .venv/bin/python -m pip install -q --force-reinstall --no-deps . && .venv/bin/python -m pip install -q ".[dev]"
 else
     .venv/bin/python -m pip install -q --force-reinstall --no-deps . && .venv/bin/python -m pip install -q .
+fi
+if [ "$want_dev" = dev ]; then
+    # compliance-trestle reads the OSCAL the tests write; it pins a paramiko pyinfra refuses: its own venv
+    [ -x .venv-oscal/bin/python ] || python3 -m venv .venv-oscal
+    .venv-oscal/bin/python -m pip install -q "compliance-trestle>=5,<6"
 fi

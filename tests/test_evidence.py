@@ -14,10 +14,13 @@ import io
 import json
 import os
 import shutil
+import signal
+import socket
 import stat
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -402,8 +405,60 @@ def test_secrets_planted_in_a_real_tree_reach_no_file_of_the_bundle(made: Path, 
     # they were read, and the captures say what was taken out
     [host] = result_of(files)[0].hosts
     removed = {kind for capture in host.captures for kind in capture.redactions}
+    listed = json.loads(files["run.json"])["redactions"]
+    assert {k for item in listed for k in item["kinds"]} == removed
+    assert {item["fact"] for item in listed} == {c.fact for c in host.captures if c.redactions}
     assert {"private-key", "password-hash", "bearer-token", "jwt", "url-credentials"} <= removed, removed
     assert b"[REDACTED-" in seen
     # scanned without --json: the bundle still holds the captures, and verifies
     done = _run("verify", "out/b", "--key", str(made / "keys/signing.pub"), cwd=tmp_path)
     assert done.returncode == 0, done.stdout
+
+
+def test_a_scan_interrupted_after_some_hosts_bundles_them_marked_incomplete(
+    made: Path, tmp_path: Path
+) -> None:
+    """This machine is probed at once; a host that accepts TCP and never answers holds the scan. SIGTERM
+    then: the bundle holds the host done, signed and marked incomplete, and verify says so."""
+    with socket.socket() as hanging:
+        hanging.bind(("127.0.0.1", 0))
+        hanging.listen(8)
+        port = hanging.getsockname()[1]
+        stuck = f"{{'ssh_hostname': '127.0.0.1', 'ssh_port': {port}, 'hds_activities': [1]}}"
+        (tmp_path / "inv.py").write_text(
+            f"hosts = [('@local', {{'hds_activities': [1]}}), ('stuck', {stuck})]\n"
+        )
+        key = str(made / "keys/signing.key")
+        argv = [
+            str(EXE),
+            "scan",
+            "-i",
+            "inv.py",
+            *SCAN,
+            "--connect-timeout",
+            "60",
+            "--bundle",
+            "b",
+            "--sign-key",
+            key,
+        ]
+        child = subprocess.Popen(
+            argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        hanging.settimeout(60)
+        connection, _ = hanging.accept()
+        time.sleep(4)  # this machine's probe takes about a second
+        child.send_signal(signal.SIGTERM)
+        _out, err = child.communicate(timeout=60)
+        connection.close()
+    assert child.returncode == 143, err
+    assert "1 of 2 host(s) probed before the signal" in err and "marked incomplete" in err, err
+    files = read_bundle(tmp_path / "b").files
+    result, run = result_of(files)
+    assert run["incomplete"] is True and [h.name for h in result.hosts] == ["@local"]
+    assert result.run.scope is not None and "stuck" in result.run.scope.outside
+    done = _run("verify", "b.tar.gz", "--key", str(made / "keys/signing.pub"), cwd=tmp_path)
+    assert done.returncode == 1, done.stdout
+    assert done.stdout.splitlines()[0] == (
+        "FAIL INCOMPLETE: the scan was interrupted: the bundle holds only some hosts"
+    ), done.stdout

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 from test_probe import run_sh
@@ -12,13 +16,12 @@ from hds_compliance.check import Context, HostInfo, registry
 from hds_compliance.collect.probe import new_nonce, parse, render
 from hds_compliance.evidence.redact import (
     _HINTS,
-    _KEEP_PREFIX,
     _ONE_LINE,
     _SECRET_KEY,
     _SECRET_PATTERNS,
+    _replacement,
     _secret_keys,
     _subn_lines,
-    marker,
     redact,
     scrub,
 )
@@ -43,7 +46,8 @@ def test_secrets_are_redacted_and_recorded(tmp_path: Path) -> None:
     assert "b3BlbnNzaC1rZXktdjEAAAAABG5vbmU" not in text and "abcdefghijklmnop" not in text
     assert "s3cr3tvalue42" not in text
     assert capture.redactions == ["password-hash", "private-key", "token"]
-    assert "[REDACTED-private-key]" in text and "root:[REDACTED-password-hash]:19000" in text
+    assert re.search(r"\[REDACTED-private-key\.[0-9a-f]{12}\]", text)
+    assert re.search(r"root:\[REDACTED-password-hash\.[0-9a-f]{12}\]:19000", text)
 
 
 def test_credentials_in_urls_tokens_and_cloud_keys() -> None:
@@ -61,13 +65,33 @@ def test_credentials_in_urls_tokens_and_cloud_keys() -> None:
         b"AKIAABCDEFGHIJKLMNOP",
     ):
         assert secret not in out
-    assert b"https://backup:[REDACTED-url-credentials]@repo.example.fr" in out  # user and host stay
+    assert re.search(rb"https://backup:\[REDACTED-url-credentials\.[0-9a-f]{12}\]@repo\.example\.fr", out)
     assert set(kinds) == {"url-credentials", "bearer-token", "jwt", "cloud-key"}
 
 
 def test_markers_are_one_word() -> None:
     out, _ = scrub(b"password = hunter2hunter2, next\n")
-    assert out == b"password = [REDACTED-token] next\n"
+    assert re.fullmatch(rb"password = \[REDACTED-token\.[0-9a-f]{12}\] next\n", out), out
+
+
+def test_equal_secrets_show_as_equal_markers_and_no_marker_can_be_guessed_back() -> None:
+    """Within a run, the same secret gets the same marker (on any host, in any file); another secret
+    another one. The key is this run's: the marker is not a plain hash of the secret, and another process
+    (another scan) marks the same secret differently."""
+    one, _ = scrub(b"password = hunter2hunter2\n")
+    again, _ = scrub(b"db_password: hunter2hunter2\n")
+    other, _ = scrub(b"password = correcthorse\n")
+    mac = re.search(rb"\.([0-9a-f]{12})\]", one).group(1)  # type: ignore[union-attr]
+    assert mac in again and mac not in other
+    assert mac != hashlib.sha256(b"hunter2hunter2").hexdigest()[:12].encode()
+    code = (
+        "from hds_compliance.evidence.redact import scrub\n"
+        "print(scrub(b'password = hunter2hunter2')[0].decode())"
+    )
+    elsewhere = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert mac.decode() not in elsewhere and "[REDACTED-token." in elsewhere
 
 
 def _sudo_verdict(sudoers: bytes) -> tuple[Status, str]:
@@ -123,7 +147,7 @@ _PIECES = (
     *(
         b"hunter2hunter2",
         b"abc",
-        b"[REDACTED-token]",
+        b"[REDACTED-token.0123456789ab]",
         b"monkey",
         b"keys",
         b"my_api_key",
@@ -186,6 +210,6 @@ def test_line_by_line_substitution_is_the_patterns_own() -> None:
     for kind, pattern in _SECRET_PATTERNS:
         if kind not in _ONE_LINE:
             continue
-        replacement = b"\\1" + marker(kind) if kind in _KEEP_PREFIX else marker(kind)
+        replacement = _replacement(kind)
         for text in _random_texts(1500):
             assert _subn_lines(pattern, replacement, text, _HINTS[kind]) == pattern.subn(replacement, text)

@@ -38,6 +38,12 @@ class Row:
     status: str
     activities: dict[int, str]
     controls: list[Control] = field(default_factory=list)
+    attested: list[str] = field(default_factory=list)  # its document controls an attestation answers
+
+    @property
+    def documented(self) -> list[Control]:
+        """Its controls only a document answers (those an attestation can)."""
+        return [c for c in self.controls if c.automation == "attestation"]
 
     def export(self) -> dict[str, Any]:
         """JSON form."""
@@ -50,18 +56,22 @@ class Row:
                 {"id": c.id, "automation": c.automation, "activities": c.activities, "checks": len(c.checks)}
                 for c in self.controls
             ],
+            "attested": self.attested,
         }
 
 
-def coverage(catalog: Catalog) -> dict[str, list[Row]]:
-    """Rows for every identifier of every framework, in document order."""
+def coverage(catalog: Catalog, attested: frozenset[str] = frozenset()) -> dict[str, list[Row]]:
+    """Rows for every identifier of every framework, in document order; ``attested``: the controls a
+    satisfied attestation answers today."""
     out: dict[str, list[Row]] = {}
     for name, framework in frameworks().items():
         rows = []
         for ident in framework.ids:
             controls = [c for c in catalog.controls if ident in getattr(c.references, name)]
             per_activity = {a: _combine([c for c in controls if a in c.activities]) for a in ALL_ACTIVITIES}
-            rows.append(Row(ident, framework.title_of(ident), _combine(controls), per_activity, controls))
+            row = Row(ident, framework.title_of(ident), _combine(controls), per_activity, controls)
+            row.attested = [c.id for c in row.documented if c.id in attested]
+            rows.append(row)
         out[name] = rows
     return out
 
@@ -71,9 +81,9 @@ def summary(rows: list[Row]) -> dict[str, int]:
     return {s: sum(1 for r in rows if r.status == s) for s in STATUSES}
 
 
-def to_json(catalog: Catalog) -> dict[str, Any]:
+def to_json(catalog: Catalog, attested: frozenset[str] = frozenset()) -> dict[str, Any]:
     """``coverage --format json``: every framework, every identifier."""
-    table = coverage(catalog)
+    table = coverage(catalog, attested)
     return {
         "schema_version": 1,
         "catalog_digest": catalog.digest,
@@ -91,12 +101,13 @@ def to_json(catalog: Catalog) -> dict[str, Any]:
 
 
 def _hds_lines(rows: list[Row], markdown: bool) -> list[str]:
-    head = ["EXI", "status", *[f"A{a}" for a in ALL_ACTIVITIES], "controls", "requirement"]
+    head = ["EXI", "status", *[f"A{a}" for a in ALL_ACTIVITIES], "attested", "controls", "requirement"]
     body = [
         [
             r.id,
             r.status,
             *[_SHORT[r.activities[a]] for a in ALL_ACTIVITIES],
+            f"{len(r.attested)}/{len(r.documented)}" if r.documented else "-",
             ", ".join(c.id for c in r.controls) or "-",
             r.title,
         ]
@@ -112,12 +123,13 @@ def _hds_lines(rows: list[Row], markdown: bool) -> list[str]:
     ]
 
 
-def render(catalog: Catalog, markdown: bool = False) -> str:
+def render(catalog: Catalog, markdown: bool = False, attested: frozenset[str] = frozenset()) -> str:
     """The HDS table (one line per EXI, one column per HDS activity) and a summary of every framework."""
-    table = coverage(catalog)
+    table = coverage(catalog, attested)
     legend = (
         "A automated (a check decides it) · P partial (checks and a document) · D document (attestation) · "
-        "M named, not answered yet · - not covered. Columns A1..A6: HDS activities."
+        "M named, not answered yet · - not covered. Columns A1..A6: HDS activities. attested: of its "
+        "document controls, how many a satisfied attestation answers today (--attestations)."
     )
     lines = [
         "## HDS v2 requirements" if markdown else "HDS v2 requirements",

@@ -423,6 +423,7 @@ def _verdict(**fields: Any) -> Verdict:
     fields.setdefault("params", {})
     fields.setdefault("facts", [])
     fields.setdefault("waiver", None)
+    fields.setdefault("attestation", None)
     verdict = Verdict.__new__(Verdict)
     _set(verdict, "__dict__", {name: fields[name] for name in _VERDICT_ORDER})
     _set(verdict, "__pydantic_fields_set__", _VERDICT_FIELDS)

@@ -2,11 +2,16 @@
 
 A bundle is a directory and the same files in a deterministic ``.tar.gz`` beside it::
 
-    run.json                           the run record, the code digest, the gate settings, the hosts' folders
+    run.json                           the run record, the code digest, the gate settings, the hosts' folders,
+                                       where secrets were redacted (host, fact, kinds)
     hosts/0001-<name>/captures.json    per host: its record and the captures its checks read (redacted)
     hosts/0001-<name>/verdicts.json    per host: its verdicts
     junit.xml                          the JUnit report of those verdicts
+    report.html                        the HTML report (self-contained, for people)
+    oscal-assessment-results.json      the same verdicts as OSCAL assessment results
     waivers.json                       the waivers applied (when there were any)
+    attestations.json                  the attestations applied, with their documents' SHA-256
+    documents/<sha256>/<name>          those documents (unless --no-documents)
     catalog/...                        the catalogue snapshot and the code digest (evidence.snapshot)
     manifest.json                      an in-toto Statement: every other file, its SHA-256 and size
     manifest.dsse.json                 that Statement signed with Ed25519 in a DSSE envelope
@@ -14,7 +19,9 @@ A bundle is a directory and the same files in a deterministic ``.tar.gz`` beside
 Determinism: the same captures, catalogue and key give the same bytes, archive included (sorted entries,
 fixed owners, modes and mtimes, a gzip header without time or name; Ed25519 signs deterministically).
 Files are readable by their owner only: they hold production hosts' configuration. A bundle is written
-under a temporary name and renamed when whole: an interrupted run leaves none.
+under a temporary name and renamed when whole. A scan interrupted (SIGINT, SIGTERM) bundles the hosts it
+had probed, signed and marked incomplete (an ``INCOMPLETE`` file, ``"incomplete": true``): ``verify``
+reports it as such.
 """
 
 from __future__ import annotations
@@ -33,12 +40,13 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import BaseModel
 
 from hds_compliance.evidence.signing import envelope, fingerprint
-from hds_compliance.model import HostRecord, RunRecord, ScanResult, Verdict, Waiver
+from hds_compliance.model import Attestation, Document, HostRecord, RunRecord, ScanResult, Verdict, Waiver
 
 BUNDLE_FORMAT = 1
 PREFIX = "hds-evidence/"  # the archive's one top folder: the same bytes whatever the bundle is called
@@ -46,10 +54,16 @@ MANIFEST = "manifest.json"
 ENVELOPE = "manifest.dsse.json"
 RUN = "run.json"
 JUNIT = "junit.xml"
+HTML = "report.html"
+OSCAL = "oscal-assessment-results.json"
+INCOMPLETE = "INCOMPLETE"
 WAIVERS = "waivers.json"
+ATTESTATIONS = "attestations.json"
+DOCUMENTS = "documents/"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "urn:hds-compliance:evidence-manifest:v1"
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_M = TypeVar("_M", bound=BaseModel)
 
 
 class BundleError(Exception):
@@ -73,35 +87,65 @@ def bundle_files(
     junit: str,
     catalogue: Mapping[str, bytes],
     gate: Mapping[str, Any],
+    documents: Mapping[str, bytes] | None = None,
+    html: str | None = None,
+    oscal: str | None = None,
+    incomplete: bool = False,
 ) -> dict[str, bytes]:
-    """The files of a bundle but its manifest and signature: bundle path -> bytes."""
+    """The files of a bundle but its manifest and signature: bundle path -> bytes. ``documents``: the
+    attested documents' bytes by SHA-256 (``None``: left out, their digests only)."""
     from hds_compliance.report import VERDICTS
 
     by_host: dict[str, list[Verdict]] = {host.name: [] for host in result.hosts}
     for verdict in result.verdicts:
         by_host[verdict.host].append(verdict)
     files: dict[str, bytes] = dict(catalogue)
-    hosts = []
+    hosts, redactions = [], []
     for number, host in enumerate(result.hosts, 1):
         folder = host_folder(number, host.name)
         hosts.append({"name": host.name, "folder": folder})
-        files[f"{folder}/captures.json"] = (host_json(host).strip() + "\n").encode("utf-8")
+        text = host_json(host).strip() + "\n"
+        files[f"{folder}/captures.json"] = text.encode("utf-8")
+        redactions += [  # where the redaction pass removed something, and what kinds
+            {"host": host.name, "fact": c["fact"], "kinds": c["redactions"]}
+            for c in json.loads(text)["captures"]
+            if c.get("redactions")
+        ]
         files[f"{folder}/verdicts.json"] = VERDICTS.dump_json(by_host[host.name], indent=2) + b"\n"
     code = json.loads(catalogue["catalog/code.json"])
     files[RUN] = _json(
         {
             "bundle_format": BUNDLE_FORMAT,
             "schema_version": result.schema_version,
+            "incomplete": incomplete,
             "run": result.run.model_dump(mode="json"),
             "code_digest": code["digest"],
             "gate": dict(gate),
             "hosts": hosts,
+            "redactions": redactions,
+            "documents": "omitted" if documents is None else "included",
         }
     )
     files[JUNIT] = junit.encode("utf-8")
+    if html is not None:
+        files[HTML] = html.encode("utf-8")
+    if oscal is not None:
+        files[OSCAL] = oscal.encode("utf-8")
+    if incomplete:
+        files[INCOMPLETE] = b"The scan was interrupted: this bundle holds only the hosts probed before.\n"
     if result.waivers:
         files[WAIVERS] = _json([w.model_dump(mode="json") for w in result.waivers])
+    if result.attestations:
+        files[ATTESTATIONS] = _json([a.model_dump(mode="json") for a in result.attestations])
+    if documents is not None:
+        for doc in (d for a in result.attestations for d in a.documents):
+            files[document_path(doc)] = documents[doc.sha256]
     return files
+
+
+def document_path(doc: Document) -> str:
+    """Where an attested document lies in a bundle: under its digest, with its own name."""
+    return f"{DOCUMENTS}{doc.sha256}/{_SAFE.sub('_', PurePosixPath(doc.path).name) or '_'}"
 
 
 def statement(files: Mapping[str, bytes], keyid: str, run: RunRecord) -> bytes:
@@ -200,7 +244,7 @@ def write_bundle(path: Path, files: Mapping[str, bytes], run: RunRecord) -> tupl
 def _replaceable(path: Path) -> bool:
     if not path.is_dir() or path.is_symlink():
         return False
-    return not any(path.iterdir()) or (path / MANIFEST).is_file()
+    return not any(path.iterdir()) or (path / MANIFEST).is_file() or (path / INCOMPLETE).is_file()
 
 
 # ------------------------------------------------------------------------------------------------ reading
@@ -302,14 +346,18 @@ def result_of(files: Mapping[str, bytes]) -> tuple[ScanResult, dict[str, Any]]:
 
             verdicts += VERDICTS.validate_json(files[f"{folder}/verdicts.json"])
     record = RunRecord.model_validate(run["run"])
-    waivers = []
-    if WAIVERS in files:
-        with _naming(WAIVERS):
-            waivers = [Waiver.model_validate(w) for w in json.loads(files[WAIVERS])]
-    result = ScanResult(
-        schema_version=run["schema_version"], run=record, hosts=hosts, verdicts=verdicts, waivers=waivers
-    )
+    result = ScanResult(schema_version=run["schema_version"], run=record, hosts=hosts, verdicts=verdicts)
+    result.waivers = _listed(files, WAIVERS, Waiver)
+    result.attestations = _listed(files, ATTESTATIONS, Attestation)
     return result, run
+
+
+def _listed(files: Mapping[str, bytes], name: str, model: type[_M]) -> list[_M]:
+    """The models a bundle's JSON list file holds (none if the bundle has no such file)."""
+    if name not in files:
+        return []
+    with _naming(name):
+        return [model.model_validate(item) for item in json.loads(files[name])]
 
 
 @contextlib.contextmanager

@@ -2,16 +2,23 @@
 
 Probes already derive facts on the host where a raw read would carry a secret (``/etc/shadow``). This pass
 is the second line: it replaces anything that looks like key material, a password hash, a token or a
-credential with ``[REDACTED-<kind>]`` and records the kinds it removed in the capture. The marker is one
-word (no blank, comma or quote), so the text around it keeps its grammar; a check that would interpret
-redacted text gets an ``error`` verdict instead (see :meth:`hds_compliance.check.Context.get`).
+credential with ``[REDACTED-<kind>.<mac>]`` and records the kinds it removed in the capture. ``<mac>`` is
+a keyed hash (HMAC-SHA256, 12 hex digits) of what was removed, under a random key drawn when the scan
+starts and never written anywhere: equal secrets show as equal markers across a run's hosts (a password
+reused on two hosts shows), yet no marker can be matched against a dictionary of guesses, and two runs
+mark the same secret differently. The marker is one word (no blank, comma, colon or quote), so the text
+around it keeps its grammar; a check that would interpret redacted text gets an ``error`` verdict instead
+(see :meth:`hds_compliance.check.Context.get`).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 import re
-from collections.abc import Iterator
+import secrets
+from collections.abc import Callable, Iterator
 
 from hds_compliance.model import REDACTION_MARK, Capture, PerCapture
 
@@ -85,13 +92,16 @@ def _tokens(data: bytes, lowered: bytes) -> tuple[bytes, int]:
         value = _VALUE.match(data, key.end())
         if value is None or key.end() < last:
             continue
-        out += [data[last : key.end()], marker("token")]
+        out += [data[last : key.end()], marker("token", value.group(0))]
         last, count = value.end(), count + 1
     return b"".join([*out, data[last:]]), count
 
 
+_Replacement = Callable[[re.Match[bytes]], bytes]
+
+
 def _subn_lines(
-    pattern: re.Pattern[bytes], replacement: bytes, data: bytes, hints: tuple[bytes, ...]
+    pattern: re.Pattern[bytes], replacement: _Replacement, data: bytes, hints: tuple[bytes, ...]
 ) -> tuple[bytes, int]:
     """``pattern.subn(replacement, data)`` for a pattern whose matches never span a newline nor look past
     one, and always hold one of ``hints`` (lower-cased): only the lines holding a hint are searched."""
@@ -131,22 +141,32 @@ _KEEP_PREFIX = {"url-credentials", "bearer-token"}
 _ONE_LINE = {"url-credentials", "jwt", "cloud-key"}
 
 
-def marker(kind: str) -> bytes:
-    """What replaces a secret of ``kind``."""
-    return f"{REDACTION_MARK}{kind}]".encode()
+# This run's key for the markers' hashes: drawn once per process (one scan), never stored.
+_KEY = secrets.token_bytes(32)
+
+
+def marker(kind: str, secret: bytes) -> bytes:
+    """What replaces ``secret``, a secret of ``kind``: its kind and a keyed hash of it."""
+    mac = hmac.new(_KEY, secret, hashlib.sha256).hexdigest()[:12]
+    return f"{REDACTION_MARK}{kind}.{mac}]".encode()
+
+
+def _replacement(kind: str) -> _Replacement:
+    """The replacement of a pattern's match: its kept prefix (the key name, the user), then the marker of
+    the rest."""
+    keep = kind in _KEEP_PREFIX
+
+    def replace(match: re.Match[bytes]) -> bytes:
+        prefix = match.group(1) if keep else b""
+        return prefix + marker(kind, match.group(0)[len(prefix) :])
+
+    return replace
 
 
 _ALL_HINTS = frozenset(hint for hints in _HINTS.values() for hint in hints)
 # (kind, pattern, hints, replacement, one line) in the order scrub applies them.
 _PASSES = tuple(
-    (
-        kind,
-        pattern,
-        _HINTS[kind],
-        (rb"\1" if kind in _KEEP_PREFIX else b"") + marker(kind),
-        kind in _ONE_LINE,
-    )
-    for kind, pattern in _SECRET_PATTERNS
+    (kind, pattern, _HINTS[kind], _replacement(kind), kind in _ONE_LINE) for kind, pattern in _SECRET_PATTERNS
 )
 
 

@@ -3,10 +3,11 @@
 In order: the signature of the manifest by the public key given (the envelope must name that key and
 carry exactly ``manifest.json``), every file against the manifest (none altered, missing or added), then
 the verdicts: the catalogue snapshot is loaded, its digest must be the run's, the check code must be this
-tool's (``--force`` goes on anyway and says so), and every verdict (with the waivers the bundle holds,
-applied on its collection day) and the JUnit report must be what judging the stored captures again gives.
-Every problem is named; none stops the others from being looked for, except where the files they need
-are missing or do not parse.
+tool's (``--force`` goes on anyway and says so), and every verdict (with the attestations and waivers the
+bundle holds, applied on its collection day) and the JUnit report must be what judging the stored
+captures again gives; attested documents the bundle holds must be the ones attested. Every problem is
+named; none stops the others from being looked for, except where the files they need are missing or do
+not parse.
 """
 
 from __future__ import annotations
@@ -18,13 +19,16 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from hds_compliance.attestations import apply_attestations
 from hds_compliance.evidence.bundle import (
     ENVELOPE,
+    INCOMPLETE,
     JUNIT,
     MANIFEST,
     PREDICATE_TYPE,
     STATEMENT_TYPE,
     Bundle,
+    document_path,
     result_of,
 )
 from hds_compliance.evidence.signing import SignatureProblem, open_envelope
@@ -51,6 +55,8 @@ def verify(bundle: Bundle, key: Ed25519PublicKey, force: bool = False) -> Verifi
     listed = _manifest(files, key, out)
     if listed is not None:
         _integrity(files, listed, out)
+    if INCOMPLETE in files:
+        out.problems.append(f"{INCOMPLETE}: the scan was interrupted: the bundle holds only some hosts")
     _reevaluate(files, out, force)
     return out
 
@@ -126,7 +132,13 @@ def _reevaluate(files: dict[str, bytes], out: Verification, force: bool) -> None
         )
         return
     again = evaluate(catalog, registry(), result.hosts, result.run.scope, result.run.started_at)
+    again = apply_attestations(again, result.attestations, result.hosts, result.run.started_at)
     again = apply_waivers(again, result.waivers, result.hosts, result.run.started_at)
+    if run.get("documents") == "included":
+        for doc in (d for a in result.attestations for d in a.documents):
+            data = files.get(document_path(doc))
+            if data is None or hashlib.sha256(data).hexdigest() != doc.sha256:
+                out.problems.append(f"{document_path(doc)}: not the attested document {doc.path} (sha256)")
     out.verdicts = len(result.verdicts)
     _compare(result.verdicts, again, out)
     if (
