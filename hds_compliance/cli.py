@@ -218,7 +218,9 @@ def _build_parser() -> argparse.ArgumentParser:
     merge = gated(
         "merge", "merge the results of scan --shard 1/N..N/N into one run, fleet checks judged over all hosts"
     )
-    merge.add_argument("shards", type=Path, nargs="+", help="JSON results of every shard of one scan")
+    merge.add_argument(
+        "shards", type=Path, nargs="+", help="JSON results or bundles of every shard of one scan"
+    )
     merge.add_argument("-o", "--output", dest="json", type=Path, metavar="PATH", help="same as --json")
 
     keygen = sub.add_parser(
@@ -405,14 +407,9 @@ def _recorded(args: argparse.Namespace) -> tuple[ScanResult, Catalog]:
     from hds_compliance.gate import read_results
 
     path: Path = args.results
-    if path.is_dir() or path.name.endswith((".tar.gz", ".tgz")):
-        recorded, args.catalogue_files = _bundle_input(path)
-        if args.controls or args.extra or args.profile or args.overrides or args.parameter_files:
-            why = "a bundle is judged with the catalogue it carries: leave out the catalogue options"
-            raise InputError([Problem(str(path), None, "", why)])
-        from hds_compliance.evidence.snapshot import load_snapshot
-
-        catalog = load_snapshot(args.catalogue_files)
+    if _is_bundle(path):
+        recorded, files = _bundle_input(path)
+        catalog = _bundle_catalogue(args, path, _snapshot_of(files))
     else:
         recorded = read_results(path)
         catalog = _load(args, recorded.run.profile)
@@ -421,8 +418,13 @@ def _recorded(args: argparse.Namespace) -> tuple[ScanResult, Catalog]:
     return recorded, catalog
 
 
+def _is_bundle(path: Path) -> bool:
+    return path.is_dir() or path.name.endswith((".tar.gz", ".tgz"))
+
+
 def _bundle_input(path: Path) -> tuple[ScanResult, dict[str, bytes]]:
-    """A bundle's result and catalogue snapshot; exit 2 if it cannot be read whole (``verify`` says why)."""
+    """A bundle's result, and its files but the hosts' (its catalogue snapshot, manifest and envelope);
+    exit 2 if it cannot be read whole (``verify`` says why)."""
     from hds_compliance.evidence.bundle import BundleError, read_bundle, result_of
 
     try:
@@ -432,7 +434,22 @@ def _bundle_input(path: Path) -> tuple[ScanResult, dict[str, bytes]]:
         result, _run = result_of(bundle.files)
     except (BundleError, ValueError) as exc:
         raise InputError([Problem(str(path), None, "", str(exc))]) from exc
-    return result, {name: data for name, data in bundle.files.items() if name.startswith("catalog/")}
+    return result, {name: data for name, data in bundle.files.items() if not name.startswith("hosts/")}
+
+
+def _snapshot_of(files: dict[str, bytes]) -> dict[str, bytes]:
+    return {name: data for name, data in files.items() if name.startswith("catalog/")}
+
+
+def _bundle_catalogue(args: argparse.Namespace, path: Path, snapshot: dict[str, bytes]) -> Catalog:
+    """The catalogue a bundle carries (the catalogue options are refused with it), kept for a new bundle."""
+    from hds_compliance.evidence.snapshot import load_snapshot
+
+    if args.controls or args.extra or args.profile or args.overrides or args.parameter_files:
+        why = "a bundle is judged with the catalogue it carries: leave out the catalogue options"
+        raise InputError([Problem(str(path), None, "", why)])
+    args.catalogue_files = snapshot
+    return load_snapshot(snapshot)
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -457,12 +474,28 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _cmd_merge(args: argparse.Namespace) -> int:
     from hds_compliance.evaluate import evaluate
+    from hds_compliance.evidence.bundle import ENVELOPE, MANIFEST
     from hds_compliance.gate import read_results
     from hds_compliance.model import RunRecord
     from hds_compliance.shard import merge
 
-    merged = merge([(str(path), read_results(path)) for path in args.shards])
-    catalog = _load(args, merged.profile)
+    shards: list[tuple[str, ScanResult]] = []
+    kept: dict[str, bytes] = {}
+    snapshot: dict[str, bytes] | None = None
+    for path in args.shards:
+        if _is_bundle(path):  # a signed shard: its manifest and signature go into the merged bundle
+            result, files = _bundle_input(path)
+            part = result.run.scope.shard if result.run.scope else None
+            kept |= {
+                f"shards/{str(part).replace('/', '-of-')}/{name}": files[name]
+                for name in (MANIFEST, ENVELOPE)
+            }
+            snapshot = snapshot or _snapshot_of(files)
+        else:
+            result = read_results(path)
+        shards.append((str(path), result))
+    merged = merge(shards)
+    catalog = _bundle_catalogue(args, args.shards[0], snapshot) if snapshot else _load(args, merged.profile)
     if catalog.digest != merged.catalog_digest:
         why = (
             "give merge the catalogue options the shards were scanned with (--controls, --profile, --set...)"
@@ -470,6 +503,7 @@ def _cmd_merge(args: argparse.Namespace) -> int:
         raise InputError(
             [Problem(str(args.shards[0]), None, "run.catalog_digest", f"not the catalogue given here: {why}")]
         )
+    args.shard_files = kept
     verdicts = evaluate(catalog, registry(), merged.hosts, merged.scope, merged.started_at)
     run = RunRecord(
         tool_version=__version__,
@@ -569,6 +603,7 @@ def _write_bundle(
         to_oscal(result, catalog),
         incomplete,
     )
+    files |= getattr(args, "shard_files", {})
     try:
         write_bundle(args.bundle, signed(files, key, result.run), result.run)
     except OSError as exc:

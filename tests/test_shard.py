@@ -135,3 +135,43 @@ def test_shards_merged_give_the_verdicts_of_one_scan(ssh_lab: SSHLab, tmp_path: 
     # merging with the other catalogue's options is refused, naming why
     other = run("merge", "s1.json", "s2.json", "--profile", "minimal")
     assert other.returncode == 2 and "run.catalog_digest: not the catalogue given here" in other.stderr
+
+
+def test_signed_shard_bundles_merge_into_one_bundle_that_verifies(ssh_lab: SSHLab, tmp_path: Path) -> None:
+    """Shards 1/2 and 2/2 of the SSH lab, each a signed bundle, merged into a signed bundle: verify accepts
+    it, keeps each shard's signature and checks the captures against them; captures changed after the merge
+    and signed again are named."""
+    from hds_compliance.evidence.bundle import ENVELOPE, MANIFEST, read_bundle, result_of, signed
+    from hds_compliance.evidence.signing import load_private, load_public
+    from hds_compliance.evidence.verify import verify
+
+    inventory = ssh_lab.write_inventory(tmp_path / "inv.py", LAB_HOST_DATA)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(EXE), *args], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+
+    assert run("keygen", "k").returncode == 0
+    sign = ["--sign-key", "k/signing.key", "-q"]
+    for k in (1, 2):
+        done = run("scan", "-i", str(inventory), "--shard", f"{k}/2", "--bundle", f"s{k}", *sign)
+        assert done.returncode in (0, 1), done.stderr
+    done = run("merge", "s1.tar.gz", "s2", "--bundle", "m", "--json", "m.json", *sign)
+    assert done.returncode in (0, 1), done.stderr
+    key = load_public(tmp_path / "k/signing.pub")
+    files = read_bundle(tmp_path / "m").files
+    assert {"shards/1-of-2/manifest.dsse.json", "shards/2-of-2/manifest.dsse.json"} <= set(files)
+    assert verify(read_bundle(tmp_path / "m"), key).problems == []
+    assert run("verify", "m.tar.gz", "--key", "k/signing.pub").returncode == 0
+    result, _ = result_of(files)
+    assert sorted(h.name for h in result.hosts) == sorted(LAB_HOST_DATA)
+    # one host's captures replaced after the merge (its verdicts judged again to match), signed again
+    name = next(n for n in files if n.endswith("/captures.json"))
+    host = json.loads(files[name])
+    host["captures"] = host["captures"][:-1]
+    files[name] = json.dumps(host).encode()
+    rest = {n: d for n, d in files.items() if n not in (MANIFEST, ENVELOPE)}
+    for path, data in signed(rest, load_private(tmp_path / "k/signing.key"), result.run).items():
+        (tmp_path / "m" / path).write_bytes(data)
+    problems = verify(read_bundle(tmp_path / "m"), key).problems
+    assert f"{name}: captures no shard signed" in problems, problems
+    assert any("the captures it signed as" in p and "are not here" in p for p in problems), problems

@@ -57,6 +57,7 @@ def verify(bundle: Bundle, key: Ed25519PublicKey, force: bool = False) -> Verifi
         _integrity(files, listed, out)
     if INCOMPLETE in files:
         out.problems.append(f"{INCOMPLETE}: the scan was interrupted: the bundle holds only some hosts")
+    _shards(files, key, out)
     _reevaluate(files, out, force)
     return out
 
@@ -85,6 +86,40 @@ def _manifest(files: dict[str, bytes], key: Ed25519PublicKey, out: Verification)
         out.problems.append(f"{MANIFEST}: signed, but not an evidence manifest ({exc})")
         return None
     return {"subjects": subjects, "sizes": sizes}
+
+
+def _shards(files: dict[str, bytes], key: Ed25519PublicKey, out: Verification) -> None:
+    """A bundle merged from signed shard bundles keeps each shard's manifest and envelope: each must be
+    signed by the key, and the hosts' captures of the shards must be exactly the merged bundle's."""
+    envelopes = sorted(n for n in files if n.startswith("shards/") and n.endswith("/" + ENVELOPE))
+    if not envelopes:
+        return
+    here = {
+        hashlib.sha256(data).hexdigest(): name for name, data in files.items() if name.endswith(_CAPTURES)
+    }
+    signed: set[str] = set()
+    for name in envelopes:
+        base = name[: -len(ENVELOPE)]
+        try:
+            opened = open_envelope(files[name], key)
+        except SignatureProblem as exc:
+            out.problems.append(f"{name}: {exc}")
+            continue
+        if opened.payload != files.get(base + MANIFEST):
+            out.problems.append(f"{base}{MANIFEST}: not the manifest the shard's envelope signs")
+            continue
+        for subject in json.loads(opened.payload)["subject"]:
+            if subject["name"].endswith(_CAPTURES):
+                digest = subject["digest"]["sha256"]
+                signed.add(digest)
+                if digest not in here:
+                    out.problems.append(f"{base}: the captures it signed as {subject['name']} are not here")
+    for digest, name in sorted(here.items(), key=lambda item: item[1]):
+        if digest not in signed:
+            out.problems.append(f"{name}: captures no shard signed")
+
+
+_CAPTURES = "/captures.json"
 
 
 def _integrity(files: dict[str, bytes], listed: dict[str, Any], out: Verification) -> None:
