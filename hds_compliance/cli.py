@@ -212,7 +212,14 @@ def _build_parser() -> argparse.ArgumentParser:
         ("evaluate", "re-evaluate the captures of a JSON result offline, without contacting any host"),
         ("report", "write reports (Markdown, JUnit, JSON) of a JSON result as it was judged, and gate it"),
     ):
-        gated(name, text).add_argument(
+        command = gated(name, text)
+        if name == "evaluate":
+            command.add_argument(
+                "--force",
+                action="store_true",
+                help="judge results of another catalogue, check code or schema (recorded in run.forced)",
+            )
+        command.add_argument(
             "results", type=Path, help="JSON results written by scan --json, or an evidence bundle (--bundle)"
         )
     merge = gated(
@@ -362,8 +369,9 @@ def _bundle_interrupted(
     """The bundle of an interrupted scan: the hosts probed before the signal, judged from their captures
     (the others are outside it, so fleet checks that need them say so), signed, marked incomplete."""
     from hds_compliance.evaluate import evaluate
+    from hds_compliance.evidence.snapshot import code_digest
     from hds_compliance.model import RunRecord, Scope
-    from hds_compliance.scan import utc_now
+    from hds_compliance.scan import file_sha256, utc_now
 
     done = [h for h in inventory.hosts if spool.holds(h.name)]
     if not done:
@@ -386,6 +394,8 @@ def _bundle_interrupted(
         catalog_digest=catalog.digest,
         profile=catalog.profile,
         scope=scope,
+        inventory_sha256=file_sha256(inventory.path),
+        code_digest=code_digest(),
     )
     result = _accepted(ScanResult(run=run, hosts=hosts, verdicts=verdicts), *_judgements(args, catalog))
     thresholds, baseline = args.policy
@@ -454,9 +464,27 @@ def _bundle_catalogue(args: argparse.Namespace, path: Path, snapshot: dict[str, 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from hds_compliance.evaluate import evaluate
+    from hds_compliance.evidence.snapshot import code_digest
+    from hds_compliance.model import SCHEMA_VERSION
 
     recorded, catalog = _recorded(args)
-    run = recorded.run.model_copy(update={"catalog_digest": catalog.digest, "profile": catalog.profile})
+    ours = code_digest()
+    differs = []
+    if recorded.schema_version != SCHEMA_VERSION:
+        differs.append(f"schema_version {recorded.schema_version}, this tool writes {SCHEMA_VERSION}")
+    if recorded.run.catalog_digest != catalog.digest:
+        differs.append(
+            f"run.catalog_digest {recorded.run.catalog_digest[:12]}, catalogue given {catalog.digest[:12]}"
+        )
+    if recorded.run.code_digest is not None and recorded.run.code_digest != ours:
+        differs.append(
+            f"run.code_digest {recorded.run.code_digest[:12]}, this tool's check code is {ours[:12]}"
+        )
+    if differs and not args.force:
+        why = "judged by another catalogue or code: --force judges them again anyway (and records it)"
+        raise InputError([Problem(str(args.results), None, "", f"{d}: {why}") for d in differs])
+    update = {"catalog_digest": catalog.digest, "profile": catalog.profile, "code_digest": ours}
+    run = recorded.run.model_copy(update=update | {"forced": [*recorded.run.forced, *differs]})
     verdicts = evaluate(catalog, registry(), recorded.hosts, recorded.run.scope, recorded.run.started_at)
     return _report(recorded.model_copy(update={"run": run, "verdicts": verdicts}), catalog, args)
 
@@ -475,6 +503,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_merge(args: argparse.Namespace) -> int:
     from hds_compliance.evaluate import evaluate
     from hds_compliance.evidence.bundle import ENVELOPE, MANIFEST
+    from hds_compliance.evidence.snapshot import code_digest
     from hds_compliance.gate import read_results
     from hds_compliance.model import RunRecord
     from hds_compliance.shard import merge
@@ -513,6 +542,7 @@ def _cmd_merge(args: argparse.Namespace) -> int:
         catalog_digest=catalog.digest,
         profile=catalog.profile,
         scope=merged.scope,
+        code_digest=code_digest(),
     )
     return _report(ScanResult(run=run, hosts=merged.hosts, verdicts=verdicts), catalog, args)
 
@@ -585,10 +615,13 @@ def _write_bundle(
     catalogue = getattr(args, "catalogue_files", None) or snapshot(
         catalog, args.controls or default_controls_dir(), args.extra
     )
-    policy = {
-        name: hashlib.sha256(path.read_bytes()).hexdigest() if path else None
-        for name, path in (("thresholds_sha256", args.thresholds), ("baseline_sha256", args.baseline))
-    }
+    given = (
+        ("thresholds_sha256", args.thresholds),
+        ("baseline_sha256", args.baseline),
+        ("waivers_sha256", args.waivers),
+        ("attestations_sha256", args.attestations),
+    )
+    policy = {name: hashlib.sha256(path.read_bytes()).hexdigest() if path else None for name, path in given}
     gate_settings = {"fail_on": args.fail_on, **policy, "exit_code": outcome.exit_code}
     files = bundle_files(
         result,

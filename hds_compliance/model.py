@@ -26,6 +26,14 @@ T = TypeVar("T")
 REDACTION_MARK = "[REDACTED-"
 
 
+def _none(value: object) -> bool:
+    return value is None
+
+
+def _empty(value: object) -> bool:
+    return not value
+
+
 class Status(StrEnum):
     """Outcome of one check on one host."""
 
@@ -185,6 +193,11 @@ class ProbeRun(BaseModel):
     clock_s: float | None = Field(
         default=None, description="the resolution of the clock fact_s was read from (seconds)"
     )
+    stream_sha256: str | None = Field(
+        default=None,
+        exclude_if=_none,
+        description="SHA-256 of what the host printed, every round in order, before parsing and redaction",
+    )
 
 
 class HostRecord(BaseModel):
@@ -207,14 +220,6 @@ class HostRecord(BaseModel):
     def capture_map(self) -> dict[str, Capture]:
         """Captures keyed by fact key."""
         return {c.fact: c for c in self.captures}
-
-
-def _none(value: object) -> bool:
-    return value is None
-
-
-def _empty(value: object) -> bool:
-    return not value
 
 
 class WaiverMark(BaseModel):
@@ -296,6 +301,14 @@ class RunRecord(BaseModel):
     catalog_digest: str
     profile: str | None = None
     scope: Scope | None = None
+    # Provenance (written only when known: results of earlier versions keep their bytes).
+    inventory_sha256: str | None = Field(default=None, exclude_if=_none, description="the inventory file's")
+    code_digest: str | None = Field(
+        default=None, exclude_if=_none, description="digest of the code that judged (evidence.snapshot)"
+    )
+    forced: list[str] = Field(
+        default_factory=list, exclude_if=_empty, description="what evaluate --force judged despite"
+    )
 
 
 def _host_matches(patterns: list[str], host: str, groups: Iterable[str]) -> bool:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from hds_compliance import __version__
@@ -15,6 +17,7 @@ from hds_compliance.collect.probe import DEFAULT_SECTION_CAP, follow_ups, new_no
 from hds_compliance.evaluate import plan_facts
 from hds_compliance.evaluate.engine import Evaluator, few_collections
 from hds_compliance.evidence.redact import redact, scrub_text
+from hds_compliance.evidence.snapshot import code_digest
 from hds_compliance.facts import Fact, fact_from_key
 from hds_compliance.inventory import Host, Inventory
 from hds_compliance.model import Capture, HostRecord, ProbeRun, RunRecord, ScanResult, Scope
@@ -25,6 +28,14 @@ _CONNECTION_PREFIXES = ("ssh_", "chroot_")
 
 
 _JUDGE_EVERY = 16  # hosts judged together as they come back (see scan)
+
+
+def file_sha256(path: str) -> str | None:
+    """SHA-256 of a file's bytes (``None`` if it cannot be read: an inventory given as an object)."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 def utc_now() -> str:
@@ -77,6 +88,7 @@ def host_record(
     fact_s: dict[str, float] = {}
     clock: float | None = None
     expected: list[str] | None = None
+    stream = hashlib.sha256()  # what the host printed, as received: its digest for the record
     for number, round_ in enumerate(raw.rounds, 1):
         probe = render([fact_from_key(k) for k in round_.facts], round_.nonce, section_cap)
         asks: list[str] | None = None
@@ -97,7 +109,9 @@ def host_record(
             cpu = round((cpu or 0.0) + parsed.cpu_s, 3)
         fact_s.update(parsed.fact_s)
         clock = max(clock or 0.0, parsed.clock_s or 0.0) or None  # the coarser clock, if rounds differ
-        received += len(round_.stdout.encode("utf-8", "replace"))
+        printed = round_.stdout.encode("utf-8", "replace")
+        stream.update(printed)
+        received += len(printed)
         if parsed.problem:
             problems.append(parsed.problem if number == 1 else f"round {number}: {parsed.problem}")
     if fact_s and raw.duration_s is not None and sum(fact_s.values()) > raw.duration_s + (clock or 0.0):
@@ -117,6 +131,7 @@ def host_record(
         cpu_s=cpu,
         fact_s=fact_s,
         clock_s=clock,
+        stream_sha256=stream.hexdigest(),
     )
     return HostRecord(**base, probe=run, captures=[redact(c) for c in [*captures, *(scanner or [])]])
 
@@ -197,5 +212,7 @@ def scan(
         catalog_digest=catalog.digest,
         profile=catalog.profile,
         scope=scope,
+        inventory_sha256=file_sha256(inventory.path),
+        code_digest=code_digest(),
     )
     return ScanResult(run=run, hosts=[built[h.name] for h in inventory.hosts], verdicts=verdicts)

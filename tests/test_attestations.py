@@ -156,7 +156,7 @@ def test_bundles_keep_the_documents_or_their_digests_and_verify_them(work: Path)
     argv = ["--attestations", "a.yaml", "--no-documents", "--bundle", "nd", *sign]
     assert _run("report", "r.json", *SCAN, *argv, cwd=work).returncode in (0, 1)
     assert not (work / "nd/documents").exists()
-    assert json.loads((work / "nd/run.json").read_text())["documents"] == "omitted"
+    assert json.loads((work / "nd/run.json").read_text())["evaluation"]["documents"] == "omitted"
     assert verify(read_bundle(work / "nd"), key).problems == []
     # another document under the attested name, signed again: verify names it
     files = read_bundle(work / "b").files

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -123,6 +124,8 @@ def test_probe_killed_by_the_timeout_gives_errors_only(tmp_path: Path) -> None:
     assert raw.connected and first.error and "timed out" in first.error
     record = scan_module.host_record(host, raw, probe.section_cap)
     verdicts = evaluate(catalog, checks, [record])
+    # what the host printed before it stalled, as received: its digest is the record's
+    assert record.probe.stream_sha256 == hashlib.sha256(first.stdout.encode("utf-8", "replace")).hexdigest()
     assert not record.probe.complete
     assert all(v.status is not Status.PASS for v in verdicts)
     assert any("timed out" in v.message for v in verdicts if v.status is Status.ERROR)

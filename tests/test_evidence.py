@@ -329,7 +329,7 @@ def test_check_code_of_another_version_is_refused_unless_forced(bundle: Path, ma
     code["digest"] = "0" * 64
     files["catalog/code.json"] = json.dumps(code).encode()
     run = json.loads(files["run.json"])
-    run["code_digest"] = "0" * 64
+    run["evaluation"]["code_digest"] = "0" * 64
     files["run.json"] = json.dumps(run).encode()
     result, _ = result_of(files)
     key = load_private(made / "keys/signing.key")
@@ -405,7 +405,7 @@ def test_secrets_planted_in_a_real_tree_reach_no_file_of_the_bundle(made: Path, 
     # they were read, and the captures say what was taken out
     [host] = result_of(files)[0].hosts
     removed = {kind for capture in host.captures for kind in capture.redactions}
-    listed = json.loads(files["run.json"])["redactions"]
+    listed = json.loads(files["run.json"])["collection"]["redactions"]
     assert {k for item in listed for k in item["kinds"]} == removed
     assert {item["fact"] for item in listed} == {c.fact for c in host.captures if c.redactions}
     assert {"private-key", "password-hash", "bearer-token", "jwt", "url-credentials"} <= removed, removed
@@ -415,10 +415,11 @@ def test_secrets_planted_in_a_real_tree_reach_no_file_of_the_bundle(made: Path, 
     assert done.returncode == 0, done.stdout
 
 
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_scan_interrupted_after_some_hosts_bundles_them_marked_incomplete(
-    made: Path, tmp_path: Path
+    made: Path, tmp_path: Path, signum: int, code: int
 ) -> None:
-    """This machine is probed at once; a host that accepts TCP and never answers holds the scan. SIGTERM
+    """This machine is probed at once; a host that accepts TCP and never answers holds the scan. A signal
     then: the bundle holds the host done, signed and marked incomplete, and verify says so."""
     with socket.socket() as hanging:
         hanging.bind(("127.0.0.1", 0))
@@ -448,10 +449,10 @@ def test_a_scan_interrupted_after_some_hosts_bundles_them_marked_incomplete(
         hanging.settimeout(60)
         connection, _ = hanging.accept()
         time.sleep(4)  # this machine's probe takes about a second
-        child.send_signal(signal.SIGTERM)
+        child.send_signal(signum)
         _out, err = child.communicate(timeout=60)
         connection.close()
-    assert child.returncode == 143, err
+    assert child.returncode == code, err
     assert "1 of 2 host(s) probed before the signal" in err and "marked incomplete" in err, err
     files = read_bundle(tmp_path / "b").files
     result, run = result_of(files)
@@ -462,3 +463,50 @@ def test_a_scan_interrupted_after_some_hosts_bundles_them_marked_incomplete(
     assert done.stdout.splitlines()[0] == (
         "FAIL INCOMPLETE: the scan was interrupted: the bundle holds only some hosts"
     ), done.stdout
+
+
+def test_run_json_keeps_collection_apart_from_evaluation(made: Path) -> None:
+    """What was collected (the inventory's digest, each host's transport and the SHA-256 of what it printed)
+    apart from what judged it (tool, catalogue and code digests, gate settings and policy files)."""
+    run = json.loads((made / "out/evidence/run.json").read_text())
+    collection, evaluation = run["collection"], run["evaluation"]
+    [host] = collection["hosts"]
+    record = json.loads((made / "out/evidence/hosts/0001-_local/captures.json").read_text())
+    assert host["name"] == "@local" and host["connector"] == record["connector"]
+    assert len(host["stream_sha256"]) == 64 and host["commands"] >= 1
+    assert (
+        collection["inventory_sha256"]
+        == hashlib.sha256(Path(run["run"]["inventory"]).read_bytes()).hexdigest()
+    )
+    assert (
+        evaluation["code_digest"]
+        == json.loads((made / "out/evidence/catalog/code.json").read_text())["digest"]
+    )
+    assert evaluation["catalog_digest"] == run["run"]["catalog_digest"]
+    assert {
+        "fail_on",
+        "thresholds_sha256",
+        "baseline_sha256",
+        "waivers_sha256",
+        "attestations_sha256",
+    } <= set(evaluation["gate"])
+
+
+def test_evaluate_refuses_results_of_another_catalogue_unless_forced(made: Path, tmp_path: Path) -> None:
+    done = _run("evaluate", str(made / "r.json"), "--profile", "full", cwd=tmp_path)
+    assert done.returncode == 2 and "run.catalog_digest" in done.stderr and "--force" in done.stderr, (
+        done.stderr
+    )
+    out = tmp_path / "forced.json"
+    done = _run(
+        "evaluate", str(made / "r.json"), "--profile", "full", "--force", "--json", str(out), cwd=tmp_path
+    )
+    assert done.returncode in (0, 1), done.stderr
+    [why] = json.loads(out.read_text())["run"]["forced"]
+    assert why.startswith("run.catalog_digest ")
+    # another check code: refused the same way (the digest the results name is not this tool's)
+    data = json.loads((made / "r.json").read_text())
+    data["run"]["code_digest"] = "0" * 64
+    (tmp_path / "old.json").write_text(json.dumps(data))
+    done = _run("evaluate", "old.json", *SCAN, cwd=tmp_path)
+    assert done.returncode == 2 and "run.code_digest 000000000000" in done.stderr, done.stderr

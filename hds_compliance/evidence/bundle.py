@@ -2,8 +2,10 @@
 
 A bundle is a directory and the same files in a deterministic ``.tar.gz`` beside it::
 
-    run.json                           the run record, the code digest, the gate settings, the hosts' folders,
-                                       where secrets were redacted (host, fact, kinds)
+    run.json                           the run record, the hosts' folders; what was collected (inventory
+                                       digest, each host's transport and raw stream digest, where secrets
+                                       were redacted) apart from what judged it (tool, catalogue and code
+                                       digests, gate settings, waiver and attestation files' digests)
     hosts/0001-<name>/captures.json    per host: its record and the captures its checks read (redacted)
     hosts/0001-<name>/verdicts.json    per host: its verdicts
     junit.xml                          the JUnit report of those verdicts
@@ -100,30 +102,46 @@ def bundle_files(
     for verdict in result.verdicts:
         by_host[verdict.host].append(verdict)
     files: dict[str, bytes] = dict(catalogue)
-    hosts, redactions = [], []
+    hosts, probes, redactions = [], [], []
     for number, host in enumerate(result.hosts, 1):
         folder = host_folder(number, host.name)
         hosts.append({"name": host.name, "folder": folder})
         text = host_json(host).strip() + "\n"
         files[f"{folder}/captures.json"] = text.encode("utf-8")
+        record = json.loads(text)
+        probes.append({"name": host.name, "connector": record["connector"], **record["probe"]})
         redactions += [  # where the redaction pass removed something, and what kinds
             {"host": host.name, "fact": c["fact"], "kinds": c["redactions"]}
-            for c in json.loads(text)["captures"]
+            for c in record["captures"]
             if c.get("redactions")
         ]
         files[f"{folder}/verdicts.json"] = VERDICTS.dump_json(by_host[host.name], indent=2) + b"\n"
-    code = json.loads(catalogue["catalog/code.json"])
+    run = result.run
     files[RUN] = _json(
         {
             "bundle_format": BUNDLE_FORMAT,
             "schema_version": result.schema_version,
             "incomplete": incomplete,
-            "run": result.run.model_dump(mode="json"),
-            "code_digest": code["digest"],
-            "gate": dict(gate),
+            "run": run.model_dump(mode="json"),
             "hosts": hosts,
-            "redactions": redactions,
-            "documents": "omitted" if documents is None else "included",
+            # what was collected, and how: it does not change when the same captures are judged again
+            "collection": {
+                "inventory": run.inventory,
+                "inventory_sha256": run.inventory_sha256,
+                "started_at": run.started_at,
+                "finished_at": run.finished_at,
+                "hosts": probes,  # each host's transport, probe record and raw stream's SHA-256
+                "redactions": redactions,
+            },
+            # what judged it
+            "evaluation": {
+                "tool_version": run.tool_version,
+                "catalog_digest": run.catalog_digest,
+                "profile": run.profile,
+                "code_digest": json.loads(catalogue["catalog/code.json"])["digest"],
+                "gate": dict(gate),
+                "documents": "omitted" if documents is None else "included",
+            },
         }
     )
     files[JUNIT] = junit.encode("utf-8")

@@ -33,6 +33,7 @@ from hds_compliance.evidence.bundle import (
 )
 from hds_compliance.evidence.signing import SignatureProblem, open_envelope
 from hds_compliance.evidence.snapshot import CODE, code_digest, load_snapshot
+from hds_compliance.model import SCHEMA_VERSION
 from hds_compliance.waivers import apply_waivers
 
 _SHOWN = 20  # verdicts that do not follow, named one by one; the rest are counted
@@ -148,8 +149,14 @@ def _reevaluate(files: dict[str, bytes], out: Verification, force: bool) -> None
     except (ValueError, KeyError, TypeError) as exc:
         out.problems.append(f"cannot judge the verdicts again: {exc}")
         return
+    if run.get("schema_version") != SCHEMA_VERSION:
+        what = f"run.json: schema_version {run.get('schema_version')}, this tool reads {SCHEMA_VERSION}"
+        if not force:
+            out.problems.append(f"{what}: verdicts not judged again (--force judges them anyway)")
+            return
+        out.notes.append(f"{what}: judged again anyway (--force)")
     ours = code_digest()
-    if bundled_code != ours or run.get("code_digest") != bundled_code:
+    if bundled_code != ours or run["evaluation"]["code_digest"] != bundled_code:
         what = f"the check code differs from this tool's (bundle {str(bundled_code)[:12]}, tool {ours[:12]})"
         if not force:
             out.problems.append(f"{what}: verdicts not judged again (--force judges them anyway)")
@@ -169,7 +176,7 @@ def _reevaluate(files: dict[str, bytes], out: Verification, force: bool) -> None
     again = evaluate(catalog, registry(), result.hosts, result.run.scope, result.run.started_at)
     again = apply_attestations(again, result.attestations, result.hosts, result.run.started_at)
     again = apply_waivers(again, result.waivers, result.hosts, result.run.started_at)
-    if run.get("documents") == "included":
+    if run["evaluation"]["documents"] == "included":
         for doc in (d for a in result.attestations for d in a.documents):
             data = files.get(document_path(doc))
             if data is None or hashlib.sha256(data).hexdigest() != doc.sha256:
