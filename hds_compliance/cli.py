@@ -243,6 +243,11 @@ def _build_parser() -> argparse.ArgumentParser:
     verify.add_argument("verified", type=Path, metavar="BUNDLE", help="the bundle folder or its .tar.gz")
     verify.add_argument("--key", type=Path, required=True, help="the signer's public key (signing.pub)")
     verify.add_argument(
+        "--reports",
+        action="store_true",
+        help="also make the JUnit, HTML and OSCAL reports again and compare them byte for byte",
+    )
+    verify.add_argument(
         "--force",
         action="store_true",
         help="judge the verdicts again even if the check code is not this tool's",
@@ -573,7 +578,7 @@ def _report(
     if args.html:
         from hds_compliance.html import to_html
 
-        page = to_html(_with_captures(result, spool), catalog, outcome, getattr(args, "provenance", ()))
+        page = to_html(_with_captures(result, spool), catalog, (outcome.passed, gate_line(outcome)))
         write_text(args.html, page)
     if args.bundle:
         _write_bundle(result, catalog, args, outcome, spool)
@@ -609,7 +614,7 @@ def _write_bundle(
     from hds_compliance.html import to_html
     from hds_compliance.junit import to_junit
     from hds_compliance.oscal import to_oscal
-    from hds_compliance.report import OutputError, host_json
+    from hds_compliance.report import OutputError, gate_line, host_json
 
     key = args.signing_key
     catalogue = getattr(args, "catalogue_files", None) or snapshot(
@@ -622,7 +627,13 @@ def _write_bundle(
         ("attestations_sha256", args.attestations),
     )
     policy = {name: hashlib.sha256(path.read_bytes()).hexdigest() if path else None for name, path in given}
-    gate_settings = {"fail_on": args.fail_on, **policy, "exit_code": outcome.exit_code}
+    gate_settings = {
+        "fail_on": args.fail_on,
+        **policy,
+        "exit_code": outcome.exit_code,
+        "line": gate_line(outcome),
+    }
+    signer = fingerprint(key.public_key())
     files = bundle_files(
         result,
         (lambda host: spool.text(host.name)) if spool else host_json,
@@ -631,10 +642,14 @@ def _write_bundle(
         gate_settings,
         None if args.no_documents else _documents(result, args),
         to_html(
-            _with_captures(result, spool), catalog, outcome, [("signed by", fingerprint(key.public_key()))]
+            _with_captures(result, spool),
+            catalog,
+            (outcome.passed, gate_line(outcome)),
+            [("signed by", signer)],
         ),
         to_oscal(result, catalog),
         incomplete,
+        signer,
     )
     files |= getattr(args, "shard_files", {})
     try:
@@ -789,7 +804,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         raise InputError(
             [Problem(str(exc).split(": ", 1)[0], None, "", str(exc).split(": ", 1)[-1])]
         ) from exc
-    found = verify(bundle, key, force=args.force)
+    found = verify(bundle, key, force=args.force, reports=args.reports)
     for note in found.notes:
         print(f"note: {printable(note)}")
     for problem in found.problems:

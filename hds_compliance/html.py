@@ -7,7 +7,8 @@ a capture is text, and would not run even if it were markup. Deterministic: the 
 bytes. Sections: the gate and the run record (with the bundle's provenance when read from one), a summary
 per HDS requirement and per host, every verdict (filters by status, severity, host and framework; each
 linked to the captures of the facts it read and to the check that judged it), waivers and attestations
-with their approvers and dates, and each host's captures.
+with their approvers and dates, and each host's captures (their first 2000 characters: the rest is in
+the bundle's ``hosts/<folder>/captures.json``).
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ import jinja2
 
 from hds_compliance.catalog import Catalog
 from hds_compliance.check import registry
-from hds_compliance.gate import GateResult
+from hds_compliance.evidence.bundle import host_folder
 from hds_compliance.model import Capture, ScanResult, Severity, Status
-from hds_compliance.report import gate_line
 
 _STATUSES = [s.value for s in Status]
+# Characters of a capture the page shows: the whole of it is in the bundle's (or results') JSON; a page
+# holding every capture of a fleet whole would be hundreds of MB, too much for a browser.
+_SHOWN = 2000
 _ANCHOR = re.compile(r"[^A-Za-z0-9_-]+")
 
 # Filters the verdicts' rows by the four selects; counts what is shown.
@@ -74,10 +77,10 @@ def _text(capture: Capture) -> str:
 
 
 def to_html(
-    result: ScanResult, catalog: Catalog, outcome: GateResult, provenance: Sequence[tuple[str, str]] = ()
+    result: ScanResult, catalog: Catalog, gate: tuple[bool, str], provenance: Sequence[tuple[str, str]] = ()
 ) -> str:
-    """The report page (UTF-8 text); ``provenance``: lines of where the result comes from (a bundle's
-    signer and manifest digest)."""
+    """The report page (UTF-8 text); ``gate``: whether it passed and its line; ``provenance``: lines of
+    where the result comes from (a bundle's signer)."""
     controls = {c.id: c for c in catalog.controls}
     numbers = {host.name: number for number, host in enumerate(result.hosts, 1)}
     hosts, anchors = [], {}
@@ -87,7 +90,16 @@ def to_html(
         captures = []
         for i, capture in enumerate(host.captures):
             anchor = anchors[(host.name, capture.fact)] = _anchor("cap", number, i)
-            captures.append({**capture.model_dump(), "stdout": _text(capture), "anchor": anchor})
+            text = _text(capture)
+            captures.append(
+                {
+                    **capture.model_dump(),
+                    "stdout": text[:_SHOWN],
+                    "more": max(0, len(text) - _SHOWN),
+                    "anchor": anchor,
+                    "folder": host_folder(number, host.name),
+                }
+            )
         hosts.append(
             {
                 "number": number,
@@ -141,7 +153,7 @@ def to_html(
     digest = base64.b64encode(hashlib.sha256(_SCRIPT.encode()).digest()).decode()
     return _template().render(
         run=result.run,
-        gate={"passed": outcome.passed, "line": gate_line(outcome)},
+        gate={"passed": gate[0], "line": gate[1]},
         provenance=list(provenance),
         statuses=_STATUSES,
         severities=[s.value for s in Severity],

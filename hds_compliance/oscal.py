@@ -153,7 +153,7 @@ def _finding(
 
 
 def to_oscal(result: ScanResult, catalog: Catalog) -> str:
-    """The OSCAL assessment results as JSON text (sorted keys: deterministic)."""
-    return (
-        json.dumps(assessment_results(result, catalog), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    )
+    """The OSCAL assessment results as JSON text: compact (a fleet's observations are many) and with sorted
+    keys (deterministic)."""
+    document = assessment_results(result, catalog)
+    return json.dumps(document, separators=(",", ":"), sort_keys=True, ensure_ascii=False) + "\n"

@@ -510,3 +510,27 @@ def test_evaluate_refuses_results_of_another_catalogue_unless_forced(made: Path,
     (tmp_path / "old.json").write_text(json.dumps(data))
     done = _run("evaluate", "old.json", *SCAN, cwd=tmp_path)
     assert done.returncode == 2 and "run.code_digest 000000000000" in done.stderr, done.stderr
+
+
+def test_reports_made_again_are_compared_with_reports(bundle: Path, made: Path) -> None:
+    """The JUnit, HTML and OSCAL files altered and the bundle signed again: their digests hold, the verdicts
+    follow; --reports makes them again from the verdicts judged again and names each one."""
+    files = read_bundle(bundle).files
+    files["junit.xml"] = files["junit.xml"].replace(b"<testsuites", b"<testsuites ", 1)
+    files["report.html"] = files["report.html"].replace(b"HDS compliance report", b"HDS compliance rep0rt", 1)
+    files["oscal-assessment-results.json"] = files["oscal-assessment-results.json"].replace(
+        b"TEST", b"EXAMINE", 1
+    )
+    result, _ = result_of(files)
+    rest = {k: v for k, v in files.items() if k not in (MANIFEST, ENVELOPE)}
+    for name, data in signed(rest, load_private(made / "keys/signing.key"), result.run).items():
+        (bundle / name).write_bytes(data)
+    key = load_public(made / "keys/signing.pub")
+    assert verify(read_bundle(bundle), key).problems == []
+    problems = verify(read_bundle(bundle), key, reports=True).problems
+    assert sorted(problems) == [
+        f"{name}: not the report the verdicts judged again give"
+        for name in ("junit.xml", "oscal-assessment-results.json", "report.html")
+    ]
+    done = _run("verify", str(bundle), "--key", "keys/signing.pub", "--reports", cwd=made)
+    assert done.returncode == 1 and "report.html: not the report" in done.stdout

@@ -93,6 +93,7 @@ def bundle_files(
     html: str | None = None,
     oscal: str | None = None,
     incomplete: bool = False,
+    signer: str = "",
 ) -> dict[str, bytes]:
     """The files of a bundle but its manifest and signature: bundle path -> bytes. ``documents``: the
     attested documents' bytes by SHA-256 (``None``: left out, their digests only)."""
@@ -134,6 +135,7 @@ def bundle_files(
                 "redactions": redactions,
             },
             # what judged it
+            "signer": signer,
             "evaluation": {
                 "tool_version": run.tool_version,
                 "catalog_digest": run.catalog_digest,
@@ -349,22 +351,25 @@ def _members(tar: tarfile.TarFile, bundle: Bundle) -> Iterator[tarfile.TarInfo]:
             yield member
 
 
-def result_of(files: Mapping[str, bytes]) -> tuple[ScanResult, dict[str, Any]]:
-    """The scan result a bundle holds (hosts with their captures, verdicts in host order) and its run.json;
-    ``ValueError`` (or pydantic's ``ValidationError``) naming the file that does not parse."""
+def result_of(files: Mapping[str, bytes], verdicts: bool = True) -> tuple[ScanResult, dict[str, Any]]:
+    """The scan result a bundle holds (hosts with their captures, verdicts in host order unless
+    ``verdicts`` is false) and its run.json; ``ValueError`` (or pydantic's ``ValidationError``) naming the
+    file that does not parse."""
     with _naming(RUN):
         run = json.loads(files[RUN])
-    hosts, verdicts = [], []
+    from hds_compliance.report import VERDICTS
+
+    hosts: list[HostRecord] = []
+    judged: list[Verdict] = []
     for entry in run["hosts"]:
         folder = entry["folder"]
         with _naming(f"{folder}/captures.json"):
             hosts.append(HostRecord.model_validate_json(files[f"{folder}/captures.json"]))
-        with _naming(f"{folder}/verdicts.json"):
-            from hds_compliance.report import VERDICTS
-
-            verdicts += VERDICTS.validate_json(files[f"{folder}/verdicts.json"])
+        if verdicts:
+            with _naming(f"{folder}/verdicts.json"):
+                judged += VERDICTS.validate_json(files[f"{folder}/verdicts.json"])
     record = RunRecord.model_validate(run["run"])
-    result = ScanResult(schema_version=run["schema_version"], run=record, hosts=hosts, verdicts=verdicts)
+    result = ScanResult(schema_version=run["schema_version"], run=record, hosts=hosts, verdicts=judged)
     result.waivers = _listed(files, WAIVERS, Waiver)
     result.attestations = _listed(files, ATTESTATIONS, Attestation)
     return result, run

@@ -1,30 +1,35 @@
 """``verify``: check a bundle without trusting its maker, offline.
 
 In order: the signature of the manifest by the public key given (the envelope must name that key and
-carry exactly ``manifest.json``), every file against the manifest (none altered, missing or added), then
-the verdicts: the catalogue snapshot is loaded, its digest must be the run's, the check code must be this
-tool's (``--force`` goes on anyway and says so), and every verdict (with the attestations and waivers the
-bundle holds, applied on its collection day) and the JUnit report must be what judging the stored
-captures again gives; attested documents the bundle holds must be the ones attested. Every problem is
-named; none stops the others from being looked for, except where the files they need are missing or do
-not parse.
+carry exactly ``manifest.json``), every file against the manifest (none altered, missing or added), the
+shards' signatures of a merged bundle, then the verdicts: the catalogue snapshot is loaded, its digest
+must be the run's, the check code and schema must be this tool's (``--force`` goes on anyway and says
+so), and every verdict (with the attestations and waivers the bundle holds, applied on its collection
+day) must be what judging the stored captures again gives; attested documents the bundle holds must be
+the ones attested. With ``reports``, the JUnit, HTML and OSCAL files must also be what the verdicts judged
+again give, byte for byte. Every problem is named; none stops the others from being looked for, except
+where the files they need are missing or do not parse.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from hds_compliance.attestations import apply_attestations
+from hds_compliance.catalog import Catalog
 from hds_compliance.evidence.bundle import (
     ENVELOPE,
+    HTML,
     INCOMPLETE,
     JUNIT,
     MANIFEST,
+    OSCAL,
     PREDICATE_TYPE,
     STATEMENT_TYPE,
     Bundle,
@@ -33,7 +38,7 @@ from hds_compliance.evidence.bundle import (
 )
 from hds_compliance.evidence.signing import SignatureProblem, open_envelope
 from hds_compliance.evidence.snapshot import CODE, code_digest, load_snapshot
-from hds_compliance.model import SCHEMA_VERSION
+from hds_compliance.model import SCHEMA_VERSION, ScanResult
 from hds_compliance.waivers import apply_waivers
 
 _SHOWN = 20  # verdicts that do not follow, named one by one; the rest are counted
@@ -49,7 +54,7 @@ class Verification:
     verdicts: int = 0
 
 
-def verify(bundle: Bundle, key: Ed25519PublicKey, force: bool = False) -> Verification:
+def verify(bundle: Bundle, key: Ed25519PublicKey, force: bool = False, reports: bool = False) -> Verification:
     """Check ``bundle`` against ``key``; see the module's documentation."""
     out = Verification(problems=list(bundle.problems))
     files = bundle.files
@@ -59,7 +64,7 @@ def verify(bundle: Bundle, key: Ed25519PublicKey, force: bool = False) -> Verifi
     if INCOMPLETE in files:
         out.problems.append(f"{INCOMPLETE}: the scan was interrupted: the bundle holds only some hosts")
     _shards(files, key, out)
-    _reevaluate(files, out, force)
+    _reevaluate(files, out, force, reports)
     return out
 
 
@@ -136,15 +141,15 @@ def _integrity(files: dict[str, bytes], listed: dict[str, Any], out: Verificatio
         out.problems.append(f"{name}: not in the manifest (added after signing)")
 
 
-def _reevaluate(files: dict[str, bytes], out: Verification, force: bool) -> None:
-    """Judge the stored captures again with the stored catalogue; name every verdict that differs."""
+def _reevaluate(files: dict[str, bytes], out: Verification, force: bool, reports: bool) -> None:
+    """Judge the stored captures again with the stored catalogue; name every verdict that differs (and,
+    with ``reports``, every report that is not what the verdicts judged again give)."""
     from hds_compliance.check import registry
     from hds_compliance.errors import InputError
     from hds_compliance.evaluate import evaluate
-    from hds_compliance.junit import to_junit
 
     try:
-        result, run = result_of(files)
+        result, run = result_of(files, verdicts=False)
         bundled_code = json.loads(files[CODE])["digest"]
     except (ValueError, KeyError, TypeError) as exc:
         out.problems.append(f"cannot judge the verdicts again: {exc}")
@@ -181,13 +186,53 @@ def _reevaluate(files: dict[str, bytes], out: Verification, force: bool) -> None
             data = files.get(document_path(doc))
             if data is None or hashlib.sha256(data).hexdigest() != doc.sha256:
                 out.problems.append(f"{document_path(doc)}: not the attested document {doc.path} (sha256)")
-    out.verdicts = len(result.verdicts)
-    _compare(result.verdicts, again, out)
-    if (
-        JUNIT in files
-        and to_junit(result.model_copy(update={"verdicts": again}), catalog).encode() != files[JUNIT]
-    ):
-        out.problems.append(f"{JUNIT}: not the JUnit report of the verdicts judged again")
+    out.verdicts = len(again)
+    judged = result.model_copy(update={"verdicts": again})
+    _compare_hosts(files, run, judged, out)
+    if reports:
+        _rebuilt(files, run, judged, catalog, out)
+
+
+def _compare_hosts(
+    files: dict[str, bytes], run: dict[str, Any], judged: ScanResult, out: Verification
+) -> None:
+    """Each host's verdicts judged again, written as the bundle writes them, against its stored file: the
+    same bytes, or the verdicts that differ named (only then are the stored ones parsed)."""
+    from hds_compliance.report import VERDICTS
+
+    fresh = judged.verdicts_by_host()
+    for entry in run["hosts"]:
+        name = f"{entry['folder']}/verdicts.json"
+        mine = fresh.get(entry["name"], [])
+        if VERDICTS.dump_json(mine, indent=2) + b"\n" == files.get(name):
+            continue
+        try:
+            stored = VERDICTS.validate_json(files[name])
+        except (KeyError, ValueError) as exc:
+            out.problems.append(f"{name}: cannot be read ({str(exc).splitlines()[0]})")
+            continue
+        _compare(stored, mine, out)
+
+
+def _rebuilt(
+    files: dict[str, bytes], run: dict[str, Any], judged: ScanResult, catalog: Catalog, out: Verification
+) -> None:
+    """The reports a bundle holds, made again from the verdicts judged again: the same bytes, or named."""
+    from hds_compliance.html import to_html
+    from hds_compliance.junit import to_junit
+    from hds_compliance.oscal import to_oscal
+
+    gate = run["evaluation"]["gate"]
+    made: dict[str, Callable[[], str]] = {
+        JUNIT: lambda: to_junit(judged, catalog),
+        OSCAL: lambda: to_oscal(judged, catalog),
+        HTML: lambda: to_html(
+            judged, catalog, (gate["exit_code"] == 0, gate["line"]), [("signed by", run["signer"])]
+        ),
+    }
+    for name, make in made.items():
+        if name in files and make().encode("utf-8") != files[name]:
+            out.problems.append(f"{name}: not the report the verdicts judged again give")
 
 
 def _compare(stored: list[Any], again: list[Any], out: Verification) -> None:
