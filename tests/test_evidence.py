@@ -534,3 +534,11 @@ def test_reports_made_again_are_compared_with_reports(bundle: Path, made: Path) 
     ]
     done = _run("verify", str(bundle), "--key", "keys/signing.pub", "--reports", cwd=made)
     assert done.returncode == 1 and "report.html: not the report" in done.stdout
+
+
+def test_the_results_json_comes_back_from_a_bundle_byte_for_byte(made: Path, tmp_path: Path) -> None:
+    """A bundle holds the scan's JSON results in parts (run.json, each host's captures and verdicts):
+    ``report BUNDLE --json`` gives back the very file the scan wrote."""
+    done = _run("report", "out/evidence.tar.gz", "--json", str(tmp_path / "back.json"), "-q", cwd=made)
+    assert done.returncode in (0, 1), done.stderr
+    assert (tmp_path / "back.json").read_bytes() == (made / "r.json").read_bytes()
