@@ -289,6 +289,7 @@ def test_bundle_input_errors_exit_2_before_any_work(made: Path, tmp_path: Path) 
         (["scan", "--bundle", "-", "--sign-key", "keys/signing.key"], "give a path, not '-'"),
         (["scan", "--sign-key", "keys/signing.key"], "signs a bundle: give --bundle PATH too"),
         (["verify", "nowhere", "--key", "keys/signing.pub"], "no such bundle"),
+        (["verify", "r.json", "--key", "keys/signing.pub"], "not a bundle (neither its folder nor"),
         (["verify", "out/evidence", "--key", "keys/missing.pub"], "cannot read the public key"),
     ]
     for argv, said in cases:

@@ -316,6 +316,9 @@ def _read_folder(path: Path) -> Bundle:
 
 def _read_archive(path: Path) -> Bundle:
     bundle = Bundle(str(path), {})
+    with path.open("rb") as head:
+        if head.read(2) != b"\x1f\x8b":  # not gzip at all: another file given by mistake, not a bundle
+            raise BundleError(f"{path}: not a bundle (neither its folder nor its .tar.gz)")
     try:
         with gzip.open(path) as gz, tarfile.open(fileobj=gz, mode="r|") as tar:
             for member in _members(tar, bundle):
