@@ -425,6 +425,7 @@ def _recorded(args: argparse.Namespace) -> tuple[ScanResult, Catalog]:
     if _is_bundle(path):
         recorded, files = _bundle_input(path)
         catalog = _bundle_catalogue(args, path, _snapshot_of(files))
+        args.provenance = _provenance(files)
     else:
         recorded = read_results(path)
         catalog = _load(args, recorded.run.profile)
@@ -450,6 +451,20 @@ def _bundle_input(path: Path) -> tuple[ScanResult, dict[str, bytes]]:
     except (BundleError, ValueError) as exc:
         raise InputError([Problem(str(path), None, "", str(exc))]) from exc
     return result, {name: data for name, data in bundle.files.items() if not name.startswith("hosts/")}
+
+
+def _provenance(files: dict[str, bytes]) -> list[tuple[str, str]]:
+    """What a report made from a bundle says of it: the manifest's SHA-256 and who signed it (``verify``
+    checks them; a report does not)."""
+    from hds_compliance.evidence.bundle import MANIFEST
+
+    if MANIFEST not in files:
+        return []
+    signer = json.loads(files[MANIFEST]).get("predicate", {}).get("signer", "?")
+    return [
+        ("bundle manifest SHA-256", hashlib.sha256(files[MANIFEST]).hexdigest()),
+        ("signed by", str(signer)),
+    ]
 
 
 def _snapshot_of(files: dict[str, bytes]) -> dict[str, bytes]:
@@ -578,7 +593,8 @@ def _report(
     if args.html:
         from hds_compliance.html import to_html
 
-        page = to_html(_with_captures(result, spool), catalog, (outcome.passed, gate_line(outcome)))
+        gated = (outcome.passed, gate_line(outcome))
+        page = to_html(_with_captures(result, spool), catalog, gated, getattr(args, "provenance", ()))
         write_text(args.html, page)
     if args.bundle:
         _write_bundle(result, catalog, args, outcome, spool)

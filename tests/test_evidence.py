@@ -248,6 +248,12 @@ def test_report_of_a_bundle_uses_its_catalogue_and_gives_its_junit(made: Path, t
     assert (tmp_path / "j.xml").read_bytes() == (made / "out/evidence/junit.xml").read_bytes()
     done = _run("evaluate", "out/evidence", "--profile", "full", cwd=made)
     assert done.returncode == 2 and "judged with the catalogue it carries" in done.stderr
+    # its HTML report names the bundle it was made from: the manifest's digest and the signer
+    page = tmp_path / "r.html"
+    assert _run("report", "out/evidence.tar.gz", "--html", str(page), "-q", cwd=made).returncode in (0, 1)
+    manifest = (made / "out/evidence/manifest.json").read_bytes()
+    assert hashlib.sha256(manifest).hexdigest() in page.read_text()
+    assert json.loads(manifest)["predicate"]["signer"] in page.read_text()
 
 
 def test_a_bundle_from_other_catalogue_options_is_refused(made: Path) -> None:
