@@ -8,8 +8,10 @@ to what apt itself says in the same scene: ``apt-get indextargets`` (entries, li
 from __future__ import annotations
 
 import os
+import random
 import re
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -431,3 +433,81 @@ def test_security_pinned_below_installed_packages_fails() -> None:
     status, message = judged("packages.security_updates_applied", scene)
     assert status is Status.FAIL
     assert "pinned below installed packages" in message and "preferences.d/security record 1" in message
+
+
+def _random_index(rng: random.Random, frame: str, packages: list[str]) -> str:
+    """Lines of a Packages index as the join reads them, with what a skip could get wrong: every field,
+    continuation lines, blank lines of blanks and CRs, and lines that start like a frame marker."""
+    lines = []
+    for _ in range(rng.randint(0, 12)):
+        lines += [
+            rng.choice(
+                [f"Package: {rng.choice(packages)}", f"Package:{rng.choice(packages)}\r", "Priority: x"]
+            ),
+            rng.choice(
+                ["Architecture: amd64", "Architecture: all", "Architecture:\tamd64 ", "Pre-Depends: a"]
+            ),
+            rng.choice(["Version: 1.0", "Version: 2.0-1", "Version:3", "Vendor: z"]),
+            *rng.sample(
+                [
+                    "Description: d",
+                    " continued",
+                    "\tmore",
+                    " ",
+                    "\r",
+                    "Filename: p",
+                    "SHA256: 00",
+                    f"{frame[:5]} half a marker",
+                    f" {frame} a marker after a blank",
+                    "@x",
+                    "\x0bx",
+                ],
+                rng.randint(0, 5),
+            ),
+            rng.choice(["", " ", "\t", "\r", " \t\r"]),
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def test_the_joins_first_rule_only_skips_lines_no_other_rule_reads() -> None:
+    """The apt-indexes join starts with a rule that skips most lines of a Packages file before field
+    splitting: on random indexes (stdin between frame markers, and plain files), the join gives exactly what
+    it gives without that rule, output and exit code."""
+    import subprocess
+
+    from hds_compliance.facts.packages import _JOIN_AWK
+
+    skip, rest = _JOIN_AWK.split(" { next } ", 1)
+    assert skip.startswith("FNR > 1")
+    rng = random.Random(7)
+    frame, packages = "499b07f3310907796c52a02f", ["a", "b", "c"]
+    for case in range(150):
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            status = "".join(
+                f"Package: {p}\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.0\n\n"
+                for p in packages
+            )
+            (root / "status").write_text(status)
+            plain = [root / f"plain{i}" for i in range(rng.randint(0, 2))]
+            for path in plain:
+                path.write_text(rng.choice(["X-First: line\n", ""]) + _random_index(rng, frame, packages))
+            stream = "".join(
+                f"\n{frame} /lists/idx{i}\n{_random_index(rng, frame, packages)}\n{frame} .\n"
+                for i in range(rng.randint(0, 2))
+            )
+            outs = []
+            for program in (_JOIN_AWK, rest):
+                argv = [
+                    "awk",
+                    "-v",
+                    f"F={frame}",
+                    "-v",
+                    f"T={root / 'status'}",
+                    program,
+                    "-",
+                    *map(str, plain),
+                ]
+                done = subprocess.run(argv, input=stream, capture_output=True, text=True, check=False)
+                outs.append((done.returncode, done.stdout, done.stderr))
+            assert outs[0] == outs[1], (case, stream, outs)
