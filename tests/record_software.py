@@ -1570,7 +1570,7 @@ def _fixture_cases() -> list[tuple[str, str, str, str, Callable[[], Where]]]:
         ),
         (
             "svc-unit",
-            "apparmor.service",
+            "ssh.service",
             "enabled_offline",
             VM + ", systemd installed but not running",
             _plain,

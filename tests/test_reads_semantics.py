@@ -33,7 +33,7 @@ from hds_compliance.checks.sudo import parse_policy
 from hds_compliance.evidence.redact import redact
 from hds_compliance.facts.logging import RsyslogConfig
 from hds_compliance.facts.schedule import CronFiles
-from hds_compliance.facts.services import _UNIT_RE, SystemdUnit
+from hds_compliance.facts.services import _UNIT_RE, UNIT_PATHS, SystemdUnit
 from hds_compliance.facts.sudo import SudoPolicySources
 from hds_compliance.model import Status
 
@@ -114,8 +114,12 @@ def test_a_redacted_cron_job_leaves_the_other_cron_files_judged() -> None:
 
 
 def _is_enabled_alone(unit: str) -> str:
-    """What systemctl says of one unit asked alone: the first line of its output (the one-unit snippet)."""
-    script = 'systemctl is-enabled -- "$1" 2>&1 | head -n 1'
+    """What systemctl says of one unit asked alone: its word on stdout, or else its first message (a SysV
+    service's stderr says first that it is redirected to systemd-sysv-install)."""
+    script = (
+        'o=$(systemctl is-enabled -- "$1" 2>/dev/null | head -n 1); '
+        '[ -n "$o" ] && echo "$o" || systemctl is-enabled -- "$1" 2>&1 | head -n 1'
+    )
     return subprocess.run(["sh", "-c", script, "sh", unit], capture_output=True, text=True).stdout.strip("\n")
 
 
@@ -156,6 +160,48 @@ def test_systemctl_answers_each_unit_of_a_batch_as_it_answers_it_alone() -> None
     facts = [SystemdUnit(unit) for unit in units]
     captures = {c.fact: c for c in run(list(facts), "")}
     for fact in facts:
-        fields = captures[fact.key].stdout.rstrip("\n").split("\t")
-        assert fields[0] == fact.arg and fields[2] == _is_enabled_alone(fact.arg), fields
-    assert len({captures[f.key].stdout.split("\t")[2] for f in facts}) >= 4  # several states were asked
+        state = fact.parse(captures[fact.key])
+        assert state is not None and state.enabled == _enabled(_is_enabled_alone(fact.arg)), (fact, state)
+    assert len({f.parse(captures[f.key]).enabled for f in facts}) >= 4  # type: ignore[union-attr]
+
+
+def _enabled(said: str) -> str:
+    """is-enabled's answer for one unit as a state: its word, or not-found for systemd 252's message."""
+    return "not-found" if said.startswith("Failed to get unit file state") else said
+
+
+# Units systemd finds only in the directories of ``systemd-analyze unit-paths`` a first look skips: the
+# control, transient, attached and generator ones, /usr/local, and an instance of a template found there.
+_ELSEWHERE = {
+    "/etc/systemd/system.control/hds-control.service": "",
+    "/run/systemd/transient/hds-transient.service": "",
+    "/run/systemd/generator/hds-generated.service": "",
+    "/run/systemd/generator.late/hds-late.timer": "",
+    "/etc/systemd/system.attached/hds-attached.service": "",
+    "/usr/local/lib/systemd/system/hds-local@.service": "[Install]\nWantedBy=multi-user.target\n",
+    "/usr/local/lib/systemd/system/hds-local-enabled.service": "[Install]\nWantedBy=multi-user.target\n",
+}
+
+
+def test_a_unit_in_any_directory_systemd_reads_is_asked() -> None:
+    """The batch answers a unit without asking systemctl only where systemctl itself would not find it:
+    units placed in each other directory systemd reads are answered as is-enabled answers them alone."""
+    if not usable() or shutil.which("systemctl") is None or shutil.which("systemd-analyze") is None:
+        pytest.skip("needs root, unshare and systemctl (Debian package systemd)")
+    paths = subprocess.run(["systemd-analyze", "unit-paths"], capture_output=True, text=True, check=True)
+    assert set(paths.stdout.split()) <= set(UNIT_PATHS)
+    units = [*(p.rsplit("/", 1)[1].replace("@.", "@x.") for p in _ELSEWHERE), "hds-nowhere.service"]
+    units.insert(1, "hds-nowhere@y.service")
+    facts = [SystemdUnit(unit) for unit in units]
+    options = {"overlays": ("/etc", "/run", "/usr/local")}
+    captures = collect(list(facts), _ELSEWHERE, **options)
+    said = execute(
+        f'for u in {" ".join(units)}; do systemctl is-enabled -- "$u" 2>&1 | head -n 1; done',
+        _ELSEWHERE,
+        **options,
+    )
+    alone = said.stdout.splitlines()
+    assert len(alone) == len(units), said
+    states = {f.arg: f.parse(captures[f.key]).enabled for f in facts}  # type: ignore[union-attr]
+    assert states == {u: _enabled(a) for u, a in zip(units, alone, strict=True)}
+    assert states["hds-nowhere.service"] == "not-found" and states["hds-local@x.service"] != "not-found"

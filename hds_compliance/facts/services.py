@@ -44,7 +44,26 @@ class UnitState:
 # state for X: No such file or directory"), stdout holding the answers before it and stderr why: that unit
 # gets the message and the units after it are asked again. A service with a SysV script and no unit file
 # of that name in the usual directories is asked alone: is-enabled answers such services first,
-# whatever their place, and a unit file elsewhere (a generator's) may still make it native.
+# whatever their place, and a unit file elsewhere (a generator's) may still make it native; its answer is
+# its word on stdout, not the "redirecting to systemd-sysv-install" lines on stderr. A unit with
+# nothing of its name (nor, for an instance, its template) in any directory systemd 252 looks in
+# (``systemd-analyze unit-paths``, /lib too for split-usr systems) is one is-enabled cannot find: it gets
+# "not-found" without a systemctl run, since each unknown unit would cost one more run of the batch.
+UNIT_PATHS = (
+    "/etc/systemd/system.control",
+    "/run/systemd/system.control",
+    "/run/systemd/transient",
+    "/run/systemd/generator.early",
+    "/etc/systemd/system",
+    "/etc/systemd/system.attached",
+    "/run/systemd/system",
+    "/run/systemd/system.attached",
+    "/run/systemd/generator",
+    "/usr/local/lib/systemd/system",
+    "/lib/systemd/system",
+    "/usr/lib/systemd/system",
+    "/run/systemd/generator.late",
+)
 _UNITS_SH = r"""nl='
 '
 b=offline; [ -d /run/systemd/system ] && b=booted
@@ -55,16 +74,20 @@ ask() { v=$1; shift; A=; while [ $# -gt 0 ]; do r=$(systemctl "$v" -- "$@" 2>&1)
     while [ -n "$r" ]; do l=${r%%"$nl"*}; if [ "$l" = "$r" ]; then r=; else r=${r#*"$nl"}; fi
       case $l in ''|*[!a-z-]*) m=${m:-$l} ;; *) A=$A$l$nl; k=$((k+1)) ;; esac; done
     [ "$k" -le $# ] || k=$#; shift "$k"; [ $# -gt 0 ] && { A=$A${m:-no answer}$nl; shift; }; done; }
-l=; for u do alone "$u" || l="$l $u"; done
+D='@UNIT_PATHS@'
+has() { for d in $D; do { [ -e "$d/$1" ] || [ -L "$d/$1" ]; } && return 0; done; return 1; }
+known() { has "$1" || case $1 in *@*.*) has "${1%%@*}@.${1##*.}";; *) false;; esac; }
+l=; for u do alone "$u" || ! known "$u" || l="$l $u"; done
 ask is-enabled $l; E=$A; a=
 [ "$b" = booted ] && { ask is-active "$@"; a=$A; }
 for u do
-  if alone "$u"; then e=$(systemctl is-enabled -- "$u" 2>&1); e=${e%%"$nl"*}
+  if alone "$u"; then ask is-enabled "$u"; e=${A%%"$nl"*}
+  elif ! known "$u"; then e=not-found
   else e=${E%%"$nl"*}; E=${E#*"$nl"}; fi
   x=-; [ "$b" = booted ] && { x=${a%%"$nl"*}; a=${a#*"$nl"}; }
   printf '%s	%s	%s	%s
 ' "$u" "$b" "$e" "$x"
-done"""
+done""".replace("@UNIT_PATHS@", " ".join(UNIT_PATHS))
 
 
 @dataclass(frozen=True)
