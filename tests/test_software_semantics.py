@@ -10,6 +10,7 @@ tested here too (strace for apt, before/after listings for dnf).
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import subprocess
 import tempfile
@@ -34,6 +35,7 @@ from test_checks import run_case
 
 from hds_compliance.check import registry
 from hds_compliance.facts.packages import AptConfigDump, AptSecurityIndexes, AptSources, InstalledPackages
+from hds_compliance.facts.services import master_services
 from hds_compliance.model import Status
 
 REGISTRY = registry()
@@ -316,6 +318,59 @@ def test_postfix_listening_is_what_postconf_resolves() -> None:
             where = Where(Scene(root=WORK / f"sem-postfix-{number}", etc=etc), netns=ns)
             status, message = judge("mail.local_only", {}, where)
             assert status is expect, (number, message)
+
+
+def _random_master_cf(rng: random.Random) -> str:
+    """A master.cf postfix accepts: entries of 8+ fields, some spread over continuation lines (a space or
+    a tab first), comments in column 1 and indented ones between an entry and its continuations, blank and
+    whitespace-only lines, braced arguments, and services that look inet but are commented or continued."""
+    names = ["smtp", "submission", "127.0.0.1:2525", "[::1]:smtp", "0.0.0.0:587", "relay", "pickup", "x-y"]
+    lines = []
+    for _ in range(rng.randint(1, 9)):
+        name, kind = rng.choice(names), rng.choice(["inet", "inet", "unix", "pass", "fifo", "unix-dgram"])
+        fields = [name, kind, "n", "-", rng.choice(["y", "n"]), "-", "-", "smtpd"]
+        cut = rng.randint(1, 8)
+        blank = rng.choice([" ", "\t", "  \t"])
+        lines.append(rng.choice([" ", "\t", "   "]).join(fields[:cut]))
+        if cut < 8:
+            lines.append(blank + " ".join(fields[cut:]))
+        for _ in range(rng.randint(0, 2)):
+            lines.append(
+                rng.choice(
+                    [
+                        blank + "-o smtpd_tls_security_level=encrypt",
+                        blank + "-o { smtpd_client_restrictions = permit_sasl_authenticated, reject }",
+                        "#" + rng.choice(names) + " inet n - y - - smtpd",
+                        blank + "# an indented comment: inet n - y - - smtpd",
+                        "",
+                        blank,
+                    ]
+                )
+            )
+    return "\n".join(lines) + rng.choice(["\n", ""])
+
+
+@pytest.mark.skipif(shutil.which("postconf") is None, reason="needs postconf (Debian package postfix)")
+def test_master_cf_services_are_the_ones_postconf_lists(tmp_path: Path) -> None:
+    """The inet services read from master.cf are those ``postconf -F '*/inet/service'`` lists, for 200
+    random files; a text match of lines containing " inet " would also take commented and continued ones."""
+    rng = random.Random(20261203)
+    (tmp_path / "main.cf").write_text("compatibility_level = 3.6\n")
+    agreed = with_inet = 0
+    for _ in range(200):
+        text = _random_master_cf(rng)
+        (tmp_path / "master.cf").write_text(text)
+        done = subprocess.run(
+            ["postconf", "-c", str(tmp_path), "-F", "*/inet/service"], capture_output=True, text=True
+        )
+        assert done.returncode == 0, (text, done.stderr)
+        listed = [line.split(" = ", 1)[1] for line in done.stdout.splitlines()]
+        assert master_services(text) == listed, text
+        agreed += 1
+        with_inet += bool(listed) and any(
+            line.lstrip().startswith("#") and " inet " in line for line in text.splitlines()
+        )
+    assert agreed == 200 and with_inet > 20  # commented inet lines were among them
 
 
 # --------------------------------------------------------------------------------------------- OpenSSL
