@@ -338,8 +338,8 @@ class PostfixConfig(Fact[PostfixListen | None]):
             raise self._fail(capture)
         text = capture.stdout_text()
         if text.startswith("# frames "):  # recorded before 2026-12-03: inet_interfaces and postconf -M
-            interfaces, master = parts(self, framed_output(self, capture) or [], "inet_interfaces", "master")
-            return PostfixListen(_interfaces(interfaces.text()), master_services(master.text()))
+            old = parts(self, framed_output(self, capture) or [], "inet_interfaces", "master")
+            return PostfixListen(_interfaces(old[0].text()), master_services(old[1].text()))
         header, interfaces, directory, master = [*text.split("\n", 3), "", "", ""][:4]
         if header != _POSTCONF_HEADER or not directory.startswith("/"):
             raise FactError(f"{self.describe()}: unexpected output {text[:80]!r}")
