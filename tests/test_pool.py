@@ -45,7 +45,10 @@ def run_probe(probe: Probe, shell: list[str]) -> dict[str, Capture]:
 
 
 def run_alone(section: Section, shell: list[str], cwd: Path | None = None) -> list[Capture]:
-    """The section's own snippet, run by itself (as the one-command-per-fact mode runs it)."""
+    """The section's own snippet, run by itself (as the one-command-per-fact mode runs it); for a joint
+    section, each fact's own snippet."""
+    if section.joint:
+        return [c for f in section.facts for c in run_alone(Section(f.script(), (f,)), shell, cwd)]
     done = subprocess.run(
         [*shell, "-c", f"{ENV}f() {{\n{section.script}\n}}; f </dev/null"], capture_output=True, cwd=cwd
     )

@@ -9,13 +9,18 @@ import shlex
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from facts.record import run
 from sshd_trees import DEBIAN_STOCK, collect, enter, have_sshd, host_key, judge, make_tree
 
 from hds_compliance.check import FactUnavailable, HostInfo
-from hds_compliance.facts.sshd import SshdEffectiveConfig
+from hds_compliance.collect.probe import new_nonce, render
+from hds_compliance.facts.base import ABSENT, FactError
+from hds_compliance.facts.sshd import SshdEffectiveConfig, SshdHostKeys
 from hds_compliance.facts.sshkeys import PublicKeyError, public_key_size
 from hds_compliance.model import Capture, Status
 
@@ -24,6 +29,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 SSHD = SshdEffectiveConfig()
+HOST_KEYS = SshdHostKeys()
 
 
 def _effective(tmp_path: Path, config: str, dropins: dict[str, str] | None = None) -> dict[str, Capture]:
@@ -297,6 +303,35 @@ def _read(path: Path) -> bytes:
         return b""
 
 
+@contextmanager
+def _host_running(configs: list[Path], containers: list[Path] = ()) -> Iterator[list[str]]:  # type: ignore[assignment]
+    """A "host": a mount namespace of its own (held by a sleeping process) where an sshd runs for each of
+    ``configs``, and an sshd for each of ``containers`` in a namespace of its own; yields the command
+    prefix that enters the host, once every daemon listens."""
+    quiet = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    holder = subprocess.Popen(["unshare", "-m", "sleep", "infinity"], **quiet)  # type: ignore[call-overload]
+    started = [holder]
+    try:
+        mine, held = os.stat("/proc/self/ns/mnt"), Path(f"/proc/{holder.pid}/ns/mnt")
+        deadline = time.monotonic() + 10
+        while os.stat(held).st_ino == mine.st_ino and time.monotonic() < deadline:
+            time.sleep(0.01)  # until unshare has made the namespace
+        inside = ["nsenter", "-t", str(holder.pid), "-m"]
+        daemon = ["/usr/sbin/sshd", "-D", "-f"]
+        started += [subprocess.Popen([*inside, *daemon, str(c)], **quiet) for c in configs]
+        started += [subprocess.Popen(["unshare", "-m", *daemon, str(c)], **quiet) for c in containers]
+        titles = [Path(f"/proc/{p.pid}/cmdline") for p in started[1:]]
+        deadline = time.monotonic() + 10
+        while not all(b"[listener]" in _read(t) for t in titles) and time.monotonic() < deadline:
+            time.sleep(0.05)  # sshd retitles itself once it listens
+        assert all(b"[listener]" in _read(t) for t in titles), "test daemons did not start"
+        yield inside
+    finally:
+        for process in reversed(started):
+            process.kill()
+            process.wait()
+
+
 def test_only_the_hosts_own_daemons_are_judged(tmp_path: Path) -> None:
     """A process list showing a container's sshd (another mount namespace) must not make the host fail.
 
@@ -313,30 +348,8 @@ def test_only_the_hosts_own_daemons_are_judged(tmp_path: Path) -> None:
         f"HostKey {box}/ssh_host_ed25519_key\nListenAddress 127.0.11.251:22251\nPidFile {box}/pid\n"
         "PermitRootLogin yes\n"
     )
-    quiet = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    # The host: a mount namespace of its own (held by a sleeping process), its daemon and the probe inside.
-    holder = subprocess.Popen(["unshare", "-m", "sleep", "infinity"], **quiet)  # type: ignore[call-overload]
-    started = [holder]
-    try:
-        mine, held = os.stat("/proc/self/ns/mnt"), Path(f"/proc/{holder.pid}/ns/mnt")
-        deadline = time.monotonic() + 10
-        while os.stat(held).st_ino == mine.st_ino and time.monotonic() < deadline:
-            time.sleep(0.01)  # until unshare has made the namespace
-        inside = ["nsenter", "-t", str(holder.pid), "-m"]
-        daemon = ["/usr/sbin/sshd", "-D", "-f"]
-        started.append(subprocess.Popen([*inside, *daemon, f"{own}/sshd_config"], **quiet))
-        started.append(subprocess.Popen(["unshare", "-m", *daemon, f"{box}/sshd_config"], **quiet))
-        titles = [Path(f"/proc/{p.pid}/cmdline") for p in started[1:]]
-        deadline = time.monotonic() + 10
-        while not all(b"[listener]" in _read(t) for t in titles) and time.monotonic() < deadline:
-            time.sleep(0.05)  # sshd retitles itself once it listens
-        assert all(b"[listener]" in _read(t) for t in titles), "test daemons did not start"
-        assert f"-f {box}/sshd_config".encode() in _read(titles[1])  # the container's daemon is in the list
+    with _host_running([own / "sshd_config"], [box / "sshd_config"]) as inside:
         captures = collect(shlex.join(inside))
-    finally:
-        for process in reversed(started):
-            process.kill()
-            process.wait()
     text = captures["sshd"].stdout
     assert text.count("# config ") == 1 and f"# config {own}/sshd_config" in text, text[:300]
     outcome = judge("sshd.root_login_disabled", captures)
@@ -369,3 +382,87 @@ def test_a_listener_that_never_retitled_itself_is_found_by_its_command_line(tmp_
     text = captures["sshd"].stdout
     assert text.count("# config ") == 1 and f"# config {own}/sshd_config" in text, text[:300]
     assert judge("sshd.root_login_disabled", captures).status is Status.PASS
+
+
+def _value(fact: SshdEffectiveConfig | SshdHostKeys, capture: Capture) -> object:
+    """A fact's value, or the error it gives, as text."""
+    try:
+        return fact.parse(capture)
+    except FactError as exc:
+        return f"error: {exc}"
+
+
+@pytest.mark.parametrize(
+    ("case", "config", "public_half"),
+    [
+        ("plain", "HostKey /etc/ssh/ssh_host_ed25519_key\nHostKey /etc/ssh/ssh_host_rsa_key\n", True),
+        (
+            "match localport",
+            "HostKey /etc/ssh/ssh_host_rsa_key\nMatch LocalPort 2222\n  X11Forwarding no\n",
+            True,
+        ),
+        ("warning", "HostKey /etc/ssh/ssh_host_rsa_key\nUsePrivilegeSeparation yes\n", True),
+        ("no public half", "HostKey /etc/ssh/ssh_host_rsa_key\nHostKey /etc/ssh/nowhere_key\n", False),
+        ("sshd refuses it", "HostKey /etc/ssh/ssh_host_rsa_key\nNoSuchKeyword yes\n", True),
+    ],
+)
+def test_the_joint_section_gives_what_each_snippet_gives_alone(
+    tmp_path: Path, case: str, config: str, public_half: bool
+) -> None:
+    """In a probe, the sshd fact and the host keys share one section that runs each sshd -T once: each
+    fact gets the bytes its own snippet prints (sshd) or the same value (host keys, whose read carries a
+    random marker), including where sshd -T needs a port, warns, fails, or a key lacks its public half."""
+    etc = make_tree(tmp_path, {"sshd_config": config}, keys=("ed25519", "rsa"))
+    if not public_half:
+        (etc / "ssh_host_rsa_key.pub").unlink()
+    prefix = enter(etc)
+    probe = render([SSHD, HOST_KEYS], new_nonce())
+    assert [section.joint for section in probe.sections] == [True]
+    joint = {c.fact: c for c in run([SSHD, HOST_KEYS], prefix)}
+    alone = {c.fact: c for fact in (SSHD, HOST_KEYS) for c in run([fact], prefix)}
+    assert joint["sshd"].stdout == alone["sshd"].stdout and joint["sshd"].exit_code == alone["sshd"].exit_code
+    key = HOST_KEYS.key
+    assert joint[key].exit_code == alone[key].exit_code, (joint[key], alone[key])
+    assert _value(HOST_KEYS, joint[key]) == _value(HOST_KEYS, alone[key])
+    assert _value(SSHD, joint["sshd"]) == _value(SSHD, alone["sshd"])
+    if case == "sshd refuses it":  # the host keys asked sshd again, as their own snippet does
+        assert all(str(_value(f, joint[f.key])).startswith("error: ") for f in (SSHD, HOST_KEYS))
+    if case == "match localport":
+        assert "# lport 65535" in joint["sshd"].stdout
+
+
+def test_a_joint_section_without_sshd_leaves_both_facts_absent() -> None:
+    parts = SshdEffectiveConfig.split_joint([SSHD, HOST_KEYS], b"J absent\n", "", ABSENT)
+    assert [p.exit_code for p in parts] == [ABSENT, ABSENT]
+    cut = SshdEffectiveConfig.split_joint([SSHD, HOST_KEYS], b"J 900 # config /etc/ssh/sshd_config\n", "", 0)
+    assert [p.exit_code for p in cut] == [1, 1] and "cut" in cut[0].stderr
+
+
+def test_the_joint_section_keeps_each_daemons_keys_apart(tmp_path: Path) -> None:
+    """Two daemons of the host, one whose sshd -T needs a port (Match LocalPort) and serves a 1024-bit RSA
+    key: the joint section gives each fact what its own snippet gives, each daemon with its own keys."""
+    configs: list[Path] = []
+    for name, extra in (("a", ""), ("b", "Match LocalPort 2222\n  X11Forwarding no\n")):
+        tree = make_tree(tmp_path / name, {}, keys=("ed25519",))
+        if name == "b":
+            host_key(tree, "rsa", bits=1024)
+        keys = "".join(f"HostKey {k}\n" for k in sorted(str(p) for p in tree.glob("*_key")))
+        port = 22260 + len(configs)
+        (tree / "sshd_config").write_text(
+            f"{keys}ListenAddress 127.0.11.252:{port}\nPidFile {tree}/pid\n{extra}"
+        )
+        for private in tree.glob("*_key"):
+            private.chmod(0o600)
+        configs.append(tree / "sshd_config")
+    with _host_running(configs) as inside:
+        prefix = shlex.join(inside)
+        joint = {c.fact: c for c in run([SSHD, HOST_KEYS], prefix)}
+        alone = {c.fact: c for fact in (SSHD, HOST_KEYS) for c in run([fact], prefix)}
+    assert joint["sshd"].stdout == alone["sshd"].stdout and "# lport 65535" in joint["sshd"].stdout
+    daemons = HOST_KEYS.parse(joint[HOST_KEYS.key])
+    assert daemons == HOST_KEYS.parse(alone[HOST_KEYS.key])
+    assert daemons is not None and [d.source for d in daemons] == [str(c) for c in configs]
+    assert [sorted((k.algorithm, k.bits) for k in d.keys) for d in daemons] == [
+        [("ED25519", 256)],
+        [("ED25519", 256), ("RSA", 1024)],
+    ]

@@ -73,6 +73,11 @@ class Section:
         """Whether several facts share this section's snippet."""
         return len(self.facts) > 1
 
+    @property
+    def joint(self) -> bool:
+        """Whether facts of several kinds share it (a fact and its companions)."""
+        return len({type(f) for f in self.facts}) > 1
+
 
 @dataclass(frozen=True)
 class Probe:
@@ -144,9 +149,22 @@ def _sections(facts: tuple[Fact[object], ...]) -> tuple[Section, ...]:
     by_kind: dict[type[Fact[object]], list[Fact[object]]] = {}
     for fact in unique.values():
         by_kind.setdefault(type(fact), []).append(fact)
+    # a single fact of a kind with companions, and the single facts of those kinds the probe also has
+    alone = {kind.kind: members[0] for kind, members in by_kind.items() if len(members) == 1}
+    joins = {
+        kind.kind: [alone[k] for k in kind.companions if k in alone]
+        for kind in by_kind
+        if kind.kind in alone and kind.companions
+    }
+    joined = {c.kind for companions in joins.values() for c in companions}
     sections: list[Section] = []
     for kind, members in by_kind.items():
-        if kind.batchable and len(members) > 1:
+        if kind.kind in joined:
+            continue
+        if joins.get(kind.kind):  # one section for the fact and its companions
+            facts_of = (members[0], *joins[kind.kind])
+            sections.append(Section(kind.joint_script(facts_of), facts_of))
+        elif kind.batchable and len(members) > 1:
             sections.append(Section(kind.batch_script(members), tuple(members)))
         else:
             sections.extend(Section(f.script(), (f,)) for f in members)
@@ -397,7 +415,9 @@ def _captures(probe: Probe, section: Section, raw: Raw | None, problem: str | No
     stdout, stderr, code = raw["out"], raw["err"], raw["rc"]
     assert isinstance(stdout, bytes) and isinstance(stderr, bytes) and isinstance(code, int)
     text = stderr.decode("utf-8", "replace")
-    if section.batched:  # each fact of a batch is capped on its own
+    if section.joint:
+        parts = type(section.facts[0]).split_joint(section.facts, stdout, text, code)
+    elif section.batched:  # each fact of a batch is capped on its own
         parts = type(section.facts[0]).split_batch(section.facts, stdout, text, probe.section_cap + 1)
     else:
         parts = [Part(code, stdout, text)]

@@ -133,6 +133,24 @@ class Fact(ABC, Generic[T]):
         """Short human name used in messages."""
         return self.key
 
+    # Kinds of facts (one each, not batched) that the probe collects in ONE section with this kind's fact,
+    # through ``joint_script`` and ``split_joint``, because their snippets would each run the same costly
+    # program (sshd -T). Each fact's own snippet is unchanged: alone, it runs the program itself.
+    companions: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def joint_script(cls, facts: Sequence[Fact[Any]]) -> str:
+        """One snippet collecting a fact of this kind (first) and its ``companions``."""
+        raise NotImplementedError(cls.kind)
+
+    @classmethod
+    def split_joint(
+        cls, facts: Sequence[Fact[Any]], stdout: bytes, stderr: str, exit_code: int
+    ) -> list[Part]:
+        """Per-fact (exit code, stdout, stderr) recovered from the joint snippet's output: for each fact, what
+        its own snippet would have printed."""
+        raise NotImplementedError(cls.kind)
+
     # Facts of one kind whose snippets would each start the same program (cat, stat) can be batched:
     # the probe runs ONE snippet for all of them and splits its output back into one capture per fact.
     batchable: ClassVar[bool] = False

@@ -12,12 +12,12 @@ daemons use.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from hds_compliance.facts.base import ABSENT, Fact, FactError, check_path, quote
-from hds_compliance.facts.reads import READS_SH, FileRead, parse_listing
+from hds_compliance.facts.base import ABSENT, Fact, FactError, Part, check_path, quote
+from hds_compliance.facts.reads import READS_SH, FileRead, parse_listing, record
 from hds_compliance.facts.sshd_match import (
     Block,
     Spec,
@@ -70,6 +70,52 @@ def _debug_lines(args: str, sed: str) -> str:
     sshd -T prints; its lines end with a carriage return, which ``sed`` matches as trailing space.
     """
     return f"sshd -T -ddd {args} 2>&1 >/dev/null | sed -n {sed}; "
+
+
+# The host keys' snippet, per daemon config $f: HostKey is global, so any connection gives it; lport lets
+# sshd -T evaluate "Match LocalPort" blocks. Records: C config file, E what a failed sshd -T said, then per
+# listed key K (public half read), M (no such key), P (no public half), U (public half not a readable file).
+_KEYS_RUN = f'o=$(sshd -T -C lport={_RETRY_PORT} -f "$f" 2>&1) || {{ rec E "$o"; continue; }}\n'
+_KEYS_READ = (
+    'while read -r k v; do [ "$k" = hostkey ] || continue\n'
+    'if [ ! -e "$v" ]; then rec M "$v"; elif [ ! -e "$v.pub" ]; then rec P "$v"\n'
+    'elif [ -f "$v.pub" ] && [ -r "$v.pub" ]; then rec K "$v"; set -- "$@" "$v.pub"\n'
+    'else rec U "$v"; fi\n'
+    "done <<EOF\n$o\nEOF\n"
+)
+
+
+def _kept_sshd(args: str) -> str:
+    """sh: what :func:`_run_sshd` does and prints, keeping the dump's ``hostkey`` lines in ``$k`` (for the
+    host keys of the joint section). The dump, what sshd said and its exit code come back through one
+    ``$( )`` as ``<dump>\\n<nonce> <said>\\n<nonce> <code>``, taken apart from its end (no dump or message
+    can hold the nonce): dash matches a pattern that starts with ``*`` at every place of a string, so
+    nothing here searches the dump from its start. The lines are picked by field splitting on newlines,
+    not ``read``, which costs dash a system call per byte."""
+    return (
+        f"x=$({{ e=$(sshd -T {args} 2>&1 >&3); r=$?; "
+        'printf \'\\n%s %s\\n%s %s\' "$M" "$e" "$M" "$r"; } 3>&1); '
+        'r=${x##*"$nl$M "}; x=${x%"$nl$M "*}; e=${x##*"$nl$M "}; d=${x%"$nl$M "*}; printf \'%s\' "$d"; '
+        'k=; o=$IFS; IFS=$nl; set -f; for l in $d; do case $l in "hostkey "*) k="$k$l$nl";; esac; done; '
+        "IFS=$o; set +f; "
+    )
+
+
+def _daemons(run: Callable[[str], str], after: str = "") -> str:
+    """sh: the sshd fact's loop over the host's own daemons, running sshd -T with ``run``; ``after`` ends
+    each turn."""
+    return (
+        f'for f in ${{cfgs:-{DEFAULT_CONFIG}}}; do echo "# config $f"; '
+        + run('-f "$f"')
+        + f'case "$e" in *"{_LPORT_FATAL}"*) echo "# lport {_RETRY_PORT}"; '
+        + run(f'-C lport={_RETRY_PORT} -f "$f"')
+        + ";; esac; "
+        + _SAID
+        + _debug_lines(
+            '-f "$f"', "\"s/^debug3: checking syntax for 'Match \\(.*\\)'[[:space:]]*\\$/# match \\1/p\""
+        )
+        + f'echo "# exit $r"; {after}done'
+    )
 
 
 @dataclass(frozen=True)
@@ -332,19 +378,10 @@ class SshdHostKeys(Fact[list[DaemonHostKeys] | None]):
     arg: str = ""
 
     def script(self) -> str:
-        # HostKey is global: any connection gives it; lport lets sshd -T evaluate "Match LocalPort" blocks.
-        # Records: C config file, E what a failed sshd -T said, then per listed key K (public half read),
-        # M (no such key), P (no public half), U (public half not a readable file).
         return (
             f"command -v sshd >/dev/null 2>&1 || exit {ABSENT}; {READS_SH}\n"
             f"{_OWN_DAEMONS}set --\n"
-            f'for f in ${{cfgs:-{DEFAULT_CONFIG}}}; do rec C "$f"\n'
-            f'o=$(sshd -T -C lport={_RETRY_PORT} -f "$f" 2>&1) || {{ rec E "$o"; continue; }}\n'
-            'while read -r k v; do [ "$k" = hostkey ] || continue\n'
-            'if [ ! -e "$v" ]; then rec M "$v"; elif [ ! -e "$v.pub" ]; then rec P "$v"\n'
-            'elif [ -f "$v.pub" ] && [ -r "$v.pub" ]; then rec K "$v"; set -- "$@" "$v.pub"\n'
-            'else rec U "$v"; fi\n'
-            "done <<EOF\n$o\nEOF\ndone\n"
+            f'for f in ${{cfgs:-{DEFAULT_CONFIG}}}; do rec C "$f"\n{_KEYS_RUN}{_KEYS_READ}done\n'
             'rd %s "$@"'
         )
 
@@ -409,21 +446,46 @@ class SshdEffectiveConfig(Fact[list[SshdConfig] | None]):
 
     kind: ClassVar[str] = "sshd"
     arg: str = ""
+    companions: ClassVar[tuple[str, ...]] = ("sshd-hostkeys",)
 
     def script(self) -> str:
+        return f"command -v sshd >/dev/null 2>&1 || exit {ABSENT}; {_OWN_DAEMONS}" + _daemons(_run_sshd)
+
+    @classmethod
+    def joint_script(cls, facts: Sequence[Fact[Any]]) -> str:
+        """The sshd fact and the host keys' in one snippet, each ``sshd -T`` run once: the host keys are
+        read from the dumps the sshd fact's loop kept (a daemon whose dump failed is asked again as the
+        host keys' own snippet asks it). It prints the sshd fact's output as one record (``J <length>
+        <bytes>``, as ``rec`` prints it), then the host keys' output; ``J absent`` where sshd is not
+        installed."""
+        if [f.kind for f in facts] != [cls.kind, SshdHostKeys.kind]:
+            raise ValueError(f"no joint snippet for {[f.kind for f in facts]}")
         return (
-            f"command -v sshd >/dev/null 2>&1 || exit {ABSENT}; {_OWN_DAEMONS}"
-            f'for f in ${{cfgs:-{DEFAULT_CONFIG}}}; do echo "# config $f"; '
-            + _run_sshd('-f "$f"')
-            + f'case "$e" in *"{_LPORT_FATAL}"*) echo "# lport {_RETRY_PORT}"; '
-            + _run_sshd(f'-C lport={_RETRY_PORT} -f "$f"')
-            + ";; esac; "
-            + _SAID
-            + _debug_lines(
-                '-f "$f"', "\"s/^debug3: checking syntax for 'Match \\(.*\\)'[[:space:]]*\\$/# match \\1/p\""
-            )
-            + 'echo "# exit $r"; done'
+            "command -v sshd >/dev/null 2>&1 || { echo 'J absent'; exit "
+            f"{ABSENT}; }}; {READS_SH}\nnl='\n'; {_OWN_DAEMONS}"
+            + "S=$(H=; "
+            + _daemons(_kept_sshd, 'H="$H$r$nl$k$M;"; ')
+            + '; printf \'%s\' "$M J$H"); H=${S##*"$M J"}; S=${S%"$M J"*}; '
+            + 'rec J "$S"\nset --\n'
+            + f'for f in ${{cfgs:-{DEFAULT_CONFIG}}}; do rec C "$f"\n'
+            + 'y=${H%%"$M;"*}; H=${H#*"$M;"}; o=${y#*"$nl"}\n'
+            + f'[ "${{y%%"$nl"*}}" = 0 ] || {_KEYS_RUN}{_KEYS_READ}done\n'
+            + 'rd %s "$@"'
         )
+
+    @classmethod
+    def split_joint(
+        cls, facts: Sequence[Fact[Any]], stdout: bytes, stderr: str, exit_code: int
+    ) -> list[Part]:
+        if stdout == b"J absent\n" and exit_code == ABSENT:
+            return [Part(ABSENT, b"", stderr) for _ in facts]
+        try:
+            _tag, sshd, end = record(stdout, 0, "joint sshd snippet", frozenset("J"))
+        except FactError:
+            why = stderr or "the joint sshd snippet's output is malformed or cut"
+            return [Part(exit_code or 1, b"", why) for _ in facts]
+        # the sshd fact's own snippet ends with an echo (exit 0); the host keys' with rd (the section's)
+        return [Part(0, sshd, stderr), Part(exit_code, stdout[end:], stderr)]
 
     def parse(self, capture: Capture) -> list[SshdConfig] | None:
         return self.parse_with(capture, lambda _key: None)
