@@ -36,6 +36,7 @@ from software_env import (
 from test_checks import run_case
 
 from hds_compliance.check import registry
+from hds_compliance.collect.probe import new_nonce, render
 from hds_compliance.facts import Fact
 from hds_compliance.facts.aptlists import (
     Release,
@@ -511,3 +512,47 @@ def test_the_joins_first_rule_only_skips_lines_no_other_rule_reads() -> None:
                 done = subprocess.run(argv, input=stream, capture_output=True, text=True, check=False)
                 outs.append((done.returncode, done.stdout, done.stderr))
             assert outs[0] == outs[1], (case, stream, outs)
+
+
+# ---------------------------------------------------------------------------------- one apt-config run
+
+_JOINT_CASES = {
+    "this machine": {},
+    "directories moved": {
+        "/etc/apt/apt.conf.d/50moved": 'Dir::Etc::sourceparts "parts.d";\nDir::Etc::preferences "prefs";\n',
+        "/etc/apt/parts.d/a.list": "deb http://moved.example/debian bookworm main\n",
+    },
+    "a configuration apt refuses": {"/etc/apt/apt.conf.d/99broken": 'APT::Broken "unterminated;\n'},
+}
+
+
+def _unframed(capture: dict[str, Any]) -> dict[str, Any]:
+    """A capture with its frame marker (drawn from the probe's nonce) written as F."""
+    stdout = capture["stdout"]
+    first = stdout.split("\n", 1)[0]
+    marker = first.removeprefix("# frames ") if first.startswith("# frames ") else None
+    return {**capture, "stdout": stdout.replace(marker, "F") if marker else stdout}
+
+
+@pytest.mark.parametrize("case", list(_JOINT_CASES))
+def test_one_apt_config_run_gives_each_fact_what_its_own_snippet_gives(case: str) -> None:
+    """In a probe, the security indexes and the sources share one section and ONE apt-config run: each
+    fact gets the output its own snippet prints alone, also where apt's directories are moved, and where
+    apt refuses its configuration (each fact then fails as alone)."""
+    facts: list[Fact[Any]] = [AptSecurityIndexes(), AptSources()]
+    assert [s.joint for s in render(facts, new_nonce()).sections] == [True]
+    scene = Scene(root=WORK / f"apt-joint-{list(_JOINT_CASES).index(case)}", etc=dict(_JOINT_CASES[case]))
+    joint = collect(facts, Where(scene).prefix())
+    alone = {key: c for fact in facts for key, c in collect([fact], Where(scene).prefix()).items()}
+    for fact in facts:  # the section's stderr goes to both facts: what each said alone is in it
+        mine, own = _unframed(joint[fact.key]), _unframed(alone[fact.key])
+        said, own_said = mine.pop("stderr", ""), own.pop("stderr", "")
+        assert mine == own, fact.key
+        assert set(own_said.splitlines()) <= set(said.splitlines()), (said, own_said)
+    if case == "a configuration apt refuses":
+        assert all(joint[f.key]["exit_code"] == 1 for f in facts)
+    else:
+        entries = AptSources().parse(load_capture("apt-sources", joint["apt-sources"]))
+        assert entries is not None and entries.entries
+        if case == "directories moved":
+            assert "/etc/apt/parts.d/a.list" in entries.files

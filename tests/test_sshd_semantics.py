@@ -431,10 +431,15 @@ def test_the_joint_section_gives_what_each_snippet_gives_alone(
         assert "# lport 65535" in joint["sshd"].stdout
 
 
-def test_a_joint_section_without_sshd_leaves_both_facts_absent() -> None:
-    parts = SshdEffectiveConfig.split_joint([SSHD, HOST_KEYS], b"J absent\n", "", ABSENT)
+def test_a_joint_output_is_split_by_its_record_alone() -> None:
+    """The first fact's part is a length-prefixed record with its exit code: an output that names a larger
+    length than it holds is cut (an error for both, never a shorter part); no sshd: both absent."""
+    split = SshdEffectiveConfig.split_joint
+    parts = split([SSHD, HOST_KEYS], b"J absent\n", "", ABSENT)
     assert [p.exit_code for p in parts] == [ABSENT, ABSENT]
-    cut = SshdEffectiveConfig.split_joint([SSHD, HOST_KEYS], b"J 900 # config /etc/ssh/sshd_config\n", "", 0)
+    parts = split([SSHD, HOST_KEYS], b"J 9 3 J 9 x\ny\nrest\n", "", 1)
+    assert [(p.exit_code, p.stdout) for p in parts] == [(3, b"J 9 x\ny"), (1, b"rest\n")]
+    cut = split([SSHD, HOST_KEYS], b"J 900 0 # config /etc/ssh/sshd_config\n", "", 0)
     assert [p.exit_code for p in cut] == [1, 1] and "cut" in cut[0].stderr
 
 

@@ -50,6 +50,14 @@ def part_from_error(message: str) -> Part:
     return Part(1, b"", message or "no output for this item")
 
 
+# A joint snippet's parts (Fact.joint_script): ``jf CODE OUTPUT`` prints the first fact's exit code and
+# output as one length-prefixed record, ``J <length> <code> <output>\n``, the length in bytes (the probe
+# runs with LC_ALL=C), so no output can forge where the companion's starts; the record has the form of
+# rd's records (facts.reads), so the probe's pooled reads of the companion find their request after it.
+JOINT_SH = 'jf() { p="$1 $2"; printf \'J %s %s\\n\' "${#p}" "$p"; }; '
+JOINT_ABSENT_SH = f"{{ echo 'J absent'; exit {ABSENT}; }}"
+
+
 class FactError(Exception):
     """A fact could not be established from its capture; the check gets an ``error`` verdict."""
 
@@ -134,13 +142,16 @@ class Fact(ABC, Generic[T]):
         return self.key
 
     # Kinds of facts (one each, not batched) that the probe collects in ONE section with this kind's fact,
-    # through ``joint_script`` and ``split_joint``, because their snippets would each run the same costly
-    # program (sshd -T). Each fact's own snippet is unchanged: alone, it runs the program itself.
+    # through ``joint_script``, because their snippets would each run the same costly program (sshd -T,
+    # apt-config). Each fact's own snippet is unchanged: alone, it runs the program itself.
     companions: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def joint_script(cls, facts: Sequence[Fact[Any]]) -> str:
-        """One snippet collecting a fact of this kind (first) and its ``companions``."""
+        """One snippet collecting a fact of this kind and its one companion (only with ``companions``): it
+        prints the first fact's exit code and output as one record (:data:`JOINT_SH`), then the
+        companion's output, and exits with the companion's code; ``J absent`` and ABSENT where the program
+        they share is not installed."""
         raise NotImplementedError(cls.kind)
 
     @classmethod
@@ -148,8 +159,17 @@ class Fact(ABC, Generic[T]):
         cls, facts: Sequence[Fact[Any]], stdout: bytes, stderr: str, exit_code: int
     ) -> list[Part]:
         """Per-fact (exit code, stdout, stderr) recovered from the joint snippet's output: for each fact, what
-        its own snippet would have printed."""
-        raise NotImplementedError(cls.kind)
+        its own snippet would have printed. Both get the section's stderr."""
+        if stdout == b"J absent\n" and exit_code == ABSENT:
+            return [Part(ABSENT, b"", stderr) for _ in facts]
+        tag, _, rest = stdout.partition(b" ")
+        size, _, rest = rest.partition(b" ")
+        if tag == b"J" and size.isdigit() and rest[int(size) : int(size) + 1] == b"\n":
+            code, separator, first = rest[: int(size)].partition(b" ")
+            if separator and code.isdigit():
+                return [Part(int(code), first, stderr), Part(exit_code, rest[int(size) + 1 :], stderr)]
+        why = stderr or f"the joint snippet of {cls.kind} printed a malformed or cut output"
+        return [Part(exit_code or 1, b"", why) for _ in facts]
 
     # Facts of one kind whose snippets would each start the same program (cat, stat) can be batched:
     # the probe runs ONE snippet for all of them and splits its output back into one capture per fact.

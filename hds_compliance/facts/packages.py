@@ -11,6 +11,7 @@ mount namespace where those paths are throw-away overlays, or not at all.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -23,7 +24,7 @@ from hds_compliance.facts.aptlists import (
     parse_sources,
     string_to_bool,
 )
-from hds_compliance.facts.base import ABSENT, Fact, FactError
+from hds_compliance.facts.base import ABSENT, JOINT_ABSENT_SH, JOINT_SH, Fact, FactError
 from hds_compliance.facts.framed import FRAMES_SH, Frame, framed_output, parts
 from hds_compliance.model import Capture
 
@@ -131,9 +132,28 @@ def _apt_dirs(**options: str) -> str:
     to spare the host a program (``apt-config dump``, which prints the list, does not do this).
     """
     names = " ".join(f"{name}=" for name in options)
+    return f'{names}; d=$({_apt_shell(options)}) || exit 1; eval "$d"; part dirs "$d"; '
+
+
+def _apt_shell(options: dict[str, str]) -> str:
+    """sh: the ``apt-config shell`` command asking ``options`` (name -> apt option), in their order."""
     pairs = " ".join(f"{name} {option}" for name, option in options.items())
-    shell = f"apt-config -o APT::Architectures=all shell {pairs}"
-    return f'{names}; d=$({shell}) || exit 1; eval "$d"; part dirs "$d"; '
+    return f"apt-config -o APT::Architectures=all shell {pairs}"
+
+
+def _shared_dirs(**options: str) -> str:
+    """sh: what :func:`_apt_dirs` does and prints, in a joint section: its lines are those of ``$J``, the
+    section's ONE ``apt-config shell`` for both facts' options (apt prints a line per set option, in the
+    order asked, so each fact's lines come out as its own run prints them); where that run failed
+    (``$Jok`` empty), the fact's own run, as alone."""
+    names = " ".join(f"{name}=" for name in options)
+    pick = "|".join(f"{name}=*" for name in options)
+    return (
+        f'{names}; if [ -n "$Jok" ]; then d=; o=$IFS; IFS=$nl; set -f; '
+        f'for l in $J; do case $l in {pick}) d="$d$l$nl";; esac; done; IFS=$o; set +f; d=${{d%"$nl"}}; '
+        f"else d=$({_apt_shell(options)}) || exit 1; fi; "
+        'eval "$d"; part dirs "$d"; '
+    )
 
 
 _SHELL_LINE = re.compile(r"^([A-Z])='(.*)'$")
@@ -165,6 +185,16 @@ class AptSourceList:
     ignored: list[str]
 
 
+_HAS_APT = f"command -v apt-config >/dev/null 2>&1 || exit {ABSENT}; "
+_SOURCES_DIRS = {"L": "Dir::Etc::sourcelist/f", "P": "Dir::Etc::sourceparts/d", "A": "APT::Architecture"}
+_INDEXES_DIRS = {
+    "S": "Dir::State::lists/d",
+    "T": "Dir::State::status/f",
+    "E": "Dir::Etc::preferences/f",
+    "Q": "Dir::Etc::preferencesparts/d",
+}
+
+
 @dataclass(frozen=True)
 class AptSources(Fact[AptSourceList | None]):
     """apt's sources as apt reads them, from the sources files alone (no cache built).
@@ -179,9 +209,16 @@ class AptSources(Fact[AptSourceList | None]):
     arg: str = ""
 
     def script(self) -> str:
+        return f"command -v apt-config >/dev/null 2>&1 || exit {ABSENT}; " + self.body(
+            _apt_dirs(**_SOURCES_DIRS)
+        )
+
+    @staticmethod
+    def body(dirs: str) -> str:
+        """sh: the snippet after its check for apt, ``dirs`` printing the dirs part and setting them."""
         return (
-            f"command -v apt-config >/dev/null 2>&1 || exit {ABSENT}; {FRAMES_SH}; {_FILES_SH}; "
-            + _apt_dirs(L="Dir::Etc::sourcelist/f", P="Dir::Etc::sourceparts/d", A="APT::Architecture")
+            f"{FRAMES_SH}; {_FILES_SH}; "
+            + dirs
             + 'set --; [ -z "$L" ] || set -- "$L"; [ -z "$P" ] || set -- "$@" "${P%/}"/*; files "$@"'
         )
 
@@ -310,8 +347,31 @@ class AptSecurityIndexes(Fact[AptIndexes | None]):
 
     kind: ClassVar[str] = "apt-indexes"
     arg: str = ""
+    companions: ClassVar[tuple[str, ...]] = ("apt-sources",)
 
     def script(self) -> str:
+        return f"command -v apt-config >/dev/null 2>&1 || exit {ABSENT}; " + self.body(
+            _apt_dirs(**_INDEXES_DIRS)
+        )
+
+    @classmethod
+    def joint_script(cls, facts: Sequence[Fact[Any]]) -> str:
+        """The security indexes and apt's sources with ONE apt-config run for both (an apt-config start
+        loads libapt-pkg: several ms of a host's CPU); each part in a subshell of its own, as alone."""
+        if [f.kind for f in facts] != [cls.kind, AptSources.kind]:
+            raise ValueError(f"no joint snippet for {[f.kind for f in facts]}")
+        both = {**_INDEXES_DIRS, **_SOURCES_DIRS}
+        return (
+            f"command -v apt-config >/dev/null 2>&1 || {JOINT_ABSENT_SH}; {JOINT_SH}nl='\n'; "
+            f"Jok=; J=$({_apt_shell(both)}) && Jok=1; "
+            f"S=$( ({cls.body(_shared_dirs(**_INDEXES_DIRS))}); printf '.%s' \"$?\"); "
+            'r=${S##*.}; S=${S%.*}; jf "$r" "$S"; '
+            f"({AptSources.body(_shared_dirs(**_SOURCES_DIRS))})"
+        )
+
+    @staticmethod
+    def body(dirs: str) -> str:
+        """sh: the snippet after its check for apt, ``dirs`` printing the dirs part and setting them."""
         stream = (
             # compressed (or empty) Packages files, each between its marker lines; apt-helper decompresses
             'for g in $z; do printf \'\\n%s %s\\n\' "$F" "$g"; '
@@ -319,13 +379,8 @@ class AptSecurityIndexes(Fact[AptIndexes | None]):
             "printf '\\n%s .\\n' \"$F\"; done"
         )
         return (
-            f"command -v apt-config >/dev/null 2>&1 || exit {ABSENT}; {FRAMES_SH}; {_FILES_SH}; "
-            + _apt_dirs(
-                S="Dir::State::lists/d",
-                T="Dir::State::status/f",
-                E="Dir::Etc::preferences/f",
-                Q="Dir::Etc::preferencesparts/d",
-            )
+            f"{FRAMES_SH}; {_FILES_SH}; "
+            + dirs
             + '[ -n "$S" ] && [ -n "$T" ] || { echo "apt names no lists or status" >&2; exit 1; }; '
             'set -- "$S"*Release; [ -f "$1" ] || set --; '
             f'r=$([ "$#" -eq 0 ] || awk -v F="$F" \'{_RELEASES_AWK}\' "$@") || exit 1; '

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from hds_compliance.facts.base import ABSENT, Fact, FactError, Part, check_path, quote
-from hds_compliance.facts.reads import READS_SH, FileRead, parse_listing, record
+from hds_compliance.facts.base import ABSENT, JOINT_ABSENT_SH, JOINT_SH, Fact, FactError, check_path, quote
+from hds_compliance.facts.reads import READS_SH, FileRead, parse_listing
 from hds_compliance.facts.sshd_match import (
     Block,
     Spec,
@@ -455,37 +455,21 @@ class SshdEffectiveConfig(Fact[list[SshdConfig] | None]):
     def joint_script(cls, facts: Sequence[Fact[Any]]) -> str:
         """The sshd fact and the host keys' in one snippet, each ``sshd -T`` run once: the host keys are
         read from the dumps the sshd fact's loop kept (a daemon whose dump failed is asked again as the
-        host keys' own snippet asks it). It prints the sshd fact's output as one record (``J <length>
-        <bytes>``, as ``rec`` prints it), then the host keys' output; ``J absent`` where sshd is not
-        installed."""
+        host keys' own snippet asks it). The sshd fact's own snippet always exits 0."""
         if [f.kind for f in facts] != [cls.kind, SshdHostKeys.kind]:
             raise ValueError(f"no joint snippet for {[f.kind for f in facts]}")
         return (
-            "command -v sshd >/dev/null 2>&1 || { echo 'J absent'; exit "
-            f"{ABSENT}; }}; {READS_SH}\nnl='\n'; {_OWN_DAEMONS}"
+            f"command -v sshd >/dev/null 2>&1 || {JOINT_ABSENT_SH}; {READS_SH}\nnl='\n'; {JOINT_SH}"
+            f"{_OWN_DAEMONS}"
             + "S=$(H=; "
             + _daemons(_kept_sshd, 'H="$H$r$nl$k$M;"; ')
             + '; printf \'%s\' "$M J$H"); H=${S##*"$M J"}; S=${S%"$M J"*}; '
-            + 'rec J "$S"\nset --\n'
+            + 'jf 0 "$S"\nset --\n'
             + f'for f in ${{cfgs:-{DEFAULT_CONFIG}}}; do rec C "$f"\n'
             + 'y=${H%%"$M;"*}; H=${H#*"$M;"}; o=${y#*"$nl"}\n'
             + f'[ "${{y%%"$nl"*}}" = 0 ] || {_KEYS_RUN}{_KEYS_READ}done\n'
             + 'rd %s "$@"'
         )
-
-    @classmethod
-    def split_joint(
-        cls, facts: Sequence[Fact[Any]], stdout: bytes, stderr: str, exit_code: int
-    ) -> list[Part]:
-        if stdout == b"J absent\n" and exit_code == ABSENT:
-            return [Part(ABSENT, b"", stderr) for _ in facts]
-        try:
-            _tag, sshd, end = record(stdout, 0, "joint sshd snippet", frozenset("J"))
-        except FactError:
-            why = stderr or "the joint sshd snippet's output is malformed or cut"
-            return [Part(exit_code or 1, b"", why) for _ in facts]
-        # the sshd fact's own snippet ends with an echo (exit 0); the host keys' with rd (the section's)
-        return [Part(0, sshd, stderr), Part(exit_code, stdout[end:], stderr)]
 
     def parse(self, capture: Capture) -> list[SshdConfig] | None:
         return self.parse_with(capture, lambda _key: None)
