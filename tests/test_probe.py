@@ -16,6 +16,8 @@ import pytest
 
 from hds_compliance.collect.probe import Probe, new_nonce, parse, render
 from hds_compliance.facts import FactError, FileContent, FilesMatching, FileStat, NodeName, Processes, Sysctl
+from hds_compliance.facts.base import ABSENT
+from hds_compliance.facts.services import SystemdUnit
 from hds_compliance.model import Capture
 
 
@@ -309,6 +311,22 @@ def test_a_host_whose_gzip_refuses_sends_plain_base64(files: Path) -> None:
     assert f"{probe.nonce} S" in output.splitlines()
     plain = parse(probe, output)
     assert plain.complete and plain.captures == parse(probe, run_sh(probe)).captures
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="hides systemctl with a bind mount: needs root")
+def test_a_batch_whose_tool_is_missing_leaves_each_fact_absent(tmp_path: Path) -> None:
+    """Without systemctl, the batched units are each "no systemd" (None: the checks say not applicable),
+    as a unit asked alone is, never an error."""
+    units = [SystemdUnit("ssh.service"), SystemdUnit("cron.service")]
+    probe = render(units, new_nonce())
+    assert [s.batched for s in probe.sections] == [True]
+    blank = tmp_path / "noexec"
+    blank.write_bytes(b"")
+    hide = f'mount --bind {blank} "$(command -v systemctl)" && exec sh -c "$0"'
+    done = subprocess.run(["unshare", "-m", "sh", "-c", hide, probe.script], capture_output=True, check=True)
+    parsed = parse(probe, done.stdout.decode("ascii"))
+    assert parsed.complete and [c.exit_code for c in parsed.captures] == [ABSENT, ABSENT]
+    assert [unit.parse(c) for unit, c in zip(units, parsed.captures, strict=True)] == [None, None]
 
 
 def test_a_corrupt_compressed_stream_vouches_for_nothing(files: Path) -> None:

@@ -49,6 +49,7 @@ from hds_compliance.collect.pool import (
     unpool,
 )
 from hds_compliance.facts import Fact, Part
+from hds_compliance.facts.base import ABSENT
 from hds_compliance.model import Capture, Recent
 
 DEFAULT_SECTION_CAP = 1 << 20  # bytes of stdout kept per section
@@ -417,6 +418,8 @@ def _captures(probe: Probe, section: Section, raw: Raw | None, problem: str | No
     text = stderr.decode("utf-8", "replace")
     if section.joint:
         parts = type(section.facts[0]).split_joint(section.facts, stdout, text, code)
+    elif section.batched and code == ABSENT and not stdout:  # the tool the batch runs is not installed
+        parts = [Part(ABSENT, b"", text) for _ in section.facts]
     elif section.batched:  # each fact of a batch is capped on its own
         parts = type(section.facts[0]).split_batch(section.facts, stdout, text, probe.section_cap + 1)
     else:
