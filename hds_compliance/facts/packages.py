@@ -123,37 +123,34 @@ _FILES_SH = (
 )
 
 
-def _apt_dirs(**options: str) -> str:
+def _apt_dirs(options: dict[str, str], shared: bool = False) -> str:
     """sh: ONE ``apt-config shell`` for the options apt's facts need (``L=Dir::Etc::sourcelist/f``...),
     evaluated (apt quotes the values for the shell) and printed as the ``dirs`` part.
 
     apt-config starts ``dpkg --print-foreign-architectures`` to fill ``APT::Architectures`` unless that list
     is set; none of these options reads it (``APT::Architecture``, the native one, is apart), so it is set
     to spare the host a program (``apt-config dump``, which prints the list, does not do this).
+
+    ``shared``: in a joint section, the lines are picked from ``$J``, the section's ONE run for both facts'
+    options (apt prints a line per set option, in the order asked, so each fact's lines come out as its
+    own run prints them); where that run failed (``$Jok`` empty), the fact's own run, as alone.
     """
     names = " ".join(f"{name}=" for name in options)
-    return f'{names}; d=$({_apt_shell(options)}) || exit 1; eval "$d"; part dirs "$d"; '
+    own = f"d=$({_apt_shell(options)}) || exit 1"
+    if shared:
+        pick = "|".join(f"{name}=*" for name in options)
+        own = (
+            'if [ -n "$Jok" ]; then d=; o=$IFS; IFS=$nl; set -f; '
+            f'for l in $J; do case $l in {pick}) d="$d$l$nl";; esac; done; IFS=$o; set +f; d=${{d%"$nl"}}; '
+            f"else {own}; fi"
+        )
+    return f'{names}; {own}; eval "$d"; part dirs "$d"; '
 
 
 def _apt_shell(options: dict[str, str]) -> str:
     """sh: the ``apt-config shell`` command asking ``options`` (name -> apt option), in their order."""
     pairs = " ".join(f"{name} {option}" for name, option in options.items())
     return f"apt-config -o APT::Architectures=all shell {pairs}"
-
-
-def _shared_dirs(**options: str) -> str:
-    """sh: what :func:`_apt_dirs` does and prints, in a joint section: its lines are those of ``$J``, the
-    section's ONE ``apt-config shell`` for both facts' options (apt prints a line per set option, in the
-    order asked, so each fact's lines come out as its own run prints them); where that run failed
-    (``$Jok`` empty), the fact's own run, as alone."""
-    names = " ".join(f"{name}=" for name in options)
-    pick = "|".join(f"{name}=*" for name in options)
-    return (
-        f'{names}; if [ -n "$Jok" ]; then d=; o=$IFS; IFS=$nl; set -f; '
-        f'for l in $J; do case $l in {pick}) d="$d$l$nl";; esac; done; IFS=$o; set +f; d=${{d%"$nl"}}; '
-        f"else d=$({_apt_shell(options)}) || exit 1; fi; "
-        'eval "$d"; part dirs "$d"; '
-    )
 
 
 _SHELL_LINE = re.compile(r"^([A-Z])='(.*)'$")
@@ -209,9 +206,7 @@ class AptSources(Fact[AptSourceList | None]):
     arg: str = ""
 
     def script(self) -> str:
-        return f"command -v apt-config >/dev/null 2>&1 || exit {ABSENT}; " + self.body(
-            _apt_dirs(**_SOURCES_DIRS)
-        )
+        return _HAS_APT + self.body(_apt_dirs(_SOURCES_DIRS))
 
     @staticmethod
     def body(dirs: str) -> str:
@@ -350,9 +345,7 @@ class AptSecurityIndexes(Fact[AptIndexes | None]):
     companions: ClassVar[tuple[str, ...]] = ("apt-sources",)
 
     def script(self) -> str:
-        return f"command -v apt-config >/dev/null 2>&1 || exit {ABSENT}; " + self.body(
-            _apt_dirs(**_INDEXES_DIRS)
-        )
+        return _HAS_APT + self.body(_apt_dirs(_INDEXES_DIRS))
 
     @classmethod
     def joint_script(cls, facts: Sequence[Fact[Any]]) -> str:
@@ -364,9 +357,9 @@ class AptSecurityIndexes(Fact[AptIndexes | None]):
         return (
             f"command -v apt-config >/dev/null 2>&1 || {JOINT_ABSENT_SH}; {JOINT_SH}nl='\n'; "
             f"Jok=; J=$({_apt_shell(both)}) && Jok=1; "
-            f"S=$( ({cls.body(_shared_dirs(**_INDEXES_DIRS))}); printf '.%s' \"$?\"); "
+            f"S=$( ({cls.body(_apt_dirs(_INDEXES_DIRS, shared=True))}); printf '.%s' \"$?\"); "
             'r=${S##*.}; S=${S%.*}; jf "$r" "$S"; '
-            f"({AptSources.body(_shared_dirs(**_SOURCES_DIRS))})"
+            f"({AptSources.body(_apt_dirs(_SOURCES_DIRS, shared=True))})"
         )
 
     @staticmethod
