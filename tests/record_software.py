@@ -1471,10 +1471,9 @@ HEADERS = {
 
 # ----------------------------------------------------------------------------------------- fact fixtures
 
-VM = "this machine (Debian 12 VM, as root), 2026-12-02"
-SCENE = (
-    "this machine (Debian 12 VM), private mount namespace of tests/record_software.py ({what}), 2026-12-02"
-)
+TODAY = time.strftime("%Y-%m-%d")  # fixtures say when they were recorded
+VM = f"this machine (Debian 12 VM, as root), {TODAY}"
+SCENE = "this machine (Debian 12 VM), private mount namespace of tests/record_software.py ({what}), " + TODAY
 
 
 def _no_ss() -> Where:

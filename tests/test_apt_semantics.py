@@ -437,9 +437,10 @@ def test_security_pinned_below_installed_packages_fails() -> None:
 
 
 def _random_index(rng: random.Random, frame: str, packages: list[str]) -> str:
-    """Lines of a Packages index as the join reads them, with what a skip could get wrong: every field,
-    continuation lines, blank lines of blanks and CRs, and lines that start like a frame marker."""
-    lines = []
+    """Lines of a Packages index as the join reads them, with what a record-wise reading could get wrong:
+    every field, fields given twice, continuation lines, blank lines of blanks and CRs, several blank lines
+    in a row, and lines that start like a frame marker."""
+    lines = rng.choice([[], [""], [" "], ["", ""]])
     for _ in range(rng.randint(0, 12)):
         lines += [
             rng.choice(
@@ -454,10 +455,11 @@ def _random_index(rng: random.Random, frame: str, packages: list[str]) -> str:
                     "Description: d",
                     " continued",
                     "\tmore",
-                    " ",
-                    "\r",
                     "Filename: p",
                     "SHA256: 00",
+                    f"Package: {rng.choice(packages)}",
+                    "Version: 2.0-1",
+                    "Architecture: i386",
                     f"{frame[:5]} half a marker",
                     f" {frame} a marker after a blank",
                     "@x",
@@ -465,30 +467,137 @@ def _random_index(rng: random.Random, frame: str, packages: list[str]) -> str:
                 ],
                 rng.randint(0, 5),
             ),
-            rng.choice(["", " ", "\t", "\r", " \t\r"]),
+            *rng.choice([[""], [" "], ["\t"], ["\r"], [" \t\r"], ["", ""], ["", " ", ""]]),
         ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + rng.choice(["\n", "", "\n\n"])
 
 
-def test_the_joins_first_rule_only_skips_lines_no_other_rule_reads() -> None:
-    """The apt-indexes join starts with a rule that skips most lines of a Packages file before field
-    splitting: on random indexes (stdin between frame markers, and plain files), the join gives exactly what
-    it gives without that rule, output and exit code."""
+def _random_status(rng: random.Random, packages: list[str]) -> str:
+    """A dpkg status as the join reads it: installed, removed and purged packages, two architectures, a
+    field given twice, stanzas ended by lines of blanks."""
+    stanzas = []
+    for name in rng.sample(packages, rng.randint(1, len(packages))):
+        lines = [
+            f"Package: {name}",
+            "Status: install ok " + rng.choice(["installed", "installed", "config-files", "not-installed"]),
+            *rng.sample(["Priority: optional", "Description: d", " long text", " ."], rng.randint(0, 4)),
+            "Architecture: " + rng.choice(["amd64", "amd64", "i386"]),
+            "Version: " + rng.choice(["1.0", "2.0-1", "3"]),
+        ]
+        if rng.random() < 0.2:
+            lines.append("Version: 2.0-1")
+        stanzas.append("\n".join(lines) + "\n" + rng.choice(["\n", " \n", "\r\n", "\n\n"]))
+    return "".join(stanzas)
+
+
+def _awk_fields(line: str) -> list[str]:
+    """awk's default field splitting (blanks, tabs and newlines only)."""
+    return [f for f in re.split(r"[ \t\n]+", line) if f]
+
+
+def _join_model(frame: str, status: str, stream: str, plain: list[tuple[str, str]]) -> tuple[int, str]:
+    """The join's rules, line by line, as its comment states them: a stanza ends at a line of blanks, the
+    last line of a field counts, frame markers open and close the indexes read from stdin, each plain file
+    is an index. Exit code and output."""
+
+    def val(line: str) -> str:
+        return re.sub(r"[ \t\r]+\Z", "", re.sub(r"\A[^:]*:[ \t]*", "", line))
+
+    def blank(line: str) -> bool:
+        return re.fullmatch(r"[ \t\r]*", line) is not None
+
+    out: list[str] = []
+    inst: dict[tuple[str, str], str] = {}
+    installed = 0
+    fields: dict[str, str] = {}
+    for line in [*status.split("\n")[: -1 if status.endswith("\n") else None], ""]:
+        if blank(line):
+            if fields.get("Package") and not re.search(
+                r"(not-installed|config-files)\Z", fields.get("Status", "")
+            ):
+                inst[fields["Package"], fields.get("Architecture", "")] = fields.get("Version", "")
+                installed += 1
+            fields = {}
+        elif (name := line.split(":", 1)[0]) in ("Package", "Status", "Architecture", "Version"):
+            fields[name] = val(line)
+    out.append(f"N\t{installed}")
+    state: dict[str, Any] = {"cur": "", "ids": 0, "open": False, "bad": False, "n": {}, "m": {}}
+    stanza: dict[str, str] = {}
+
+    def close() -> None:
+        package, cur = stanza.get("Package", ""), state["cur"]
+        if package and cur:
+            state["n"][cur] = state["n"].get(cur, 0) + 1
+            key = (package, stanza.get("Architecture", ""))
+            if key in inst:
+                state["m"][cur] = state["m"].get(cur, 0) + 1
+                if inst[key] != stanza.get("Version", ""):
+                    row = (state["ids"], package, key[1], stanza.get("Version", ""), inst[key])
+                    out.append("P\t" + "\t".join(map(str, row)))
+        stanza.clear()
+
+    def finish() -> None:
+        close()
+        if state["cur"]:
+            cur = state["cur"]
+            out.append(f"I\t{state['ids']}\t{cur}\t{state['n'].get(cur, 0)}\t{state['m'].get(cur, 0)}")
+        state["cur"] = ""
+
+    def lines_of(text: str) -> list[str]:
+        return text.split("\n")[: -1 if text.endswith("\n") else None] if text else []
+
+    sources = [("-", lines_of(stream))] + [(name, lines_of(text)) for name, text in plain]
+    for name, lines in sources:
+        for number, line in enumerate(lines, 1):
+            words = _awk_fields(line)
+            if name == "-" and words and words[0] == frame:
+                if len(words) > 1 and words[1] == ".":
+                    close()
+                    state["bad"] |= not state["cur"]
+                    finish()
+                    state["open"] = False
+                else:
+                    state["bad"] |= state["open"]
+                    finish()
+                    state["cur"], state["open"] = line[len(frame) + 1 :], True
+                    state["ids"] += 1
+                continue
+            if name != "-" and number == 1:
+                state["bad"] |= state["open"]
+                finish()
+                state["cur"] = name
+                state["ids"] += 1
+            field = line.split(":", 1)[0]
+            if field in ("Package", "Architecture", "Version") and ":" in line:
+                stanza[field] = val(line)
+            elif blank(line):
+                close()
+    if state["bad"] or state["open"]:
+        return 1, "".join(f"{line}\n" for line in out)
+    finish()
+    return 0, "".join(f"{line}\n" for line in out)
+
+
+def _join(frame: str, status: Path, stream: str, plain: list[Path]) -> tuple[int, str, str]:
     import subprocess
 
     from hds_compliance.facts.packages import _JOIN_AWK
 
-    skip, rest = _JOIN_AWK.split(" { next } ", 1)
-    assert skip.startswith("FNR > 1")
+    argv = ["awk", "-v", f"F={frame}", "-v", f"T={status}", _JOIN_AWK, "-", *map(str, plain)]
+    done = subprocess.run(argv, input=stream.encode("latin-1"), capture_output=True, check=False)
+    return done.returncode, done.stdout.decode("latin-1"), done.stderr.decode("latin-1")
+
+
+def test_the_join_follows_its_line_rules_on_random_indexes() -> None:
+    """The apt-indexes join reads whole stanzas as records and finds fields in them: on random indexes
+    (stdin between frame markers, plain files) and random dpkg statuses, it prints exactly what the line
+    rules it states give, computed here line by line; a cut stream fails with its message."""
     rng = random.Random(7)
-    frame, packages = "499b07f3310907796c52a02f", ["a", "b", "c"]
-    for case in range(150):
+    frame, packages = "499b07f3310907796c52a02f", ["a", "b", "c", "d e"]
+    for case in range(300):
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
-            status = "".join(
-                f"Package: {p}\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.0\n\n"
-                for p in packages
-            )
+            status = _random_status(rng, packages)
             (root / "status").write_text(status)
             plain = [root / f"plain{i}" for i in range(rng.randint(0, 2))]
             for path in plain:
@@ -497,21 +606,40 @@ def test_the_joins_first_rule_only_skips_lines_no_other_rule_reads() -> None:
                 f"\n{frame} /lists/idx{i}\n{_random_index(rng, frame, packages)}\n{frame} .\n"
                 for i in range(rng.randint(0, 2))
             )
-            outs = []
-            for program in (_JOIN_AWK, rest):
-                argv = [
-                    "awk",
-                    "-v",
-                    f"F={frame}",
-                    "-v",
-                    f"T={root / 'status'}",
-                    program,
-                    "-",
-                    *map(str, plain),
-                ]
-                done = subprocess.run(argv, input=stream, capture_output=True, text=True, check=False)
-                outs.append((done.returncode, done.stdout, done.stderr))
-            assert outs[0] == outs[1], (case, stream, outs)
+            if rng.random() < 0.1:  # cut short: a marker never closed
+                stream += f"\n{frame} /lists/cut\nPackage: a\n"
+            code, out, err = _join(frame, root / "status", stream, plain)
+            texts = [(str(path), path.read_text()) for path in plain if path.stat().st_size]
+            expected = _join_model(frame, status, stream, texts)
+            # on a cut stream the snippet drops the output (exit 1): only the code and message count
+            assert (code, out if code == 0 else "") == (expected[0], expected[1] if code == 0 else ""), (
+                case,
+                status,
+                stream,
+                texts,
+            )
+            assert ("an index was cut short" in err) == (code == 1)
+
+
+def test_the_join_of_this_machines_lists_follows_its_line_rules() -> None:
+    """This machine's dpkg status and security indexes (as the probe streams them, decompressed by
+    apt-helper): the same output as the line rules give."""
+    import subprocess
+
+    indexes = sorted(LISTS.glob("*security*Packages*"))
+    status = Path("/var/lib/dpkg/status")
+    if not indexes or not status.is_file():
+        pytest.skip("no security index in apt's lists here")
+    frame = "0f3c9a5e77d1b2c4a6e8f0a1"
+    stream = ""
+    for index in indexes:
+        data = subprocess.run(
+            ["/usr/lib/apt/apt-helper", "cat-file", str(index)], capture_output=True, check=True
+        ).stdout.decode("latin-1")
+        stream += f"\n{frame} {index}\n{data}\n{frame} .\n"
+    code, out, _ = _join(frame, status, stream, [])
+    assert code == 0 and out.count("\nI\t") == len(indexes)
+    assert (code, out) == _join_model(frame, status.read_text(encoding="latin-1"), stream, [])
 
 
 # ---------------------------------------------------------------------------------- one apt-config run
