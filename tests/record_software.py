@@ -43,6 +43,7 @@ from software_env import (  # noqa: E402
     collect,
     dnf_scene,
     dpkg_status,
+    journal_scene,
     netns,
     plain_lists,
     status_scene,
@@ -1557,6 +1558,17 @@ def _fixture_cases() -> list[tuple[str, str, str, str, Callable[[], Where]]]:
             lambda: Where(
                 status_scene(
                     "forbid-rc", dpkg_status(*DEB_BASE, ("telnetd", "0.17+2.4-2+deb12u1", "config-files"))
+                )
+            ),
+        ),
+        (
+            "pkg-installed",
+            "",
+            "journal_not_merged",
+            SCENE.format(what="dpkg's journal in updates/ holds telnetd removed, the status file does not"),
+            lambda: Where(
+                journal_scene(
+                    "fx-journal", dpkg_status(*DEB_BASE, ("telnetd", "0.17+2.4-2+deb12u1", "installed"))
                 )
             ),
         ),

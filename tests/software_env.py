@@ -370,6 +370,18 @@ def status_scene(name: str, status: str, etc: dict[str, str | bytes] | None = No
     return Scene(root=root / "scene", etc=etc or {}, binds={"/var/lib/dpkg/status": path, **more})
 
 
+def journal_scene(name: str, status: str) -> Scene:
+    """A dpkg whose last run stopped before merging its journal: ``status`` as the status file, and
+    updates/0000 saying telnetd was removed (configuration files left)."""
+    updates = WORK / f"{name}-updates"
+    updates.mkdir(parents=True, exist_ok=True)
+    (updates / "0000").write_text(
+        "Package: telnetd\nStatus: deinstall ok config-files\nArchitecture: amd64\n"
+        "Version: 0.17+2.4-2+deb12u1\nMaintainer: M <m@example.org>\nDescription: telnet server\n"
+    )
+    return status_scene(name, status, **{"/var/lib/dpkg/updates": updates})
+
+
 # --------------------------------------------------------------------------------------------- apt lists
 
 # What `apt-get indextargets` prints for each index target, as tab-separated fields (apt's own names).

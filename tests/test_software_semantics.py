@@ -27,6 +27,7 @@ from software_env import (
     collect,
     dnf_scene,
     dpkg_status,
+    journal_scene,
     netns,
     run_in,
     status_scene,
@@ -527,6 +528,108 @@ def test_debian_cron_aide_steps_aside_when_systemd_runs() -> None:
         "integrity.aide_check_scheduled", {}, Where(Scene(root=WORK / "sem-cron-plain"), processes=("cron",))
     )
     assert status is Status.PASS
+
+
+# ---------------------------------------------------------------------------- dpkg's status, read by awk
+
+_DPKG_FORMAT = "${db:Status-Abbrev}\t${Package}\t${Version}\n"
+_STATES = [
+    ("install", "ok", "installed"),
+    ("hold", "ok", "installed"),
+    ("deinstall", "ok", "config-files"),
+    ("purge", "ok", "not-installed"),
+    ("install", "ok", "not-installed"),
+    ("install", "reinstreq", "half-installed"),
+    ("install", "ok", "unpacked"),
+    ("install", "ok", "half-configured"),
+    ("unknown", "ok", "not-installed"),
+]
+
+
+def _random_dpkg_status(rng: random.Random) -> str:
+    """A status file as dpkg writes one (sorted by name, then architecture): packages in every state, two
+    architectures of a Multi-Arch: same library, epochs (0 and others), revisions, long descriptions."""
+    stanzas = []
+    names = sorted(rng.sample(["adduser", "libfoo1", "libbar2", "openssh-server", "telnetd", "zz"], 4))
+    for name in names:
+        archs = (
+            ["amd64", "i386"]
+            if name.startswith("lib") and rng.random() < 0.5
+            else [rng.choice(["amd64", "all"])]
+        )
+        version = rng.choice(["1.0", "0:1.0", "2:3.4-1+deb12u1", "0.17+2.4-2", "1:2:3-4", "00:5", "7"])
+        want, flag, state = rng.choice(_STATES)
+        for arch in archs:
+            lines = [f"Package: {name}", f"Status: {want} {flag} {state}"]
+            if state != "not-installed":
+                lines += ["Priority: optional", "Installed-Size: 10", "Maintainer: M <m@example.org>"]
+                lines += [f"Architecture: {arch}"]
+                lines += ["Multi-Arch: same"] if len(archs) > 1 else []
+                lines += [f"Version: {version}", "Description: a package", " long text", " ."]
+            stanzas.append("\n".join(lines) + "\n")
+    return "\n".join(stanzas)
+
+
+def _awk_rows(status: Path) -> subprocess.CompletedProcess[bytes]:
+    from hds_compliance.facts.packages import _DPKG_ROWS_AWK
+
+    return subprocess.run(["awk", _DPKG_ROWS_AWK, str(status)], capture_output=True, check=False)
+
+
+def test_dpkg_status_read_by_awk_is_what_dpkg_query_lists() -> None:
+    """The awk that reads dpkg's status prints, byte for byte, what ``dpkg-query -W`` prints for the same
+    database (``--admindir``): on random statuses as dpkg writes them (every state, two architectures of a
+    library, epochs of 0 that dpkg leaves out), and on this machine's own status."""
+    rng = random.Random(11)
+    compared = 0
+    for case in range(120):
+        admin = WORK / f"dpkg-rows-{case}"
+        (admin / "updates").mkdir(parents=True, exist_ok=True)
+        (admin / "status").write_text(_random_dpkg_status(rng))
+        real = subprocess.run(
+            ["dpkg-query", f"--admindir={admin}", "-W", "-f", _DPKG_FORMAT], capture_output=True, check=False
+        )
+        if real.returncode != 0:  # a state dpkg refuses in this combination: no judge for it
+            continue
+        compared += 1
+        mine = _awk_rows(admin / "status")
+        assert (mine.returncode, mine.stdout) == (0, real.stdout), (admin / "status").read_text()
+    assert compared >= 100
+    here = subprocess.run(["dpkg-query", "-W", "-f", _DPKG_FORMAT], capture_output=True, check=True)
+    assert _awk_rows(Path("/var/lib/dpkg/status")).stdout == here.stdout
+
+
+def test_a_status_word_dpkg_refuses_is_an_error_not_a_package_list() -> None:
+    """dpkg-query refuses a status whose Status field holds a word it does not know; the awk prints a line
+    the parser refuses, so the fact is an error, never a list dpkg would not give."""
+    scene = status_scene(
+        "dpkg-bad-word",
+        "Package: zz\nStatus: install ok nearly-installed\nArchitecture: all\nVersion: 1\n",
+    )
+    captures = collect([InstalledPackages()], Where(scene).prefix())
+    status, message = run_case(
+        {"check": "packages.forbidden_absent", "params": {"packages": ["telnetd"]}, "captures": captures}
+    )
+    assert status is Status.ERROR and "unexpected line" in message, message
+
+
+def test_dpkgs_journal_not_yet_merged_is_read_through_dpkg_query() -> None:
+    """After an interrupted dpkg run its journal (/var/lib/dpkg/updates/0000) holds a newer state than the
+    status file, and dpkg-query merges it: so does the fact (it asks dpkg-query then); the status file alone
+    would say the package is still installed."""
+    status = dpkg_status(*DEB, ("telnetd", "0.17+2.4-2+deb12u1", "installed"), relations=False)
+    journal = journal_scene("dpkg-journal", status)
+    merged = InstalledPackages().parse(_capture(collect([InstalledPackages()], Where(journal).prefix())))
+    assert merged is not None and "telnetd" not in merged.installed and "telnetd" in merged.config_only
+    plain = status_scene("dpkg-no-journal", status)
+    alone = InstalledPackages().parse(_capture(collect([InstalledPackages()], Where(plain).prefix())))
+    assert alone is not None and "telnetd" in alone.installed
+
+
+def _capture(captures: dict[str, dict[str, Any]]) -> Any:
+    from fact_fixtures import load_capture
+
+    return load_capture("pkg-installed", captures["pkg-installed"])
 
 
 # ------------------------------------------------------------------------------------------ read-only

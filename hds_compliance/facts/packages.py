@@ -252,6 +252,14 @@ _RELEASES_AWK = (
     'if ((k == "label" || k == "suite" || k == "codename") && tolower(v) ~ /security/) sec[FILENAME] = 1 } '
     "END { print F; for (f in sec) print f }"
 )
+# awk functions for deb822 stanzas read whole (RS = a line of blanks): trim(s), and last(r, name), the value
+# of the last line of "\n"-led record r that starts with name ("\nVersion:"), "" if none.
+_STANZA_AWK = (
+    'function trim(s) { sub(/^[ \\t]+/, "", s); sub(/[ \\t\\r]+$/, "", s); return s } '
+    'function last(r, name,   i, j, s) { if (!(i = index(r, name))) return ""; '
+    "s = substr(r, i + length(name)); while ((j = index(s, name)) > 0) s = substr(s, j + length(name)); "
+    'if ((j = index(s, "\\n")) > 0) s = substr(s, 1, j - 1); return trim(s) } '
+)
 # awk joining the installed packages of dpkg's status ($T, read first) with the Packages indexes: plain files
 # by name, compressed ones from stdin between "<marker> <file>" and "<marker> ." lines. Prints
 # "N<tab>installed packages", per index "I<tab>number<tab>file<tab>stanzas<tab>stanzas of installed
@@ -263,12 +271,8 @@ _RELEASES_AWK = (
 # stanzas are of packages not installed, so only their Package line is read; a stanza that holds a frame
 # marker goes line by line.
 _JOIN_AWK = (
-    'function trim(s) { sub(/^[ \\t]+/, "", s); sub(/[ \\t\\r]+$/, "", s); return s } '
-    # the value of the last line of "\n"-led record r that starts with name ("\nVersion:"), "" if none
-    'function last(r, name,   i, j, s) { if (!(i = index(r, name))) return ""; '
-    "s = substr(r, i + length(name)); while ((j = index(s, name)) > 0) s = substr(s, j + length(name)); "
-    'if ((j = index(s, "\\n")) > 0) s = substr(s, 1, j - 1); return trim(s) } '
-    'function stanza() { if (pk != "" && cur != "") { n[cur]++; k = pk SUBSEP ar; if (k in inst) { m[cur]++; '
+    _STANZA_AWK + 'function stanza() { if (pk != "" && cur != "") { n[cur]++; k = pk SUBSEP ar; '
+    "if (k in inst) { m[cur]++; "
     'if (inst[k] != ve) printf "P\\t%d\\t%s\\t%s\\t%s\\t%s\\n", ids, pk, ar, ve, inst[k] } } '
     'pk = ar = ve = "" } '
     'function finish() { stanza(); if (cur != "") '
@@ -620,10 +624,33 @@ class PackageDatabase:
     config_only: list[str] = field(default_factory=list)
 
 
+# awk printing dpkg's status as ``dpkg-query -W -f '${db:Status-Abbrev}\t${Package}\t${Version}\n'`` does, in
+# the file's order (dpkg writes it sorted as dpkg-query lists it): every package but the not-installed ones,
+# its three state letters (wanted, current, error flag), the version with an epoch of 0 left out as dpkg
+# prints it. A Status word dpkg would refuse prints a "!" line, which the parser refuses. About half of
+# dpkg-query's CPU (this machine's 827 packages: 24 against 38 million instructions, callgrind).
+_DPKG_ROWS_AWK = (
+    _STANZA_AWK
+    + 'BEGIN { RS = "\\n[ \\t\\r]*\\n"; n = split("unknown u install i hold h deinstall r purge p '
+    "ok . reinstreq R not-installed n config-files c half-installed H unpacked U half-configured F "
+    'triggers-awaited W triggers-pending t installed i", w, " "); '
+    'for (i = 1; i < n; i += 2) c[i < 10 ? "w" : i < 14 ? "e" : "s", w[i]] = w[i + 1]; c["e", "ok"] = " " } '
+    '{ r = "\\n" $0; p = last(r, "\\nPackage:"); if (p == "") next; '
+    'if (split(last(r, "\\nStatus:"), s, " ") != 3 || !(("w", s[1]) in c) || !(("e", s[2]) in c) '
+    '|| !(("s", s[3]) in c)) { print "!\\t" p "\\tStatus"; next } '
+    'if (s[3] == "not-installed") next; v = last(r, "\\nVersion:"); '
+    'if (v ~ /^[0-9]+:/) { e = substr(v, 1, index(v, ":") - 1) + 0; u = substr(v, index(v, ":") + 1); '
+    'v = e == 0 && !index(u, ":") ? u : e ":" u } '
+    'printf "%s%s%s\\t%s\\t%s\\n", c["w", s[1]], c["s", s[3]], c["e", s[2]], p, v }'
+)
+
+
 @dataclass(frozen=True)
 class InstalledPackages(Fact[PackageDatabase | None]):
-    """The package database (``dpkg-query -W``, else ``rpm -qa`` through a private overlay: a reader of
-    rpm's sqlite database writes its -shm file); ``None`` if the host has neither."""
+    """The package database: dpkg's status (read by awk, as ``dpkg-query -W`` lists it; by dpkg-query
+    itself while dpkg's journal holds changes not yet written to the status), else ``rpm -qa`` through a
+    private overlay (a reader of rpm's sqlite database writes its -shm file); ``None`` if the host has
+    neither."""
 
     kind: ClassVar[str] = "pkg-installed"
     arg: str = ""
@@ -631,7 +658,10 @@ class InstalledPackages(Fact[PackageDatabase | None]):
     def script(self) -> str:
         return (
             "if command -v dpkg-query >/dev/null 2>&1 && [ -f /var/lib/dpkg/status ]; then echo dpkg; "
+            # dpkg's journal: files named by digits, merged into the status by the next dpkg run
+            'set -- /var/lib/dpkg/updates/[0-9]*; if [ -e "$1" ]; then '
             "dpkg-query -W -f '${db:Status-Abbrev}\\t${Package}\\t${Version}\\n'; "
+            f"else awk '{_DPKG_ROWS_AWK}' /var/lib/dpkg/status; fi; "
             "elif command -v rpm >/dev/null 2>&1; then echo rpm; "
             + privately("rpm -qa --qf 'ii \\t%{NAME}\\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\n'", "HDS_RPM")
             + f"\nelse exit {ABSENT}; fi"
