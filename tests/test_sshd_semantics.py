@@ -5,6 +5,7 @@ gets wrong, collected with the probe's own snippets and judged by the real ``ssh
 from __future__ import annotations
 
 import os
+import random
 import shlex
 import shutil
 import subprocess
@@ -20,7 +21,7 @@ from sshd_trees import DEBIAN_STOCK, collect, enter, have_sshd, host_key, judge,
 from hds_compliance.check import FactUnavailable, HostInfo
 from hds_compliance.collect.probe import new_nonce, render
 from hds_compliance.facts.base import ABSENT, FactError
-from hds_compliance.facts.sshd import SshdEffectiveConfig, SshdHostKeys
+from hds_compliance.facts.sshd import SshdEffectiveConfig, SshdHostKeys, _first_round
 from hds_compliance.facts.sshkeys import PublicKeyError, public_key_size
 from hds_compliance.model import Capture, Status
 
@@ -382,6 +383,45 @@ def test_a_listener_that_never_retitled_itself_is_found_by_its_command_line(tmp_
     text = captures["sshd"].stdout
     assert text.count("# config ") == 1 and f"# config {own}/sshd_config" in text, text[:300]
     assert judge("sshd.root_login_disabled", captures).status is Status.PASS
+
+
+def _random_loglevel_config(rng: random.Random) -> tuple[str, dict[str, str]]:
+    """An sshd_config and drop-ins that set LogLevel (or not) where sshd reads it differently: before and
+    after an Include, twice, in a Match block (not applied by sshd -T), as keyword=value, in any case, with
+    a comment after it, quoted, DEBUG and DEBUG1 (one level)."""
+    levels = ["QUIET", "fatal", "Error", "INFO", "verbose", "DEBUG", "debug1", "DEBUG2", "DeBuG3"]
+
+    def setting() -> str:
+        level = rng.choice(levels)
+        return rng.choice(
+            [f"LogLevel {level}", f"loglevel={level}", f"LOGLEVEL\t{level} # note", f'LogLevel "{level}"']
+        )
+
+    head = [setting() for _ in range(rng.randint(0, 2))]
+    tail = [setting() for _ in range(rng.randint(0, 2))]
+    dropin = "\n".join(setting() for _ in range(rng.randint(0, 2))) + "\n"
+    match = ["Match User nobody-here", f"  {setting()}"] if rng.random() < 0.5 else []
+    config = [*head, "HostKey /etc/ssh/ssh_host_ed25519_key", "Include /etc/ssh/sshd_config.d/*.conf", *tail]
+    return "\n".join([*config, *match]) + "\n", {"sshd_config.d/a.conf": dropin}
+
+
+def test_one_sshd_run_gives_the_loglevel_sshd_T_prints(tmp_path: Path) -> None:
+    """The sshd fact runs sshd -T -ddd once per daemon (its debug lines name the Match blocks) and puts back
+    the LogLevel that -ddd replaces: on random configs (LogLevel first, after an Include, in a drop-in, in a
+    Match block, quoted, in any case), the fact's loglevel is what ``sshd -T`` alone prints."""
+    rng = random.Random(5)
+    for case in range(40):
+        config, dropins = _random_loglevel_config(rng)
+        etc = make_tree(tmp_path / str(case), {"sshd_config": config, **dropins})
+        prefix = enter(etc)
+        alone = subprocess.run(
+            [*shlex.split(prefix), "sshd", "-T"], capture_output=True, text=True, check=False
+        )
+        assert alone.returncode == 0, alone.stderr
+        printed = [line.split()[1] for line in alone.stdout.splitlines() if line.startswith("loglevel ")]
+        # the first round's dump (with a Match block, the fact's base options come from a second round)
+        dumped = _first_round(collect(prefix, [SSHD])["sshd"].stdout, "sshd")
+        assert dumped[0].options["loglevel"] == printed, (config, dropins)
 
 
 def _value(fact: SshdEffectiveConfig | SshdHostKeys, capture: Capture) -> object:

@@ -87,33 +87,50 @@ _KEYS_READ = (
 
 def _kept_sshd(args: str) -> str:
     """sh: what :func:`_run_sshd` does and prints, keeping the dump's ``hostkey`` lines in ``$k`` (for the
-    host keys of the joint section). The dump, what sshd said and its exit code come back through one
-    ``$( )`` as ``<dump>\\n<nonce> <said>\\n<nonce> <code>``, taken apart from its end (no dump or message
-    can hold the nonce): dash matches a pattern that starts with ``*`` at every place of a string, so
-    nothing here searches the dump from its start. The lines are picked by field splitting on newlines,
-    not ``read``, which costs dash a system call per byte."""
+    host keys of the joint section). What sshd says (with -ddd, a kilobyte and more) is the ``$( )`` that
+    comes back; the dump is printed from inside it, and its exit code and hostkey lines follow what sshd
+    said, as ``\\n<nonce> <code>\\n<nonce> <hostkey lines>``, taken apart from the end (no message can hold
+    the nonce). dash matches a pattern that starts with ``*`` at every place of a string: only the short
+    tails are cut that way, so nothing searches a long string from its start (a version that brought the
+    dump and the debug lines back in one string cost 15 ms more). The lines are picked by field splitting
+    on newlines, not ``read``, which costs dash a system call per byte."""
     return (
-        f"x=$({{ e=$(sshd -T {args} 2>&1 >&3); r=$?; "
-        'printf \'\\n%s %s\\n%s %s\' "$M" "$e" "$M" "$r"; } 3>&1); '
-        'r=${x##*"$nl$M "}; x=${x%"$nl$M "*}; e=${x##*"$nl$M "}; d=${x%"$nl$M "*}; printf \'%s\' "$d"; '
-        'k=; o=$IFS; IFS=$nl; set -f; for l in $d; do case $l in "hostkey "*) k="$k$l$nl";; esac; done; '
-        "IFS=$o; set +f; "
+        f"{{ e=$({{ x=$(sshd -T {args} 2>&4; printf '.%s' \"$?\"); r=${{x##*.}}; x=${{x%.*}}; "
+        "printf '%s' \"$x\" >&3; "
+        'k=; o=$IFS; IFS=$nl; set -f; for l in $x; do case $l in "hostkey "*) k="$k$l$nl";; esac; done; '
+        'IFS=$o; set +f; printf \'\\n%s %s\\n%s %s\' "$M" "$r" "$M" "$k"; } 4>&1); } 3>&1; '
+        'k=${e##*"$nl$M "}; e=${e%"$nl$M "*}; r=${e##*"$nl$M "}; e=${e%"$nl$M "*}; '
+        # as $( ) gives it alone: without its trailing newlines
+        'while case $e in *"$nl") true;; *) false;; esac; do e=${e%"$nl"}; done; '
     )
+
+
+# sed: "# match <criteria>" for each Match block sshd -ddd says it parsed (its lines end with a carriage
+# return, matched as trailing space); a line it rewrote goes no further.
+_MATCHES_SED = "-e \"s/^debug3: checking syntax for 'Match \\(.*\\)'[[:space:]]*\\$/# match \\1/p\" -e t"
 
 
 def _daemons(run: Callable[[str], str], after: str = "") -> str:
     """sh: the sshd fact's loop over the host's own daemons, running sshd -T with ``run``; ``after`` ends
-    each turn."""
+    each turn.
+
+    ONE ``sshd -T -ddd`` per daemon gives the dump and the debug lines that name the Match blocks. -ddd
+    makes the dump say ``loglevel DEBUG3``: the LogLevel sshd -T prints without it is the first one its
+    debug lines say it set ("setting LogLevel X", printed only for lines outside Match blocks, in the
+    order sshd reads them; the first value wins, as for most keywords), INFO when none; the parser puts it
+    back (``# ddd`` marks such a dump). Its other lines (warnings, errors) are the ones sshd -T says
+    without -ddd. A config with ``Match LocalPort`` cannot be dumped without a port: it is dumped again
+    with one, without -ddd."""
     return (
         f'for f in ${{cfgs:-{DEFAULT_CONFIG}}}; do echo "# config $f"; '
-        + run('-f "$f"')
-        + f'case "$e" in *"{_LPORT_FATAL}"*) echo "# lport {_RETRY_PORT}"; '
+        + run('-ddd -f "$f"')
+        + f'dbg=$e; case "$dbg" in *"{_LPORT_FATAL}"*) echo "# lport {_RETRY_PORT}"; '
         + run(f'-C lport={_RETRY_PORT} -f "$f"')
-        + ";; esac; "
-        + _SAID
-        + _debug_lines(
-            '-f "$f"', "\"s/^debug3: checking syntax for 'Match \\(.*\\)'[[:space:]]*\\$/# match \\1/p\""
-        )
+        + f"printf '%s\\n' \"$dbg\" | sed -n {_MATCHES_SED}; {_SAID};; "
+        + '*) echo "# ddd"; [ -z "$dbg" ] || printf \'%s\\n\' "$dbg" | sed -n '
+        + _MATCHES_SED
+        + " -e 's/^debug3: .* setting [Ll][Oo][Gg][Ll][Ee][Vv][Ee][Ll][[:space:]]/# loglevel /p' -e t"
+        + " -e '/^debug[0-9]: /d' -e 's/^/# said /p';; esac; "
         + f'echo "# exit $r"; {after}done'
     )
 
@@ -204,6 +221,26 @@ class _Daemon:
     matches: list[str] = field(default_factory=list)
     said: list[str] = field(default_factory=list)
     exit_code: int | None = None
+    ddd: bool = False  # the dump came from sshd -T -ddd: its loglevel is -ddd's, not the config's
+    loglevels: list[str] = field(default_factory=list)  # the LogLevel values sshd said it set, in order
+
+
+# sshd's log level names, as sshd -T prints them (OpenSSH 9.2, checked against it): QUIET is printed
+# SILENT; DEBUG and DEBUG1 are one level, printed DEBUG.
+_LOG_LEVELS = {
+    "quiet": "SILENT",
+    "debug1": "DEBUG",
+    **{n.lower(): n for n in "SILENT FATAL ERROR INFO VERBOSE DEBUG DEBUG2 DEBUG3".split()},
+}
+
+
+def _config_loglevel(values: list[str]) -> str:
+    """The LogLevel sshd -T prints for a config whose global lines set ``values`` (as its -ddd lines give
+    them: the rest of the line, a comment included): the first one, INFO when none."""
+    if not values:
+        return "INFO"
+    word = values[0].split()[0].strip('"') if values[0].split() else ""
+    return _LOG_LEVELS.get(word.lower(), word.upper())
 
 
 def _options(lines: list[str]) -> dict[str, list[str]]:
@@ -223,6 +260,8 @@ def _first_round(text: str, what: str) -> list[_Daemon]:
     def close() -> None:
         assert current is not None
         current.options = _options(lines)
+        if current.ddd and "loglevel" in current.options:
+            current.options["loglevel"] = [_config_loglevel(current.loglevels)]
         daemons.append(current)
 
     for line in text.splitlines():
@@ -241,6 +280,10 @@ def _first_round(text: str, what: str) -> list[_Daemon]:
             current.matches.append(line[len("# match ") :].strip())
         elif line.startswith("# said "):
             current.said.append(line[len("# said ") :].strip())
+        elif line.startswith("# loglevel "):
+            current.loglevels.append(line[len("# loglevel ") :].strip())
+        elif line == "# ddd":
+            current.ddd = True
         elif line.startswith("# "):
             continue  # "# lport 65535": sshd needed a port to evaluate Match LocalPort
         elif line.strip():
