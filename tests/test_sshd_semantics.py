@@ -387,8 +387,9 @@ def test_a_listener_that_never_retitled_itself_is_found_by_its_command_line(tmp_
 
 def _random_loglevel_config(rng: random.Random) -> tuple[str, dict[str, str]]:
     """An sshd_config and drop-ins that set LogLevel (or not) where sshd reads it differently: before and
-    after an Include, twice, in a Match block (not applied by sshd -T), as keyword=value, in any case, with
-    a comment after it, quoted, DEBUG and DEBUG1 (one level)."""
+    after an Include, twice, in a Match block sshd -T does not apply and in ``Match all`` (which it applies
+    last, over the rest), as keyword=value, in any case, with a comment after it, quoted, DEBUG and DEBUG1
+    (one level)."""
     levels = ["QUIET", "fatal", "Error", "INFO", "verbose", "DEBUG", "debug1", "DEBUG2", "DeBuG3"]
 
     def setting() -> str:
@@ -400,7 +401,8 @@ def _random_loglevel_config(rng: random.Random) -> tuple[str, dict[str, str]]:
     head = [setting() for _ in range(rng.randint(0, 2))]
     tail = [setting() for _ in range(rng.randint(0, 2))]
     dropin = "\n".join(setting() for _ in range(rng.randint(0, 2))) + "\n"
-    match = ["Match User nobody-here", f"  {setting()}"] if rng.random() < 0.5 else []
+    match = rng.choice([[], ["Match User nobody-here", f"  {setting()}"], ["Match all", f"  {setting()}"]])
+    match += ["Match all", f"  {setting()}", f"  {setting()}"] if rng.random() < 0.3 else []
     config = [*head, "HostKey /etc/ssh/ssh_host_ed25519_key", "Include /etc/ssh/sshd_config.d/*.conf", *tail]
     return "\n".join([*config, *match]) + "\n", {"sshd_config.d/a.conf": dropin}
 
@@ -408,9 +410,9 @@ def _random_loglevel_config(rng: random.Random) -> tuple[str, dict[str, str]]:
 def test_one_sshd_run_gives_the_loglevel_sshd_T_prints(tmp_path: Path) -> None:
     """The sshd fact runs sshd -T -ddd once per daemon (its debug lines name the Match blocks) and puts back
     the LogLevel that -ddd replaces: on random configs (LogLevel first, after an Include, in a drop-in, in a
-    Match block, quoted, in any case), the fact's loglevel is what ``sshd -T`` alone prints."""
+    Match block, in Match all, quoted, in any case), the fact's loglevel is what ``sshd -T`` alone prints."""
     rng = random.Random(5)
-    for case in range(40):
+    for case in range(60):
         config, dropins = _random_loglevel_config(rng)
         etc = make_tree(tmp_path / str(case), {"sshd_config": config, **dropins})
         prefix = enter(etc)

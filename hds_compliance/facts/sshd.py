@@ -110,17 +110,22 @@ def _kept_sshd(args: str) -> str:
 _MATCHES_SED = "-e \"s/^debug3: checking syntax for 'Match \\(.*\\)'[[:space:]]*\\$/# match \\1/p\" -e t"
 
 
+# sed: the keyword LogLevel, as sshd's debug lines print it (as written: any case), and the blank after it
+_LOGLEVEL_WORD = "[Ll][Oo][Gg][Ll][Ee][Vv][Ee][Ll][[:space:]]"
+
+
 def _daemons(run: Callable[[str], str], after: str = "") -> str:
     """sh: the sshd fact's loop over the host's own daemons, running sshd -T with ``run``; ``after`` ends
     each turn.
 
     ONE ``sshd -T -ddd`` per daemon gives the dump and the debug lines that name the Match blocks. -ddd
     makes the dump say ``loglevel DEBUG3``: the LogLevel sshd -T prints without it is the first one its
-    debug lines say it set ("setting LogLevel X", printed only for lines outside Match blocks, in the
-    order sshd reads them; the first value wins, as for most keywords), INFO when none; the parser puts it
-    back (``# ddd`` marks such a dump). Its other lines (warnings, errors) are the ones sshd -T says
-    without -ddd. A config with ``Match LocalPort`` cannot be dumped without a port: it is dumped again
-    with one, without -ddd."""
+    debug lines say it set ("setting LogLevel X", printed for the lines it applies, in the order it reads
+    them; the first value wins, as for most keywords), unless a Match block that sshd -T's blank connection
+    satisfies (``Match all``) sets one when sshd reprocesses the config ("reprocess config:N setting"):
+    that one overrides; INFO when none. The parser puts it back (``# ddd`` marks such a dump). Its other
+    lines (warnings, errors) are the ones sshd -T says without -ddd. A config with ``Match LocalPort``
+    cannot be dumped without a port: it is dumped again with one, without -ddd."""
     return (
         f'for f in ${{cfgs:-{DEFAULT_CONFIG}}}; do echo "# config $f"; '
         + run('-ddd -f "$f"')
@@ -129,7 +134,8 @@ def _daemons(run: Callable[[str], str], after: str = "") -> str:
         + f"printf '%s\\n' \"$dbg\" | sed -n {_MATCHES_SED}; {_SAID};; "
         + '*) echo "# ddd"; [ -z "$dbg" ] || printf \'%s\\n\' "$dbg" | sed -n '
         + _MATCHES_SED
-        + " -e 's/^debug3: .* setting [Ll][Oo][Gg][Ll][Ee][Vv][Ee][Ll][[:space:]]/# loglevel /p' -e t"
+        + f" -e 's/^debug3: reprocess config:[0-9]* setting {_LOGLEVEL_WORD}/# match-loglevel /p' -e t"
+        + f" -e 's/^debug3: .* setting {_LOGLEVEL_WORD}/# loglevel /p' -e t"
         + " -e '/^debug[0-9]: /d' -e 's/^/# said /p';; esac; "
         + f'echo "# exit $r"; {after}done'
     )
@@ -223,6 +229,7 @@ class _Daemon:
     exit_code: int | None = None
     ddd: bool = False  # the dump came from sshd -T -ddd: its loglevel is -ddd's, not the config's
     loglevels: list[str] = field(default_factory=list)  # the LogLevel values sshd said it set, in order
+    match_loglevels: list[str] = field(default_factory=list)  # those of the Match blocks it then applied
 
 
 # sshd's log level names, as sshd -T prints them (OpenSSH 9.2, checked against it): QUIET is printed
@@ -234,12 +241,13 @@ _LOG_LEVELS = {
 }
 
 
-def _config_loglevel(values: list[str]) -> str:
-    """The LogLevel sshd -T prints for a config whose global lines set ``values`` (as its -ddd lines give
-    them: the rest of the line, a comment included): the first one, INFO when none."""
-    if not values:
-        return "INFO"
-    word = values[0].split()[0].strip('"') if values[0].split() else ""
+def _config_loglevel(values: list[str], applied: list[str]) -> str:
+    """The LogLevel sshd -T prints for a config whose lines read set ``values``, then whose Match blocks
+    applied to sshd -T's blank connection (``Match all``) set ``applied`` (as its -ddd lines give them: the
+    rest of the line, a comment included): the Match blocks' first one overrides the first one read, INFO
+    when none."""
+    chosen = (applied or values or ["INFO"])[0].split()
+    word = chosen[0].strip('"') if chosen else ""
     return _LOG_LEVELS.get(word.lower(), word.upper())
 
 
@@ -261,7 +269,7 @@ def _first_round(text: str, what: str) -> list[_Daemon]:
         assert current is not None
         current.options = _options(lines)
         if current.ddd and "loglevel" in current.options:
-            current.options["loglevel"] = [_config_loglevel(current.loglevels)]
+            current.options["loglevel"] = [_config_loglevel(current.loglevels, current.match_loglevels)]
         daemons.append(current)
 
     for line in text.splitlines():
@@ -282,6 +290,8 @@ def _first_round(text: str, what: str) -> list[_Daemon]:
             current.said.append(line[len("# said ") :].strip())
         elif line.startswith("# loglevel "):
             current.loglevels.append(line[len("# loglevel ") :].strip())
+        elif line.startswith("# match-loglevel "):
+            current.match_loglevels.append(line[len("# match-loglevel ") :].strip())
         elif line == "# ddd":
             current.ddd = True
         elif line.startswith("# "):
