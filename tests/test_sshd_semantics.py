@@ -21,7 +21,7 @@ from sshd_trees import DEBIAN_STOCK, collect, enter, have_sshd, host_key, judge,
 from hds_compliance.check import FactUnavailable, HostInfo
 from hds_compliance.collect.probe import new_nonce, render
 from hds_compliance.facts.base import ABSENT, FactError
-from hds_compliance.facts.sshd import SshdEffectiveConfig, SshdHostKeys, _first_round
+from hds_compliance.facts.sshd import SshdEffectiveConfig, SshdHostKeys, SshdMatchConfig, _first_round
 from hds_compliance.facts.sshkeys import PublicKeyError, public_key_size
 from hds_compliance.model import Capture, Status
 
@@ -410,7 +410,8 @@ def _random_loglevel_config(rng: random.Random) -> tuple[str, dict[str, str]]:
 def test_one_sshd_run_gives_the_loglevel_sshd_T_prints(tmp_path: Path) -> None:
     """The sshd fact runs sshd -T -ddd once per daemon (its debug lines name the Match blocks) and puts back
     the LogLevel that -ddd replaces: on random configs (LogLevel first, after an Include, in a drop-in, in a
-    Match block, in Match all, quoted, in any case), the fact's loglevel is what ``sshd -T`` alone prints."""
+    Match block, in Match all, quoted, in any case), the fact's loglevel is what ``sshd -T`` alone prints;
+    the same for a connection of the second round (``-C``: a Match block's LogLevel applies to it)."""
     rng = random.Random(5)
     for case in range(60):
         config, dropins = _random_loglevel_config(rng)
@@ -424,6 +425,15 @@ def test_one_sshd_run_gives_the_loglevel_sshd_T_prints(tmp_path: Path) -> None:
         # the first round's dump (with a Match block, the fact's base options come from a second round)
         dumped = _first_round(collect(prefix, [SSHD])["sshd"].stdout, "sshd")
         assert dumped[0].options["loglevel"] == printed, (config, dropins)
+        # a second round's connection, which the first Match block selects
+        spec = "user=nobody-here,host=h.example,addr=192.0.2.1"
+        alone = subprocess.run(
+            [*shlex.split(prefix), "sshd", "-T", "-C", spec], capture_output=True, text=True, check=False
+        )
+        printed = [line.split()[1] for line in alone.stdout.splitlines() if line.startswith("loglevel ")]
+        fact = SshdMatchConfig(f"/etc/ssh/sshd_config {spec}")
+        result = fact.parse(collect(prefix, [fact])[fact.key])
+        assert result.options["loglevel"] == printed, (spec, config, dropins)
 
 
 def _value(fact: SshdEffectiveConfig | SshdHostKeys, capture: Capture) -> object:

@@ -62,16 +62,6 @@ _OWN_DAEMONS = (
 )
 
 
-def _debug_lines(args: str, sed: str) -> str:
-    """sh: the lines of ``sshd -T -ddd <args>``'s debug output that ``sed`` keeps.
-
-    sshd's debug output says which ``Match`` blocks it parsed (``checking syntax``) or applied (``checking
-    match``). It runs apart from the configuration dump, because ``-ddd`` also changes the LogLevel that
-    sshd -T prints; its lines end with a carriage return, which ``sed`` matches as trailing space.
-    """
-    return f"sshd -T -ddd {args} 2>&1 >/dev/null | sed -n {sed}; "
-
-
 # The host keys' snippet, per daemon config $f: HostKey is global, so any connection gives it; lport lets
 # sshd -T evaluate "Match LocalPort" blocks. Records: C config file, E what a failed sshd -T said, then per
 # listed key K (public half read), M (no such key), P (no public half), U (public half not a readable file).
@@ -112,6 +102,25 @@ _MATCHES_SED = "-e \"s/^debug3: checking syntax for 'Match \\(.*\\)'[[:space:]]*
 
 # sed: the keyword LogLevel, as sshd's debug lines print it (as written: any case), and the blank after it
 _LOGLEVEL_WORD = "[Ll][Oo][Gg][Ll][Ee][Vv][Ee][Ll][[:space:]]"
+# sed: "# check <criteria>" for each Match block sshd -ddd evaluates for a -C connection, "# not found" after
+# one that did not apply
+_CHECKS_SED = (
+    "-e \"s/^debug3: checking match for '\\(.*\\)' user .*/# check \\1/p\" -e t "
+    "-e 's/^debug3: match not found[[:space:]]*$/# not found/p' -e t"
+)
+
+
+def _ddd_lines(picks: str) -> str:
+    """sh: what ``sshd -T -ddd`` said (``$dbg``) as lines the parsers read: ``picks`` (sed expressions, each
+    followed by ``-e t``), then ``# match-loglevel X`` and ``# loglevel X`` for the LogLevel settings it
+    printed (see :func:`_daemons`), and ``# said <line>`` for each line that is not a debug line (its
+    warnings and errors: the lines sshd -T says without -ddd)."""
+    return (
+        f'[ -z "$dbg" ] || printf \'%s\\n\' "$dbg" | sed -n {picks}'
+        f" -e 's/^debug3: reprocess config:[0-9]* setting {_LOGLEVEL_WORD}/# match-loglevel /p' -e t"
+        f" -e 's/^debug3: .* setting {_LOGLEVEL_WORD}/# loglevel /p' -e t"
+        " -e '/^debug[0-9]: /d' -e 's/^/# said /p'; "
+    )
 
 
 def _daemons(run: Callable[[str], str], after: str = "") -> str:
@@ -132,11 +141,9 @@ def _daemons(run: Callable[[str], str], after: str = "") -> str:
         + f'dbg=$e; case "$dbg" in *"{_LPORT_FATAL}"*) echo "# lport {_RETRY_PORT}"; '
         + run(f'-C lport={_RETRY_PORT} -f "$f"')
         + f"printf '%s\\n' \"$dbg\" | sed -n {_MATCHES_SED}; {_SAID};; "
-        + '*) echo "# ddd"; [ -z "$dbg" ] || printf \'%s\\n\' "$dbg" | sed -n '
-        + _MATCHES_SED
-        + f" -e 's/^debug3: reprocess config:[0-9]* setting {_LOGLEVEL_WORD}/# match-loglevel /p' -e t"
-        + f" -e 's/^debug3: .* setting {_LOGLEVEL_WORD}/# loglevel /p' -e t"
-        + " -e '/^debug[0-9]: /d' -e 's/^/# said /p';; esac; "
+        + '*) echo "# ddd"; '
+        + _ddd_lines(_MATCHES_SED)
+        + ";; esac; "
         + f'echo "# exit $r"; {after}done'
     )
 
@@ -363,15 +370,11 @@ class SshdMatchConfig(Fact[MatchResult]):
                 'echo "# user $u"; s="user=$u,$s"; '
             )
         args = f'-C "$s" -f {quote(config)}'
+        # ONE sshd -T -ddd: the dump, and the debug lines naming the Match blocks it applied (see _daemons)
         return (
             f"command -v sshd >/dev/null 2>&1 || exit {ABSENT}; s={quote(spec)}; {user}"
-            + _run_sshd(args)
-            + _SAID
-            + _debug_lines(
-                args,
-                "-e \"s/^debug3: checking match for '\\(.*\\)' user .*/# check \\1/p\" "
-                "-e 's/^debug3: match not found[[:space:]]*$/# not found/p'",
-            )
+            + f"{{ dbg=$(sshd -T -ddd {args} 2>&1 >&3); r=$?; }} 3>&1; echo '# ddd'; "
+            + _ddd_lines(_CHECKS_SED)
             + 'echo "# exit $r"'
         )
 
@@ -380,11 +383,18 @@ class SshdMatchConfig(Fact[MatchResult]):
             raise self._fail(capture)
         user, lines, checked, said = None, [], list[list[Any]](), list[str]()
         code: int | None = None
+        ddd, loglevels, applied = False, list[str](), list[str]()
         for line in capture.stdout_text().splitlines():
             if line == "# nomember":
                 return MatchResult(None, True, {}, ())
             if line.startswith("# user "):
                 user = line[len("# user ") :].strip()
+            elif line == "# ddd":
+                ddd = True
+            elif line.startswith("# loglevel "):
+                loglevels.append(line[len("# loglevel ") :].strip())
+            elif line.startswith("# match-loglevel "):
+                applied.append(line[len("# match-loglevel ") :].strip())
             elif line.startswith("# check "):
                 checked.append([line[len("# check ") :].strip(), True])
             elif line == "# not found" and checked:
@@ -401,7 +411,10 @@ class SshdMatchConfig(Fact[MatchResult]):
         if code != 0 or not lines:
             why = said[-1] if said else "no configuration printed"
             raise FactError(f"{self.describe()}: sshd -T failed with exit code {code} ({why})")
-        return MatchResult(user, False, _options(lines), tuple((c, bool(m)) for c, m in checked))
+        options = _options(lines)
+        if ddd and "loglevel" in options:
+            options["loglevel"] = [_config_loglevel(loglevels, applied)]
+        return MatchResult(user, False, options, tuple((c, bool(m)) for c, m in checked))
 
     def describe(self) -> str:
         config, spec, groups = self._parts()
