@@ -107,8 +107,9 @@ class Probe:
             f"M='{self.nonce}'; C={self.section_cap + 1}",
             "command -v base64 >/dev/null 2>&1 || { printf '%s FATAL no base64 command\\n' \"$M\"; exit 0; }",
             # One unwrapped line where base64 can (GNU): the transport then reads one line, not thousands.
-            "B=base64; echo | base64 -w 0 >/dev/null 2>&1 && B='base64 -w 0'",
-            "Z=; echo | gzip -1 -c >/dev/null 2>&1 && Z=' gz'",
+            # (each tool tried on an empty input: no pipeline, so one fork each)
+            "B=base64; base64 -w 0 </dev/null >/dev/null 2>&1 && B='base64 -w 0'",
+            "Z=; gzip -1 -c </dev/null >/dev/null 2>&1 && Z=' gz'",
             # The clock each section start is read from, without starting a program: bash and busybox
             # ash ignore an assignment to EPOCHREALTIME (microseconds); where it sticks (dash), the
             # kernel's /proc/uptime (centiseconds) is read instead.
