@@ -227,18 +227,6 @@ def views(config: SshdConfig) -> Iterator[SshdView]:
 # ----------------------------------------------------------------------------------------- first round
 
 
-@dataclass
-class _Daemon:
-    source: str
-    options: dict[str, list[str]] = field(default_factory=dict)
-    matches: list[str] = field(default_factory=list)
-    said: list[str] = field(default_factory=list)
-    exit_code: int | None = None
-    ddd: bool = False  # the dump came from sshd -T -ddd: its loglevel is -ddd's, not the config's
-    loglevels: list[str] = field(default_factory=list)  # the LogLevel values sshd said it set, in order
-    match_loglevels: list[str] = field(default_factory=list)  # those of the Match blocks it then applied
-
-
 # sshd's log level names, as sshd -T prints them (OpenSSH 9.2, checked against it): QUIET is printed
 # SILENT; DEBUG and DEBUG1 are one level, printed DEBUG.
 _LOG_LEVELS = {
@@ -248,14 +236,47 @@ _LOG_LEVELS = {
 }
 
 
-def _config_loglevel(values: list[str], applied: list[str]) -> str:
-    """The LogLevel sshd -T prints for a config whose lines read set ``values``, then whose Match blocks
-    applied to sshd -T's blank connection (``Match all``) set ``applied`` (as its -ddd lines give them: the
-    rest of the line, a comment included): the Match blocks' first one overrides the first one read, INFO
-    when none."""
-    chosen = (applied or values or ["INFO"])[0].split()
-    word = chosen[0].strip('"') if chosen else ""
-    return _LOG_LEVELS.get(word.lower(), word.upper())
+@dataclass
+class _DumpLogLevel:
+    """What the lines of :func:`_ddd_lines` say about a dump's LogLevel: ``# ddd`` (the dump came from sshd
+    -T -ddd, so it shows -ddd's level), ``# loglevel X`` (values set by the lines sshd read) and ``# match-
+    loglevel X`` (values set by the Match blocks it then applied to the connection)."""
+
+    ddd: bool = False
+    read: list[str] = field(default_factory=list)
+    applied: list[str] = field(default_factory=list)
+
+    def take(self, line: str) -> bool:
+        """Note ``line`` if it is one of those; whether it was."""
+        if line == "# ddd":
+            self.ddd = True
+        elif line.startswith("# loglevel "):
+            self.read.append(line[len("# loglevel ") :].strip())
+        elif line.startswith("# match-loglevel "):
+            self.applied.append(line[len("# match-loglevel ") :].strip())
+        else:
+            return False
+        return True
+
+    def put_back(self, options: dict[str, list[str]]) -> None:
+        """In a -ddd dump's options, the LogLevel sshd -T prints without -ddd: the applied Match blocks'
+        first value overrides the first one read; INFO when none. The values are the rest of the line, a
+        comment included."""
+        if not self.ddd or "loglevel" not in options:
+            return
+        chosen = (self.applied or self.read or ["INFO"])[0].split()
+        word = chosen[0].strip('"') if chosen else ""
+        options["loglevel"] = [_LOG_LEVELS.get(word.lower(), word.upper())]
+
+
+@dataclass
+class _Daemon:
+    source: str
+    options: dict[str, list[str]] = field(default_factory=dict)
+    matches: list[str] = field(default_factory=list)
+    said: list[str] = field(default_factory=list)
+    exit_code: int | None = None
+    loglevel: _DumpLogLevel = field(default_factory=_DumpLogLevel)
 
 
 def _options(lines: list[str]) -> dict[str, list[str]]:
@@ -275,8 +296,7 @@ def _first_round(text: str, what: str) -> list[_Daemon]:
     def close() -> None:
         assert current is not None
         current.options = _options(lines)
-        if current.ddd and "loglevel" in current.options:
-            current.options["loglevel"] = [_config_loglevel(current.loglevels, current.match_loglevels)]
+        current.loglevel.put_back(current.options)
         daemons.append(current)
 
     for line in text.splitlines():
@@ -295,12 +315,8 @@ def _first_round(text: str, what: str) -> list[_Daemon]:
             current.matches.append(line[len("# match ") :].strip())
         elif line.startswith("# said "):
             current.said.append(line[len("# said ") :].strip())
-        elif line.startswith("# loglevel "):
-            current.loglevels.append(line[len("# loglevel ") :].strip())
-        elif line.startswith("# match-loglevel "):
-            current.match_loglevels.append(line[len("# match-loglevel ") :].strip())
-        elif line == "# ddd":
-            current.ddd = True
+        elif current.loglevel.take(line):
+            continue
         elif line.startswith("# "):
             continue  # "# lport 65535": sshd needed a port to evaluate Match LocalPort
         elif line.strip():
@@ -373,7 +389,8 @@ class SshdMatchConfig(Fact[MatchResult]):
         # ONE sshd -T -ddd: the dump, and the debug lines naming the Match blocks it applied (see _daemons)
         return (
             f"command -v sshd >/dev/null 2>&1 || exit {ABSENT}; s={quote(spec)}; {user}"
-            + f"{{ dbg=$(sshd -T -ddd {args} 2>&1 >&3); r=$?; }} 3>&1; echo '# ddd'; "
+            + _run_sshd(f"-ddd {args}")
+            + "dbg=$e; echo '# ddd'; "
             + _ddd_lines(_CHECKS_SED)
             + 'echo "# exit $r"'
         )
@@ -383,18 +400,14 @@ class SshdMatchConfig(Fact[MatchResult]):
             raise self._fail(capture)
         user, lines, checked, said = None, [], list[list[Any]](), list[str]()
         code: int | None = None
-        ddd, loglevels, applied = False, list[str](), list[str]()
+        loglevel = _DumpLogLevel()
         for line in capture.stdout_text().splitlines():
             if line == "# nomember":
                 return MatchResult(None, True, {}, ())
             if line.startswith("# user "):
                 user = line[len("# user ") :].strip()
-            elif line == "# ddd":
-                ddd = True
-            elif line.startswith("# loglevel "):
-                loglevels.append(line[len("# loglevel ") :].strip())
-            elif line.startswith("# match-loglevel "):
-                applied.append(line[len("# match-loglevel ") :].strip())
+            elif loglevel.take(line):
+                continue
             elif line.startswith("# check "):
                 checked.append([line[len("# check ") :].strip(), True])
             elif line == "# not found" and checked:
@@ -412,8 +425,7 @@ class SshdMatchConfig(Fact[MatchResult]):
             why = said[-1] if said else "no configuration printed"
             raise FactError(f"{self.describe()}: sshd -T failed with exit code {code} ({why})")
         options = _options(lines)
-        if ddd and "loglevel" in options:
-            options["loglevel"] = [_config_loglevel(loglevels, applied)]
+        loglevel.put_back(options)
         return MatchResult(user, False, options, tuple((c, bool(m)) for c, m in checked))
 
     def describe(self) -> str:
