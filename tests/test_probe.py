@@ -61,7 +61,7 @@ def test_duplicate_fact_requests_are_collected_once(files: Path) -> None:
     fact = FileContent(str(files / "plain.conf"))
     probe = render([fact, FileContent(str(files / "plain.conf")), fact], new_nonce())
     assert len(probe.facts) == 1
-    assert probe.script.count("run 0 f0") == 1 and "run 1 " not in probe.script
+    assert probe.script.count(" 0 f0") == 1 and " 1 f1" not in probe.script
 
 
 def forged_markers(nonce: str) -> str:

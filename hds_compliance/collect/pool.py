@@ -45,14 +45,19 @@ _GIVES = " ".join(POOL_FIELDS).encode()
 _POOL_FORMAT = f"{_GIVES.decode()} %n"
 _TAGS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
-# The deferring rd: N records, the Q record, and the request on stderr (_rq: '...' quoting, ' as '\'');
-# the deferring rdw: a record "\n<nonce> W <path>\n" where the file's bytes go.
+# The deferring rd: N records, the Q record, and the request (_rq: '...' quoting, ' as '\''); the deferring
+# rdw: a record "\n<nonce> W <path>\n" where the file's bytes go. A section run in a subshell hands its
+# request to the main shell on stderr; one run in the main shell ($I set: hds_compliance.facts.base,
+# Fact.in_shell) adds it to $P itself. Their variables start with "_": names no snippet uses, so calling
+# them leaves a snippet's own variables as they were.
 POOLED_READS_SH = REC_SH + (
-    '_rq() { q=; a="\'"; for f do o=; s=$f; '
-    'while :; do case $s in *"$a"*) o="$o${s%%"$a"*}$a\\\\$a$a"; s=${s#*"$a"};; *) break;; esac; done; '
-    'q="$q $a$o$s$a"; done; printf \'\\n%s P%s\' "$M" "$q" >&2; }; '
-    'rd() { m=$1; shift; [ $# -gt 0 ] || return 0; for f do printf \'N %s %s\\n\' "${#f}" "$f"; done; '
-    'printf \'Q %s %s\\n\' "${#m}" "$m"; _rq "$@"; }; '
+    '_rq() { _q=; _a="\'"; for _f do _o=; _s=$_f; '
+    'while :; do case $_s in *"$_a"*) _o="$_o${_s%%"$_a"*}$_a\\\\$_a$_a"; _s=${_s#*"$_a"};; '
+    "*) break;; esac; done; "
+    '_q="$_q $_a$_o$_s$_a"; done; '
+    'if [ -n "$I" ]; then P="$P$_q"; else printf \'\\n%s P%s\' "$M" "$_q" >&2; fi; }; '
+    'rd() { _m=$1; shift; [ $# -gt 0 ] || return 0; for _f do printf \'N %s %s\\n\' "${#_f}" "$_f"; done; '
+    'printf \'Q %s %s\\n\' "${#_m}" "$_m"; _rq "$@"; }; '
     'rdw() { printf \'\\n%s W %s\\n\' "$M" "$1"; _rq "$1"; }'
 )
 # The main shell's side: take a section's request off its stderr ($e), adding the paths to $P.

@@ -13,11 +13,20 @@ and the decoded stream, where ``M`` is a per-run random nonce::
     \nM DONE <n>\n          trailer: all n sections were written
     <times>                 the shell's ``times``: the CPU the sections took on the host
 
-A section's bytes can only end at a marker carrying the nonce, which no file content can predict; the
-trailer proves the output was not cut. Where the host's gzip works, the stream is compressed before
-base64 (about six times smaller: less for the host to encrypt and for the scanning machine to receive,
-decode and pass between processes), and gzip's CRC vouches for it as well. Each section costs one subshell
-on the host (its stdout goes straight to the stream, its stderr and exit code come back through ``$( )``);
+A section whose fact keeps the in-shell contract (:attr:`~hds_compliance.facts.base.Fact.in_shell`)
+runs in the probe's shell itself, without a subshell: it ends with ``\nM Y <i>\n`` instead of the stderr
+part and X, the sections then run in ONE subshell whose fd 5 the shell gathers, and after the last
+section its stream carries each such section's stderr, then Z::
+
+    \nM R <i>\n <stderr of in-shell section i>  ...  \nM Z <n>\n     (before the trailer)
+
+Z is printed by the sections' subshell after its last section: a section that ended that shell leaves no
+Z, and the probe is incomplete. A section's bytes can only end at a marker carrying the nonce, which no
+file content can predict; the trailer proves the output was not cut. Where the host's gzip works, the
+stream is compressed before base64 (about six times smaller: less for the host to encrypt and for the
+scanning machine to receive, decode and pass between processes), and gzip's CRC vouches for it as well.
+Each section that is not in-shell costs one subshell on the host (its stdout goes straight to the
+stream, its stderr and exit code come back through ``$( )``);
 facts that read data of unbounded size cap it on the host (``$C``), and every section is capped again
 here. Sections that read files with the library ``rd`` or ``rdw`` hand their paths to one pool section
 run last (``M B n``): ONE stat and ONE head for the whole probe, each section's output rebuilt here as
@@ -79,6 +88,13 @@ class Section:
         """Whether facts of several kinds share it (a fact and its companions)."""
         return len({type(f) for f in self.facts}) > 1
 
+    @property
+    def in_shell(self) -> bool:
+        """Whether the probe runs it in its main shell, without a subshell of its own: its facts are of one
+        kind (alone or batched) that keeps the contract of
+        :attr:`Fact.in_shell <hds_compliance.facts.base.Fact.in_shell>`."""
+        return not self.joint and type(self.facts[0]).in_shell
+
 
 @dataclass(frozen=True)
 class Probe:
@@ -97,6 +113,11 @@ class Probe:
     def deferred(self) -> tuple[int, ...]:
         """The sections whose file reads the probe pools (they read with the library ``rd`` or ``rdw``)."""
         return tuple(i for i, section in enumerate(self.sections) if defers(section.script))
+
+    @cached_property
+    def in_shell(self) -> tuple[int, ...]:
+        """The sections the probe runs in its main shell (each saves the fork of a subshell)."""
+        return tuple(i for i, section in enumerate(self.sections) if section.in_shell)
 
     @cached_property
     def script(self) -> str:
@@ -121,17 +142,35 @@ class Probe:
             + (TAKE_REQUEST_SH if self.deferred else "")
             + 'printf \'\\n%s E %s %s\\n%s\\n%s X %s\\n\' "$M" "$1" "$r" "$e" "$M" "$1"; }',
         ]
+        if self.in_shell:
+            # A section that keeps the in-shell contract runs as a plain call: its stdout goes to the
+            # stream, its stderr to fd 5, after a header naming it (the body's $( ) gathers them, see
+            # below), and it ends with Y instead of X. Where the shell has no ``local`` (the contract
+            # needs it), such sections run in subshells like the others.
+            lines += [
+                "I=; L=; _hl() { local _x; }; _hl 2>/dev/null && L=1",
+                'ri() { [ -n "$L" ] || { run "$1" "$2"; return; }; s; '
+                'printf \'\\n%s B %s%s\\n\' "$M" "$1" "${t:+ T$t}"; printf \'\\n%s R %s\\n\' "$M" "$1" >&5; '
+                'I=1; "$2" </dev/null 2>&5 >&4; r=$?; I=; '
+                'printf \'\\n%s E %s %s\\n\\n%s Y %s\\n\' "$M" "$1" "$r" "$M" "$1"; }',
+            ]
         if self.deferred:  # the sections' file reads, pooled (hds_compliance.collect.pool)
             lines += ["nl='\n'; P=", POOLED_READS_SH, POOL_SH]
         for i, section in enumerate(self.sections):
             script = deferring(section.script) if i in self.deferred else section.script
             lines.append(f"f{i}() {{\n{script}\n}}")
         lines.append('printf \'%s S%s\\n\' "$M" "$Z"')
-        runs = [f"run {i} f{i}" for i in range(len(self.sections))]
+        runs = [f"{'ri' if i in self.in_shell else 'run'} {i} f{i}" for i in range(len(self.sections))]
         if self.deferred:
             runs.append(f"run {len(self.sections)} pool")
-        body = "; ".join(runs)
         count = len(self.sections)
+        if self.in_shell:
+            # The sections run in ONE subshell whose fd 5 the main shell gathers: the in-shell sections'
+            # stderr, each part after its R header, and Z when the last section has returned (a section
+            # that ended the subshell leaves no Z: the parser then trusts none of it).
+            runs.append(f"printf '\\n%s Z %s\\n' \"$M\" {count} >&5")
+            runs = ["x=$( { " + "; ".join(runs) + "; } 5>&1 >&4 )", "printf '%s\\n' \"$x\""]
+        body = "; ".join(runs)
         lines.append(
             f"{{ {body + '; ' if body else ''}"
             f's; printf \'\\n%s DONE %s%s\\n\' "$M" {count} "${{t:+ T$t}}"; times; }} 4>&1 | '
@@ -257,7 +296,7 @@ def _frame(probe: Probe, output: str | bytes, transport_error: str | None, stder
     marker = re.compile(
         rb"\n"
         + re.escape(probe.nonce.encode())
-        + rb" (B|E|X|DONE) ([0-9]+)(?: (-?[0-9]+))?(?: T([0-9]+[.,][0-9]+))?\n"
+        + rb" (B|E|X|Y|R|Z|DONE) ([0-9]+)(?: (-?[0-9]+))?(?: T([0-9]+[.,][0-9]+))?\n"
     )
     sections: dict[int, Raw] = {}
     anomalies: list[str] = []
@@ -265,15 +304,28 @@ def _frame(probe: Probe, output: str | bytes, transport_error: str | None, stder
     cpu_s: float | None = None
     stamps: dict[int, bytes] = {}  # the clock when section i started; at the number of sections run, the end
     ran = len(probe.sections) + (1 if probe.deferred else 0)  # the sections, and the pool after them
-    open_at: tuple[int, str, int] | None = None  # (section, "out" | "err", payload start)
+    # (section, "out" | "err" | "fd5", payload start): "fd5" is an in-shell section's stderr, which comes
+    # after every section, each part after its R header, until Z
+    open_at: tuple[int, str, int] | None = None
+    waiting: set[int] = set()  # in-shell sections (ended by Y) whose stderr is still to come
+    gathered = False  # Z: the sections' subshell returned after its last section
     for match in marker.finditer(stream):
         tag, index = match.group(1).decode(), int(match.group(2))
+        if open_at is not None and open_at[1] == "fd5":
+            # a part of fd 5 ends at the next marker; like $( ) in ``run``, without its trailing newlines
+            sections[open_at[0]]["err"] = stream[open_at[2] : match.start()].rstrip(b"\n")
+            open_at = None
         if match.group(4) is not None and tag in ("B", "DONE"):
             stamps[ran if tag == "DONE" else index] = match.group(4)
         if tag == "DONE":
             done = index
             open_at = None
             cpu_s = _cpu_seconds(stream[match.end() :])
+            continue
+        if tag == "Z":
+            if index != len(probe.sections) or gathered or waiting or open_at is not None:
+                anomalies.append(f"marker Z {index} out of order")
+            gathered = True
             continue
         if index > len(probe.sections) or (index == len(probe.sections) and not probe.deferred):
             anomalies.append(f"marker for unknown section {index}")
@@ -290,16 +342,27 @@ def _frame(probe: Probe, output: str | bytes, transport_error: str | None, stder
         elif tag == "X" and open_at is not None and open_at[:2] == (index, "err"):
             sections[index]["err"] = stream[open_at[2] : match.start()]
             open_at = None
+        elif tag == "Y" and open_at == (index, "err", match.start()) and index in probe.in_shell:
+            waiting.add(index)
+            open_at = None
+        elif tag == "R" and open_at is None and index in waiting:
+            waiting.discard(index)
+            open_at = (index, "fd5", match.end())
+        elif tag == "R" and open_at is not None and open_at[:2] == (index, "out") and index in probe.in_shell:
+            open_at = None  # the section never returned: it ended the sections' subshell (no Z follows)
         else:
             anomalies.append(f"marker {tag} {index} out of order")
             open_at = None
 
     pool_missing = bool(probe.deferred) and "err" not in sections.get(len(probe.sections), {})
+    # the sections' subshell did not come to its end (a section ended it): nothing after it is there
+    cut_short = bool(probe.in_shell) and not gathered and done is not None
     complete = (
         clean
         and done == len(probe.sections)
         and not anomalies
         and not pool_missing
+        and not cut_short
         and fatal is None
         and transport_error is None
     )
@@ -323,6 +386,8 @@ def _frame(probe: Probe, output: str | bytes, transport_error: str | None, stder
         problem = f"probe trailer announces {done} sections, expected {len(probe.sections)}"
     elif anomalies:
         problem = "probe framing broken: " + "; ".join(anomalies[:3])
+    elif cut_short:
+        problem = "probe sections stopped before the last one (a section ended the probe's shell)"
     elif pool_missing:
         problem = "probe output lacks its pooled file read (the sections that read files have no files)"
     else:

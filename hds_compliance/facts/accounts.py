@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from hds_compliance.facts.base import ABSENT, UNREADABLE, Fact, FactError
+from hds_compliance.facts.base import ABSENT, UNREADABLE, Fact, FactError, in_shell_sh
 from hds_compliance.model import Capture
 
 
@@ -26,14 +26,16 @@ class ShadowSummary(Fact[list[ShadowEntry]]):
     """
 
     kind: ClassVar[str] = "shadow"
+    in_shell: ClassVar[bool] = True
     arg: str = ""
 
     def script(self) -> str:
-        return (
-            f"[ -e /etc/shadow ] || exit {ABSENT}; [ -r /etc/shadow ] || exit {UNREADABLE}; "
+        return in_shell_sh(
+            "",
+            f"[ -e /etc/shadow ] || return {ABSENT}; [ -r /etc/shadow ] || return {UNREADABLE}; "
             'awk -F: \'{ h=$2; if (h == "") s="empty"; else if (h ~ /^[!*]/) s="locked"; '
             'else if (substr(h,1,1) == "$") { split(h, a, "$"); s="hash:" a[2] } '
-            'else if (length(h) == 13) s="des"; else s="unknown"; print $1 ":" s }\' /etc/shadow'
+            'else if (length(h) == 13) s="des"; else s="unknown"; print $1 ":" s }\' /etc/shadow',
         )
 
     def parse(self, capture: Capture) -> list[ShadowEntry]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from hds_compliance.facts.base import ABSENT, UNREADABLE, Fact, FactError
+from hds_compliance.facts.base import ABSENT, UNREADABLE, Fact, FactError, in_shell_sh
 from hds_compliance.facts.conftree import TreeFact
 from hds_compliance.facts.files import Stat
 from hds_compliance.model import Capture
@@ -17,10 +17,11 @@ class AuditRules(Fact[list[str] | None]):
     """Audit rules loaded in the kernel (``auditctl -l``); ``None`` if auditctl is not installed."""
 
     kind: ClassVar[str] = "auditctl"
+    in_shell: ClassVar[bool] = True
     arg: str = ""
 
     def script(self) -> str:
-        return "command -v auditctl >/dev/null 2>&1 || exit 100; auditctl -l"
+        return in_shell_sh("", f"command -v auditctl >/dev/null 2>&1 || return {ABSENT}; auditctl -l")
 
     def parse(self, capture: Capture) -> list[str] | None:
         if capture.exit_code == ABSENT:
@@ -39,10 +40,11 @@ class AuditStatus(Fact[dict[str, str] | None]):
     """Kernel audit status (``auditctl -s``): ``enabled`` 0 (off), 1 (on) or 2 (on and locked)."""
 
     kind: ClassVar[str] = "auditctl-status"
+    in_shell: ClassVar[bool] = True
     arg: str = ""
 
     def script(self) -> str:
-        return f"command -v auditctl >/dev/null 2>&1 || exit {ABSENT}; auditctl -s"
+        return in_shell_sh("", f"command -v auditctl >/dev/null 2>&1 || return {ABSENT}; auditctl -s")
 
     def parse(self, capture: Capture) -> dict[str, str] | None:
         if capture.exit_code == ABSENT:
@@ -119,19 +121,21 @@ class AuditLogDir(Fact[AuditLogFiles | None]):
     """
 
     kind: ClassVar[str] = "audit-log-files"
+    in_shell: ClassVar[bool] = True
     arg: str = ""
 
     def script(self) -> str:
-        return (
+        return in_shell_sh(
+            "f l d",
             "f=/etc/audit/auditd.conf; l=''; "
-            f"[ -d /etc/audit ] && ! {{ [ -x /etc/audit ] && [ -r /etc/audit ]; }} && exit {UNREADABLE}; "
-            f'if [ -e "$f" ]; then [ -r "$f" ] || exit {UNREADABLE}; '
+            f"[ -d /etc/audit ] && ! {{ [ -x /etc/audit ] && [ -r /etc/audit ]; }} && return {UNREADABLE}; "
+            f'if [ -e "$f" ]; then [ -r "$f" ] || return {UNREADABLE}; '
             "l=$(awk -F= 'tolower($1) ~ /^[ \\t]*log_file[ \\t]*$/ { v = $2 } "
             'END { gsub(/[ \\t]/, "", v); print v }\' '
             '"$f"); fi; l=${l:-/var/log/audit/audit.log}; d=${l%/*}; '
-            f'[ -d "$d" ] || exit {ABSENT}; [ -r "$d" ] && [ -x "$d" ] || exit {UNREADABLE}; '
+            f'[ -d "$d" ] || return {ABSENT}; [ -r "$d" ] && [ -x "$d" ] || return {UNREADABLE}; '
             "printf 'log_file %s\\n' \"$l\"; "
-            'set -- "$d"/*; [ -e "$1" ] || set --; stat -c \'%a %u %g %F\t%n\' -- "$d" "$@"'
+            'set -- "$d"/*; [ -e "$1" ] || set --; stat -c \'%a %u %g %F\t%n\' -- "$d" "$@"',
         )
 
     def parse(self, capture: Capture) -> AuditLogFiles | None:

@@ -58,6 +58,14 @@ JOINT_SH = 'jf() { p="$1 $2"; printf \'J %s %s\\n\' "${#p}" "$p"; }; '
 JOINT_ABSENT_SH = f"{{ echo 'J absent'; exit {ABSENT}; }}"
 
 
+def in_shell_sh(variables: str, body: str) -> str:
+    """The form of an in-shell snippet (:attr:`Fact.in_shell`): ``body`` as the function ``_h``, its
+    ``variables`` (names separated by blanks) local to it, defined then called; ``body`` returns its
+    exit code (``return N``: ``exit`` would end the probe's shell)."""
+    declare = f"local {variables}; " if variables else ""
+    return f"_h() {{ {declare}{body}; }}; _h"
+
+
 class FactError(Exception):
     """A fact could not be established from its capture; the check gets an ``error`` verdict."""
 
@@ -76,8 +84,9 @@ def check_path(path: str) -> str:
     return path
 
 
-def exists_or_exit(path: str) -> str:
-    """sh that exits ABSENT if ``path`` does not exist, UNREADABLE if a folder on the way cannot be searched.
+def exists_or_return(path: str) -> str:
+    """sh (in an in-shell snippet, its variable ``d`` local) that returns ABSENT if ``path`` does not exist,
+    UNREADABLE if a folder on the way cannot be searched.
 
     ``[ -e ]`` is also false for a file below a folder the probe may not enter: that is "cannot know",
     not "absent". The deepest folder on the way that the probe sees tells which.
@@ -87,7 +96,7 @@ def exists_or_exit(path: str) -> str:
     ancestors = " ".join(quote("/" + "/".join(parts[:i])) for i in range(len(parts), -1, -1))
     return (
         f'[ -e {p} ] || [ -L {p} ] || {{ for d in {ancestors}; do [ -d "$d" ] || continue; '
-        f'[ -x "$d" ] && exit {ABSENT}; exit {UNREADABLE}; done; exit {ABSENT}; }}'
+        f'[ -x "$d" ] && return {ABSENT}; return {UNREADABLE}; done; return {ABSENT}; }}'
     )
 
 
@@ -170,6 +179,15 @@ class Fact(ABC, Generic[T]):
                 return [Part(int(code), first, stderr), Part(exit_code, rest[int(size) + 1 :], stderr)]
         why = stderr or f"the joint snippet of {cls.kind} printed a malformed or cut output"
         return [Part(exit_code or 1, b"", why) for _ in facts]
+
+    # Whether the probe may run this kind's snippets in its main shell instead of a subshell (a
+    # subshell's fork costs the host about 0.4 ms; a probe has dozens of sections). Its script (and
+    # batch_script) then keeps a contract, held by tests/test_in_shell.py: ONE function named _h, defined
+    # and called (``_h() { ...; }; _h``, so alone it runs the same), that changes nothing the next snippet
+    # could see: every variable it sets is ``local`` to _h (and set before it is read: dash's ``local``
+    # keeps the outer value), any other function it defines is named _h..., no exit (return), cd, set
+    # (but ``set --``), trap, umask or exec. It may start programs and subshells as it likes.
+    in_shell: ClassVar[bool] = False
 
     # Facts of one kind whose snippets would each start the same program (cat, stat) can be batched:
     # the probe runs ONE snippet for all of them and splits its output back into one capture per fact.

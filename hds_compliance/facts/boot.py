@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import ClassVar
 
-from hds_compliance.facts.base import ABSENT, Fact, FactError
+from hds_compliance.facts.base import ABSENT, Fact, FactError, in_shell_sh
 from hds_compliance.facts.reads import WHOLE_SH
 from hds_compliance.model import Capture
 
@@ -76,11 +76,12 @@ class KernelCmdline(Fact[list[str]]):
     """Arguments the running kernel was booted with (``/proc/cmdline``)."""
 
     kind: ClassVar[str] = "kernel-cmdline"
+    in_shell: ClassVar[bool] = True
     arg: str = ""
 
     def script(self) -> str:
-        missing = "{ echo '/proc is not mounted' >&2; exit 1; }"
-        return f"{WHOLE_SH}[ -r /proc/cmdline ] || {missing}; rdw /proc/cmdline"
+        missing = "{ echo '/proc is not mounted' >&2; return 1; }"
+        return WHOLE_SH + in_shell_sh("", f"[ -r /proc/cmdline ] || {missing}; rdw /proc/cmdline")
 
     def parse(self, capture: Capture) -> list[str]:
         if capture.exit_code != 0:
@@ -169,16 +170,18 @@ class BootEntries(Fact[BootConfig]):
     """
 
     kind: ClassVar[str] = "boot-entries"
+    in_shell: ClassVar[bool] = True
     arg: str = ""
 
     def script(self) -> str:
         files = " ".join(_BOOT_FILES)
-        return (
+        return in_shell_sh(
+            "f k r",
             f'set --; for f in {files}; do [ -f "$f" ] && set -- "$@" "$f"; done; '
-            f'[ -f /etc/kernel/cmdline ] && k=1 || k=; [ $# -gt 0 ] || [ -n "$k" ] || exit {ABSENT}; '
+            f'[ -f /etc/kernel/cmdline ] && k=1 || k=; [ $# -gt 0 ] || [ -n "$k" ] || return {ABSENT}; '
             f"if [ $# -gt 0 ]; then grep -n -H -E '{_PATTERN}' -- \"$@\"; r=$?; "
-            '[ "$r" -le 1 ] || exit "$r"; fi; '
-            "[ -z \"$k\" ] || grep -n -H '' /etc/kernel/cmdline; exit 0"
+            '[ "$r" -le 1 ] || return "$r"; fi; '
+            "[ -z \"$k\" ] || grep -n -H '' /etc/kernel/cmdline; return 0",
         )
 
     def parse(self, capture: Capture) -> BootConfig:

@@ -20,29 +20,29 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from hds_compliance.facts.base import UNREADABLE, Fact, FactError, quote
+from hds_compliance.facts.base import UNREADABLE, Fact, FactError, in_shell_sh, quote
 from hds_compliance.facts.reads import READS_SH, parse_listing
 from hds_compliance.model import Capture
 
-# e PATH: whether PATH is a file to read (absolute, not seen yet, regular, readable); a path that is not a
+# _he PATH: whether PATH is a file to read (absolute, not seen yet, regular, readable); a path that is not a
 # file is absent only if the deepest folder on its way that the probe sees may be listed and searched;
 # otherwise it is unreadable (audit.rules below a 0750 /etc/audit, for nobody). Files to read pile up in
-# "$@", in the order found.
+# "$@", in the order found. (The snippet runs in the probe's shell: its functions are named _h...)
 _WALK = (
     "rc=0; nl='\n'; seen=$nl; set --; "
-    f'u() {{ rec U "$1"; rc={UNREADABLE}; }}; '
-    "e() { case $1 in /*) ;; *) return 1;; esac; "
+    f'_hu() {{ rec U "$1"; rc={UNREADABLE}; }}; '
+    "_he() { case $1 in /*) ;; *) return 1;; esac; "
     'case $seen in *"$nl$1$nl"*) return 1;; esac; seen=$seen$1$nl; '
     'if ! [ -f "$1" ]; then p=${1%/*}; while [ -n "$p" ] && ! [ -d "$p" ]; do p=${p%/*}; done; '
-    '[ -z "$p" ] || { [ -x "$p" ] && [ -r "$p" ]; } || u "$1"; return 1; fi; '
-    '[ -r "$1" ] || { u "$1"; return 1; }; }; '
+    '[ -z "$p" ] || { [ -x "$p" ] && [ -r "$p" ]; } || _hu "$1"; return 1; fi; '
+    '[ -r "$1" ] || { _hu "$1"; return 1; }; }; '
 )
-# Up to three include rounds: "inc N FILE..." prints what the files after the first N include; a directory
+# Up to three include rounds: "_hi N FILE..." prints what the files after the first N include; a directory
 # stands for every file in it.
 _FOLLOW = (
     'n=0; a=0; while [ "$n" -lt 3 ] && [ "$a" -lt $# ]; do b=$#; '
-    'for p in $(inc "$a" "$@" 2>/dev/null); do [ -d "$p" ] && p="$p/*"; '
-    'for g in $p; do e "$g" && set -- "$@" "$g"; done; done; a=$b; n=$((n+1)); done; '
+    'for p in $(_hi "$a" "$@" 2>/dev/null); do [ -d "$p" ] && p="$p/*"; '
+    'for g in $p; do _he "$g" && set -- "$@" "$g"; done; done; a=$b; n=$((n+1)); done; '
 )
 
 
@@ -53,11 +53,12 @@ def tree_script(roots: Sequence[str], dirs: Sequence[str] = (), include: str = "
     (``FILENAME`` tells which file a line comes from); a directory stands for every file in it.
     """
     marks = "".join(f"[ -d {quote(d)} ] && printf 'D %s %s\\n' {len(d)} {quote(d)}; " for d in dirs)
-    script = f'{READS_SH}; {_WALK}{marks}for r in {" ".join(roots)}; do e "$r" && set -- "$@" "$r"; done; '
+    script = f'{_WALK}{marks}for r in {" ".join(roots)}; do _he "$r" && set -- "$@" "$r"; done; '
     if include:
         skip = 'BEGIN { for (i = 1; i <= s; i++) ARGV[i] = "" }'  # awk skips files already searched
-        script += f'inc() {{ s=$1; shift; awk -v s="$s" \'{skip} {include}\' "$@"; }}; ' + _FOLLOW
-    return script + 'rd %s "$@" || rc=1; exit "$rc"'
+        script += f'_hi() {{ s=$1; shift; awk -v s="$s" \'{skip} {include}\' "$@"; }}; ' + _FOLLOW
+    variables = "rc nl seen p r n a b g" if include else "rc nl seen p r"
+    return f"{READS_SH}; " + in_shell_sh(variables, script + 'rd %s "$@" || rc=1; return "$rc"')
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ class TreeFact(Fact[ConfigTree]):
     dirs: ClassVar[tuple[str, ...]] = ()
     include: ClassVar[str] = ""
     what: ClassVar[str] = "configuration"
+    in_shell: ClassVar[bool] = True
 
     def script(self) -> str:
         return tree_script(self.roots, self.dirs, self.include)

@@ -15,7 +15,8 @@ from hds_compliance.facts.base import (
     Part,
     check_path,
     error_lines,
-    exists_or_exit,
+    exists_or_return,
+    in_shell_sh,
     part_from_error,
     quote,
 )
@@ -37,13 +38,16 @@ class FileContent(Fact[bytes | None]):
     """Content of a file, ``None`` if it does not exist."""
 
     kind: ClassVar[str] = "file"
+    in_shell: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         check_path(self.arg)
 
     def script(self) -> str:
         p = quote(self.arg)
-        return f'{exists_or_exit(self.arg)}; [ -r {p} ] || exit {UNREADABLE}; head -c "$C" -- {p}'
+        return in_shell_sh(
+            "d", f'{exists_or_return(self.arg)}; [ -r {p} ] || return {UNREADABLE}; head -c "$C" -- {p}'
+        )
 
     batchable: ClassVar[bool] = True
 
@@ -52,7 +56,9 @@ class FileContent(Fact[bytes | None]):
         # Two programs for any number of files: stat gives each size, then ONE head prints them all,
         # each after a "==> path <==" header. Paths are validated (no blank, no newline).
         paths = " ".join(quote(f.arg) for f in facts)
-        return f"stat -L -c '%s %n' -- {paths}; echo '{_HEAD_MARK}'; head -c \"$C\" -- {paths}"
+        return in_shell_sh(
+            "", f"stat -L -c '%s %n' -- {paths}; echo '{_HEAD_MARK}'; head -c \"$C\" -- {paths}"
+        )
 
     @classmethod
     def split_batch(cls, facts: Sequence[Fact[Any]], stdout: bytes, stderr: str, limit: int) -> list[Part]:
@@ -118,20 +124,21 @@ class FileStat(Fact[Stat | None]):
     """Permissions and ownership of a path, ``None`` if it does not exist."""
 
     kind: ClassVar[str] = "stat"
+    in_shell: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         check_path(self.arg)
 
     def script(self) -> str:
         p = quote(self.arg)
-        return f"{exists_or_exit(self.arg)}; stat -c '%a %u %g %F' -- {p}"
+        return in_shell_sh("d", f"{exists_or_return(self.arg)}; stat -c '%a %u %g %F' -- {p}")
 
     batchable: ClassVar[bool] = True
 
     @classmethod
     def batch_script(cls, facts: Sequence[Fact[Any]]) -> str:
         # One stat for every path: "%n<TAB>..." names each line (paths are validated: no tab, no newline).
-        return "stat -c '%n\t%a %u %g %F' -- " + " ".join(quote(f.arg) for f in facts)
+        return in_shell_sh("", "stat -c '%n\t%a %u %g %F' -- " + " ".join(quote(f.arg) for f in facts))
 
     @classmethod
     def split_batch(cls, facts: Sequence[Fact[Any]], stdout: bytes, stderr: str, limit: int) -> list[Part]:
@@ -165,6 +172,7 @@ class FilesMatching(Fact[dict[str, bytes]]):
     """
 
     kind: ClassVar[str] = "files"
+    in_shell: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         directory, _, pattern = self.arg.rpartition("/")
@@ -174,11 +182,11 @@ class FilesMatching(Fact[dict[str, bytes]]):
 
     def script(self) -> str:
         directory, _, pattern = self.arg.rpartition("/")
-        return (
-            f"{READS_SH}; rc=0; set --; for f in {quote(directory)}/{pattern}; do "
+        return f"{READS_SH}; " + in_shell_sh(
+            "rc f",
+            f"rc=0; set --; for f in {quote(directory)}/{pattern}; do "
             f'[ -f "$f" ] || continue; [ -r "$f" ] || {{ rc={UNREADABLE}; continue; }}; '
-            'set -- "$@" "$f"; done; '
-            'rd %s "$@" || rc=1; exit "$rc"'
+            'set -- "$@" "$f"; done; rd %s "$@" || rc=1; return "$rc"',
         )
 
     def parse(self, capture: Capture) -> dict[str, bytes]:

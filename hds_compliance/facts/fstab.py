@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar
 
-from hds_compliance.facts.base import ABSENT, UNREADABLE, Fact, FactError, check_path, quote
+from hds_compliance.facts.base import ABSENT, UNREADABLE, Fact, FactError, check_path, in_shell_sh, quote
 from hds_compliance.facts.reads import READS_SH, WHOLE_SH, parse_listing
 from hds_compliance.facts.sysctl_conf import conf_files_sh, config_order
 from hds_compliance.model import Capture
@@ -89,12 +89,13 @@ class Fstab(Fact[list[FstabEntry] | None]):
     """Entries of /etc/fstab, in order; None when the host has no /etc/fstab."""
 
     kind: ClassVar[str] = "fstab"
+    in_shell: ClassVar[bool] = True
     arg: str = ""
 
     def script(self) -> str:
-        return (
-            f"{WHOLE_SH}[ -e /etc/fstab ] || exit {ABSENT}; [ -r /etc/fstab ] || exit {UNREADABLE}; "
-            "rdw /etc/fstab"
+        return WHOLE_SH + in_shell_sh(
+            "",
+            f"[ -e /etc/fstab ] || return {ABSENT}; [ -r /etc/fstab ] || return {UNREADABLE}; rdw /etc/fstab",
         )
 
     def parse(self, capture: Capture) -> list[FstabEntry] | None:
@@ -185,6 +186,7 @@ class MountUnits(Fact[MountUnit]):
     """systemd's mount unit for a mount point (arg: the mount point, e.g. ``/tmp``): see the module."""
 
     kind: ClassVar[str] = "fstab-unit"
+    in_shell: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         check_path(self.arg)
@@ -194,11 +196,12 @@ class MountUnits(Fact[MountUnit]):
         dirs = tuple(UNIT_DIRS)
         links = " ".join(f"{d}/*.wants/{quote(unit)} {d}/*.requires/{quote(unit)}" for d in dirs)
         dropin_dirs = tuple(quote(f"{d}/{unit}.d") for d in dirs)
-        return (
-            f"{READS_SH}; rc=0; set --; {conf_files_sh(dirs, quote(unit))}; "
+        return f"{READS_SH}; " + in_shell_sh(
+            "rc d f l",
+            f"rc=0; set --; {conf_files_sh(dirs, quote(unit))}; "
             f"{conf_files_sh(dropin_dirs, '*.conf')}; "
             f'for l in {links}; do [ -L "$l" ] || [ -e "$l" ] || continue; rec W "$l"; done; '
-            'rd %s "$@" || rc=1; exit "$rc"'
+            'rd %s "$@" || rc=1; return "$rc"',
         )
 
     def parse(self, capture: Capture) -> MountUnit:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from hds_compliance.facts.base import Fact, FactError
+from hds_compliance.facts.base import Fact, FactError, in_shell_sh
 from hds_compliance.model import Capture
 
 GRUB_CONFIGS = ("/boot/grub/grub.cfg", "/boot/grub2/grub.cfg", "/boot/grub2/user.cfg")
@@ -54,16 +54,19 @@ class GrubPasswords(Fact[GrubState]):
     ``user.cfg``): stat, and the lines about superusers and passwords, masked on the host."""
 
     kind: ClassVar[str] = "boot-grub"
+    in_shell: ClassVar[bool] = True
     arg: str = ""
 
     def script(self) -> str:
         files = " ".join(GRUB_CONFIGS)
-        return (
-            f'for f in {files}; do [ -e "$f" ] || continue; stat -L -c \'# %a %u %n\' -- "$f" || exit 1; '
+        return in_shell_sh(
+            "f",
+            f'for f in {files}; do [ -e "$f" ] || continue; stat -L -c \'# %a %u %n\' -- "$f" || return 1; '
             '[ -r "$f" ] || { echo "# unreadable"; continue; }; '
             "grep -n -E 'superusers|password|GRUB2_PASSWORD|user\\.cfg' -- \"$f\" | "
             f"sed -e '{_MASK}'; done; "
-            "echo '# generators'; grep -l -s -E '^[^#]*password(_pbkdf2)?[[:space:]]' /etc/grub.d/* ; exit 0"
+            "echo '# generators'; "
+            "grep -l -s -E '^[^#]*password(_pbkdf2)?[[:space:]]' /etc/grub.d/* ; return 0",
         )
 
     def parse(self, capture: Capture) -> GrubState:

@@ -10,7 +10,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import ClassVar
 
-from hds_compliance.facts.base import Fact, FactError
+from hds_compliance.facts.base import Fact, FactError, in_shell_sh
 from hds_compliance.model import Capture
 
 
@@ -28,12 +28,14 @@ class Addresses(Fact[list[Address]]):
     """Addresses configured on the host (``ip -o addr``; without iproute2, the kernel tables in /proc)."""
 
     kind: ClassVar[str] = "addresses"
+    in_shell: ClassVar[bool] = True
     arg: str = ""
 
     def script(self) -> str:
-        return (
+        return in_shell_sh(
+            "",
             "if command -v ip >/dev/null 2>&1; then echo ip; ip -o addr show; "
-            "else echo proc; cat /proc/net/if_inet6; echo '# fib_trie'; cat /proc/net/fib_trie; fi"
+            "else echo proc; cat /proc/net/if_inet6; echo '# fib_trie'; cat /proc/net/fib_trie; fi",
         )
 
     def parse(self, capture: Capture) -> list[Address]:
@@ -80,13 +82,14 @@ class NodeName(Fact[str]):
     """The host's node name (``uname -n``): what backup tools record as the host of a snapshot."""
 
     kind: ClassVar[str] = "nodename"
+    in_shell: ClassVar[bool] = True
     arg: str = ""
 
     def script(self) -> str:
         # the UTS node name, read by a builtin (a string sysctl answers reads at any offset, unlike the
         # numeric ones dash would read one byte of); uname where /proc is not mounted (a chroot tree)
         read = "{ IFS= read -r n < /proc/sys/kernel/hostname; } 2>/dev/null"
-        return f"{read} && printf '%s\\n' \"$n\" || uname -n"
+        return in_shell_sh("n", f"{read} && printf '%s\\n' \"$n\" || uname -n")
 
     def parse(self, capture: Capture) -> str:
         if capture.exit_code != 0:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from hds_compliance.facts.base import ABSENT, UNREADABLE, Fact, FactError, check_path, quote
+from hds_compliance.facts.base import ABSENT, UNREADABLE, Fact, FactError, check_path, in_shell_sh, quote
 from hds_compliance.facts.framed import FRAMES_SH, framed_output
 from hds_compliance.model import Capture
 
@@ -243,6 +243,7 @@ class ClamDatabases(Fact[list[SignatureDatabase] | None]):
     when the directory does not exist. Only the header fields that date the signatures are read."""
 
     kind: ClassVar[str] = "svc-clamav"
+    in_shell: ClassVar[bool] = True
     arg: str = ""
 
     def script(self) -> str:
@@ -252,13 +253,14 @@ class ClamDatabases(Fact[list[SignatureDatabase] | None]):
             'sub(/^[[:space:]]*DatabaseDirectory[[:space:]]+/, "", v); sub(/[[:space:]].*/, "", v); d = v } '
             "END { print d }"
         )
-        return (
+        return in_shell_sh(
+            "d c x f",
             'd=/var/lib/clamav; for c in /etc/clamav/freshclam.conf /etc/freshclam.conf; do [ -r "$c" ] || '
             f'continue; x=$(awk \'{setting}\' "$c"); [ -n "$x" ] && d=$x; break; done; '
-            f'[ -d "$d" ] || exit {ABSENT}; echo "dir $d"; for f in "$d"/*.cvd "$d"/*.cld; do '
-            '[ -f "$f" ] || continue; [ -r "$f" ] || exit 101; printf \'%s\\t\' "$f"; '
+            f'[ -d "$d" ] || return {ABSENT}; echo "dir $d"; for f in "$d"/*.cvd "$d"/*.cld; do '
+            f'[ -f "$f" ] || continue; [ -r "$f" ] || return {UNREADABLE}; printf \'%s\\t\' "$f"; '
             'head -c 512 -- "$f" | tr -d \'\\000\\n\' | awk -F: \'{print $1":"$2":"$3":"$4":"$5":"$9}\'; '
-            "done"
+            "done",
         )
 
     def parse(self, capture: Capture) -> list[SignatureDatabase] | None:

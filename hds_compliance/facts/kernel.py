@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from hds_compliance.facts.base import ABSENT, Fact, Part, error_lines, part_from_error, quote
+from hds_compliance.facts.base import ABSENT, Fact, Part, error_lines, in_shell_sh, part_from_error, quote
 from hds_compliance.facts.reads import WHOLE_SH
 from hds_compliance.model import Capture
 
@@ -19,6 +19,7 @@ class Sysctl(Fact[str | None]):
     """Live value of a kernel parameter read from ``/proc/sys``; ``None`` if the kernel has no such key."""
 
     kind: ClassVar[str] = "sysctl"
+    in_shell: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         if not _SYSCTL_RE.match(self.arg):
@@ -26,11 +27,12 @@ class Sysctl(Fact[str | None]):
 
     def script(self) -> str:
         path = self.path
-        return (
-            f"[ -d /proc/sys ] || {{ echo '/proc/sys is not mounted' >&2; exit 1; }}; "
+        return in_shell_sh(
+            "",
+            f"[ -d /proc/sys ] || {{ echo '/proc/sys is not mounted' >&2; return 1; }}; "
             # cat, not the shell's read: dash reads one byte at a time and /proc/sys answers a read at
             # offset 1 with end of file, so `read` would see "3" for a pid_max of 32768.
-            f"[ -e {path} ] || exit {ABSENT}; cat {path}"
+            f"[ -e {path} ] || return {ABSENT}; cat {path}",
         )
 
     batchable: ClassVar[bool] = True
@@ -44,9 +46,8 @@ class Sysctl(Fact[str | None]):
     def batch_script(cls, facts: Sequence[Fact[Any]]) -> str:
         # One grep for every key: each line comes back as "<path>:<line>" (procfs paths hold no colon).
         paths = " ".join(quote(f.path) for f in facts if isinstance(f, Sysctl))
-        return (
-            f"[ -d /proc/sys ] || {{ echo '/proc/sys is not mounted' >&2; exit 1; }}; grep -H '' -- {paths}"
-        )
+        missing = "{ echo '/proc/sys is not mounted' >&2; return 1; }"
+        return in_shell_sh("", f"[ -d /proc/sys ] || {missing}; grep -H '' -- {paths}")
 
     @classmethod
     def split_batch(cls, facts: Sequence[Fact[Any]], stdout: bytes, stderr: str, limit: int) -> list[Part]:
@@ -94,13 +95,12 @@ class MountTable(Fact[list[Mount]]):
     """The live mount table (``/proc/self/mounts``): what is mounted now, not what fstab says."""
 
     kind: ClassVar[str] = "mounts"
+    in_shell: ClassVar[bool] = True
     arg: str = ""
 
     def script(self) -> str:
-        return (
-            f"{WHOLE_SH}[ -r /proc/self/mounts ] || {{ echo '/proc is not mounted' >&2; exit 1; }}; "
-            "rdw /proc/self/mounts"
-        )
+        missing = "{ echo '/proc is not mounted' >&2; return 1; }"
+        return WHOLE_SH + in_shell_sh("", f"[ -r /proc/self/mounts ] || {missing}; rdw /proc/self/mounts")
 
     def parse(self, capture: Capture) -> list[Mount]:
         if capture.exit_code != 0:

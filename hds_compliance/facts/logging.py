@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from hds_compliance.facts.base import ABSENT, Fact, FactError, check_path, quote
+from hds_compliance.facts.base import ABSENT, Fact, FactError, check_path, in_shell_sh, quote
 from hds_compliance.facts.conftree import TreeFact
 from hds_compliance.model import Capture
 
@@ -116,16 +116,18 @@ class LogDaemons(Fact[frozenset[str]]):
     """Logging daemons that run, by program name (argv[0] without its directory)."""
 
     kind: ClassVar[str] = "log-daemons"
+    in_shell: ClassVar[bool] = True
     arg: str = ""
 
     def script(self) -> str:
         names = "|".join(_LOG_DAEMONS)
-        return (
-            "[ -r /proc/self/stat ] || { echo '/proc is not mounted' >&2; exit 1; }; "
+        return in_shell_sh(
+            "f c a",
+            "[ -r /proc/self/stat ] || { echo '/proc is not mounted' >&2; return 1; }; "
             f"for f in $(grep -l -x -E '{names}' /proc/[0-9]*/comm 2>/dev/null); do "
             'read -r c 2>/dev/null < "$f" || continue; '
             "a=$(tr '\\0' '\\n' 2>/dev/null < \"${f%/comm}/cmdline\" | head -n 1); "
-            'printf \'%s %s\\n\' "$c" "$a"; done; exit 0'
+            'printf \'%s %s\\n\' "$c" "$a"; done; return 0',
         )
 
     def parse(self, capture: Capture) -> frozenset[str]:

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import ClassVar
 
-from hds_compliance.facts.base import ABSENT, UNREADABLE, Fact, FactError
+from hds_compliance.facts.base import ABSENT, UNREADABLE, Fact, FactError, in_shell_sh
 from hds_compliance.model import Capture
 
 # ------------------------------------------------------------------------------------------ AppArmor
@@ -33,14 +33,16 @@ class AppArmorStatus(Fact[AppArmorState | None]):
     no AppArmor module."""
 
     kind: ClassVar[str] = "mac-apparmor"
+    in_shell: ClassVar[bool] = True
     arg: str = ""
 
     def script(self) -> str:
-        return (
-            f"[ -d /sys/module/apparmor ] || exit {ABSENT}; "
-            'e=$(cat /sys/module/apparmor/parameters/enabled) || exit 1; echo "enabled $e"; '
-            f"if [ -e {_PROFILES} ]; then [ -r {_PROFILES} ] || exit {UNREADABLE}; echo '# profiles'; "
-            f"cat {_PROFILES} || exit 1; fi"
+        return in_shell_sh(
+            "e",
+            f"[ -d /sys/module/apparmor ] || return {ABSENT}; "
+            'e=$(cat /sys/module/apparmor/parameters/enabled) || return 1; echo "enabled $e"; '
+            f"if [ -e {_PROFILES} ]; then [ -r {_PROFILES} ] || return {UNREADABLE}; echo '# profiles'; "
+            f"cat {_PROFILES} || return 1; fi",
         )
 
     def parse(self, capture: Capture) -> AppArmorState | None:
@@ -88,13 +90,15 @@ class SELinuxStatus(Fact[SELinuxState]):
     """SELinux status: ``/sys/fs/selinux/enforce`` and ``sestatus``."""
 
     kind: ClassVar[str] = "mac-selinux"
+    in_shell: ClassVar[bool] = True
     arg: str = ""
 
     def script(self) -> str:
-        return (
-            "if [ -e /sys/fs/selinux/enforce ]; then e=$(cat /sys/fs/selinux/enforce) || exit 1; "
+        return in_shell_sh(
+            "e",
+            "if [ -e /sys/fs/selinux/enforce ]; then e=$(cat /sys/fs/selinux/enforce) || return 1; "
             'echo "enforce $e"; else echo "enforce -"; fi; '
-            "if command -v sestatus >/dev/null 2>&1; then echo '# sestatus'; sestatus || exit 1; fi"
+            "if command -v sestatus >/dev/null 2>&1; then echo '# sestatus'; sestatus || return 1; fi",
         )
 
     def parse(self, capture: Capture) -> SELinuxState:

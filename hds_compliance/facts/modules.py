@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import ClassVar
 
-from hds_compliance.facts.base import NOT_FOUND, Fact, FactError
+from hds_compliance.facts.base import NOT_FOUND, Fact, FactError, in_shell_sh
 from hds_compliance.model import Capture
 
 
@@ -42,18 +42,20 @@ class KernelModules(Fact[ModuleState]):
     """modprobe's install/blacklist rules, /proc/modules, modules.builtin and /sys/module of this kernel."""
 
     kind: ClassVar[str] = "modprobe"
+    in_shell: ClassVar[bool] = True
     arg: str = ""
 
     def script(self) -> str:
-        return (
-            f"command -v modprobe >/dev/null 2>&1 || exit {NOT_FOUND}; "
+        return in_shell_sh(
+            "k b m",
+            f"command -v modprobe >/dev/null 2>&1 || return {NOT_FOUND}; "
             "{ modprobe --showconfig; echo \"@rc $?\"; } | grep -E '^(install|blacklist|@rc) '; "
             "echo @loaded; if [ -r /proc/modules ]; then cut -d' ' -f1 /proc/modules; else echo @none; fi; "
             # the kernel release and /sys/module's entries by builtins: two programs fewer than uname and ls
             "echo @builtin; { read -r k < /proc/sys/kernel/osrelease; } 2>/dev/null || k=$(uname -r); "
             'b="/lib/modules/$k/modules.builtin"; '
             'if [ -r "$b" ]; then sed \'s,.*/,,; s,\\.ko.*$,,\' "$b"; else echo @none; fi; '
-            'echo @sys; for m in /sys/module/*; do [ -e "$m" ] && echo "${m##*/}"; done; exit 0'
+            'echo @sys; for m in /sys/module/*; do [ -e "$m" ] && echo "${m##*/}"; done; return 0',
         )
 
     def parse(self, capture: Capture) -> ModuleState:

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import ClassVar
 
-from hds_compliance.facts.base import ABSENT, UNREADABLE, Fact, FactError
+from hds_compliance.facts.base import ABSENT, UNREADABLE, Fact, FactError, in_shell_sh
 from hds_compliance.facts.reads import WHOLE_SH
 from hds_compliance.model import Capture
 
@@ -30,11 +30,14 @@ class NssSources(Fact[dict[str, NssLine] | None]):
     """
 
     kind: ClassVar[str] = "nss-sources"
+    in_shell: ClassVar[bool] = True
     arg: str = ""
 
     def script(self) -> str:
         path = NSSWITCH
-        return f"{WHOLE_SH}[ -e {path} ] || exit {ABSENT}; [ -r {path} ] || exit {UNREADABLE}; rdw {path}"
+        return WHOLE_SH + in_shell_sh(
+            "", f"[ -e {path} ] || return {ABSENT}; [ -r {path} ] || return {UNREADABLE}; rdw {path}"
+        )
 
     def parse(self, capture: Capture) -> dict[str, NssLine] | None:
         if capture.exit_code == ABSENT:

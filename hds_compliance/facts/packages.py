@@ -24,7 +24,7 @@ from hds_compliance.facts.aptlists import (
     parse_sources,
     string_to_bool,
 )
-from hds_compliance.facts.base import ABSENT, JOINT_ABSENT_SH, JOINT_SH, Fact, FactError
+from hds_compliance.facts.base import ABSENT, JOINT_ABSENT_SH, JOINT_SH, Fact, FactError, in_shell_sh
 from hds_compliance.facts.framed import FRAMES_SH, Frame, framed_output, parts
 from hds_compliance.model import Capture
 
@@ -78,10 +78,11 @@ class AptConfigDump(Fact[AptConfig | None]):
     """apt's effective configuration (``apt-config dump``); ``None`` where apt is not installed."""
 
     kind: ClassVar[str] = "apt-config"
+    in_shell: ClassVar[bool] = True
     arg: str = ""
 
     def script(self) -> str:
-        return f"command -v apt-config >/dev/null 2>&1 || exit {ABSENT}; apt-config dump"
+        return in_shell_sh("", f"command -v apt-config >/dev/null 2>&1 || return {ABSENT}; apt-config dump")
 
     def parse(self, capture: Capture) -> AptConfig | None:
         if capture.exit_code == ABSENT:
@@ -580,16 +581,18 @@ class PackageIndexes(Fact[list[IndexFile]]):
     """
 
     kind: ClassVar[str] = "pkg-metadata"
+    in_shell: ClassVar[bool] = True
     arg: str = ""
 
     def script(self) -> str:
-        return (
+        return in_shell_sh(
+            "n p",
             "set -- /var/lib/apt/lists/*Release /var/lib/apt/periodic/update-success-stamp "
             "/var/cache/dnf/*/repodata/repomd.xml /var/cache/yum/*/*/*/repomd.xml "
             "/var/cache/yum/*/*/*/repodata/repomd.xml; "
             # ONE stat for all of them (a host has a Release file per repository and suite)
             'n=$#; for p do [ -f "$p" ] && set -- "$@" "$p"; done; shift "$n"; '
-            "[ $# -eq 0 ] || stat -c '%Y %n' -- \"$@\" || exit 1; exit 0"
+            "[ $# -eq 0 ] || stat -c '%Y %n' -- \"$@\" || return 1; return 0",
         )
 
     def parse(self, capture: Capture) -> list[IndexFile]:

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import ClassVar
 
-from hds_compliance.facts.base import Fact, FactError, quote
+from hds_compliance.facts.base import Fact, FactError, in_shell_sh, quote
 from hds_compliance.model import Capture
 
 
@@ -29,16 +29,18 @@ class ProcessTable(Fact[tuple[Process, ...]]):
     """
 
     kind: ClassVar[str] = "process-table"
+    in_shell: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[A-Za-z0-9._+-]{1,15}", self.arg):
             raise ValueError(f"not a process name (comm, at most 15 characters): {self.arg!r}")
 
     def script(self) -> str:
-        return (
+        return in_shell_sh(
+            "f p c",
             f"for f in $(grep -Flx -- {quote(self.arg)} /proc/[0-9]*/comm 2>/dev/null); do p=${{f%/comm}}; "
             "c=$(base64 < \"$p/cmdline\" 2>/dev/null | tr -d '\\n') || continue; "
-            'printf \'%s %s\\n\' "${p#/proc/}" "$c"; done; exit 0'
+            'printf \'%s %s\\n\' "${p#/proc/}" "$c"; done; return 0',
         )
 
     def parse(self, capture: Capture) -> tuple[Process, ...]:

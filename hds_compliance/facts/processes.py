@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from hds_compliance.facts.base import Fact, FactError
+from hds_compliance.facts.base import Fact, FactError, in_shell_sh
 from hds_compliance.model import Capture
 
 
@@ -20,12 +20,14 @@ class Processes(Fact[frozenset[str]]):
     """
 
     kind: ClassVar[str] = "processes"
+    in_shell: ClassVar[bool] = True
     arg: str = ""
 
     def script(self) -> str:
-        return (
-            "[ -r /proc/self/stat ] || { echo '/proc is not mounted' >&2; exit 1; }; "
-            "cat /proc/self/stat /proc/[0-9]*/stat 2>/dev/null; exit 0"  # processes may end meanwhile
+        return in_shell_sh(
+            "",
+            "[ -r /proc/self/stat ] || { echo '/proc is not mounted' >&2; return 1; }; "
+            "cat /proc/self/stat /proc/[0-9]*/stat 2>/dev/null; return 0",  # processes may end meanwhile
         )
 
     def parse(self, capture: Capture) -> frozenset[str]:

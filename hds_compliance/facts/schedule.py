@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from hds_compliance.facts.base import Fact, FactError
+from hds_compliance.facts.base import Fact, FactError, in_shell_sh
 from hds_compliance.facts.reads import READS_SH, parse_listing
 from hds_compliance.model import Capture
 
@@ -41,19 +41,21 @@ class CronFiles(Fact[dict[str, CronEntry]]):
     others readable: see :mod:`hds_compliance.facts.reads`)."""
 
     kind: ClassVar[str] = "cron-files"
+    in_shell: ClassVar[bool] = True
     arg: str = ""
 
     def script(self) -> str:
         dirs = " ".join([*TABLE_DIRS, *RUN_PARTS])
         files = " ".join([*TABLES, *ACCESS])
         globs = " ".join(f"{d}/*" for d in [*TABLE_DIRS, *RUN_PARTS])
-        return (
-            f"{READS_SH}; set --; for p in {files} {dirs} {globs}; do "
+        return f"{READS_SH}; " + in_shell_sh(
+            "p s n",
+            f"set --; for p in {files} {dirs} {globs}; do "
             '[ -e "$p" ] && set -- "$@" "$p"; done; '
-            "s=; [ $# -gt 0 ] && { s=$(stat -c '%a %u %g %F|%n' -- \"$@\") || exit 1; }; "
+            "s=; [ $# -gt 0 ] && { s=$(stat -c '%a %u %g %F|%n' -- \"$@\") || return 1; }; "
             'rec L "$s"; '
             # The contents of the regular files the probe may read, by ONE stat and ONE head.
-            'n=$#; for p do [ -f "$p" ] && [ -r "$p" ] && set -- "$@" "$p"; done; shift "$n"; rd %s "$@"'
+            'n=$#; for p do [ -f "$p" ] && [ -r "$p" ] && set -- "$@" "$p"; done; shift "$n"; rd %s "$@"',
         )
 
     def parse(self, capture: Capture) -> dict[str, CronEntry]:

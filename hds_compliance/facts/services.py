@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, ClassVar
 
-from hds_compliance.facts.base import ABSENT, Fact, FactError, Part, quote
+from hds_compliance.facts.base import ABSENT, Fact, FactError, Part, in_shell_sh, quote
 from hds_compliance.facts.framed import framed_output, parts
 from hds_compliance.facts.reads import WHOLE_SH
 from hds_compliance.model import Capture
@@ -217,13 +217,15 @@ class ListeningSockets(Fact[list[Socket]]):
     """
 
     kind: ClassVar[str] = "listen"
+    in_shell: ClassVar[bool] = True
     arg: str = ""
 
     def script(self) -> str:
-        return (
-            "if command -v ss >/dev/null 2>&1; then echo '# ss'; ss -tulnp || exit 1; exit 0; fi; "
+        return in_shell_sh(
+            "f",
+            "if command -v ss >/dev/null 2>&1; then echo '# ss'; ss -tulnp || return 1; return 0; fi; "
             "echo '# proc'; for f in tcp tcp6 udp udp6; do [ -r /proc/net/$f ] || continue; "
-            'echo "# $f"; cat /proc/net/$f || exit 1; done'
+            'echo "# $f"; cat /proc/net/$f || return 1; done',
         )
 
     def parse(self, capture: Capture) -> list[Socket]:
@@ -320,15 +322,17 @@ class PostfixConfig(Fact[PostfixListen | None]):
     """
 
     kind: ClassVar[str] = "mail-postfix"
+    in_shell: ClassVar[bool] = True
     arg: str = ""
 
     def script(self) -> str:
-        return (
-            f"command -v postconf >/dev/null 2>&1 || exit {ABSENT}; {WHOLE_SH}nl='\n'; "
-            "i=$(postconf -hx inet_interfaces config_directory) || exit 1; "
+        return WHOLE_SH + in_shell_sh(
+            "nl i d",
+            f"command -v postconf >/dev/null 2>&1 || return {ABSENT}; nl='\n'; "
+            "i=$(postconf -hx inet_interfaces config_directory) || return 1; "
             # config_directory is postconf's second line: what follows the newline in $i
             f"printf '%s\\n%s\\n' '{_POSTCONF_HEADER}' \"$i\"; d=${{i#*\"$nl\"}}; "
-            '[ -r "$d/master.cf" ] || { echo "cannot read $d/master.cf" >&2; exit 1; }; rdw "$d/master.cf"'
+            '[ -r "$d/master.cf" ] || { echo "cannot read $d/master.cf" >&2; return 1; }; rdw "$d/master.cf"',
         )
 
     def parse(self, capture: Capture) -> PostfixListen | None:

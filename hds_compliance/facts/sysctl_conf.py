@@ -20,7 +20,7 @@ from fnmatch import fnmatchcase
 from functools import cached_property
 from typing import ClassVar
 
-from hds_compliance.facts.base import ABSENT, UNREADABLE, Fact, FactError
+from hds_compliance.facts.base import ABSENT, UNREADABLE, Fact, FactError, in_shell_sh
 from hds_compliance.facts.reads import READS_SH, Listing, parse_listing
 from hds_compliance.model import Capture
 
@@ -189,11 +189,14 @@ class SysctlConf(Fact[SysctlConfig]):
     """The sysctl.d configuration systemd-sysctl applies at the next boot (see the module docstring)."""
 
     kind: ClassVar[str] = "sysctl-conf"
+    in_shell: ClassVar[bool] = True
     arg: str = ""
 
     def script(self) -> str:
         files = conf_files_sh(SYSCTL_DIRS, "*.conf")
-        return f'{READS_SH}; rc=0; set --; {files}; rd %s "$@" || rc=1; exit "$rc"'
+        return f"{READS_SH}; " + in_shell_sh(
+            "rc d f", f'rc=0; set --; {files}; rd %s "$@" || rc=1; return "$rc"'
+        )
 
     def parse(self, capture: Capture) -> SysctlConfig:
         return self.config(capture, parse_listing(capture, self.describe(), "MUV"))

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import ClassVar
 
-from hds_compliance.facts.base import ABSENT, Fact, FactError
+from hds_compliance.facts.base import ABSENT, Fact, FactError, in_shell_sh
 from hds_compliance.facts.conftree import TreeFact
 from hds_compliance.facts.logging import systemd_conf_roots
 from hds_compliance.model import Capture
@@ -26,15 +26,17 @@ class TimeSyncStatus(Fact[TimeSync | None]):
     """Whether the clock is synchronised (timedatectl, chronyc or ntpq); ``None`` if no tool is present."""
 
     kind: ClassVar[str] = "timesync"
+    in_shell: ClassVar[bool] = True
     arg: str = ""
 
     def script(self) -> str:
-        return (
+        return in_shell_sh(
+            "",
             "if [ -d /run/systemd/system ] && command -v timedatectl >/dev/null 2>&1; then "
             "echo timedatectl; timedatectl show -p NTPSynchronized --value; "
             "elif command -v chronyc >/dev/null 2>&1; then echo chronyc; chronyc -n tracking; "
             "elif command -v ntpq >/dev/null 2>&1; then echo ntpq; ntpq -pn; "
-            f"else exit {ABSENT}; fi"
+            f"else return {ABSENT}; fi",
         )
 
     def parse(self, capture: Capture) -> TimeSync | None:
