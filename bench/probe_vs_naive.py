@@ -421,22 +421,25 @@ def run_probe(
     )
 
 
-def naive_command(snippet: str) -> str:
+def naive_command(snippet: str, in_shell: bool = False) -> str:
     """One fact as its own remote command, wrapped as lightly as binary safety allows.
 
     stdout goes through base64 (pyinfra decodes output as strict UTF-8); the snippet's exit code is
     appended to stderr as a last ``rc=N`` line; the command itself always exits 0, so pyinfra never
-    marks the host failed. Same environment (``LC_ALL=C``, ``PATH``, cap ``C``) as a probe section.
+    marks the host failed. Same environment (``LC_ALL=C``, ``PATH``, cap ``C``) as a probe section. A
+    snippet that may ``exit`` runs in a subshell so that its code is still printed; an in-shell one
+    (``Fact.in_shell``: it returns) runs without, as the probe runs it.
     """
     from hds_compliance.collect.probe import DEFAULT_SECTION_CAP
 
+    call = "f" if in_shell else "( f )"
     return "\n".join(
         [
             "LC_ALL=C; LANG=C; export LC_ALL LANG",
             "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH; export PATH",
             f"C={DEFAULT_SECTION_CAP + 1}",  # the probe's on-host cap for file bodies
             f"f() {{\n{snippet}\n}}",
-            f"{{ ( f ) </dev/null; printf '\\n{RC_PREFIX}%s\\n' \"$?\" >&2; }} | base64",
+            f"{{ {call} </dev/null; printf '\\n{RC_PREFIX}%s\\n' \"$?\" >&2; }} | base64",
             "exit 0",
         ]
     )
@@ -628,7 +631,7 @@ def naive_worker(request: dict[str, Any]) -> dict[str, Any]:
 
     def run_one(host: Any, fact: Any) -> dict[str, Any]:
         try:
-            command = StringCommand(naive_command(fact.script()))
+            command = StringCommand(naive_command(fact.script(), type(fact).in_shell))
             _ok, output = host.run_shell_command(command, _timeout=command_timeout)
             stdout, stderr = "\n".join(output.stdout_lines), "\n".join(output.stderr_lines)
             return {"stdout": stdout, "stderr": stderr, "error": None}
