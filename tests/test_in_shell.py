@@ -203,9 +203,10 @@ def test_a_shell_without_local_runs_them_in_subshells_and_gets_the_same(shell: l
             )
 
 
-def test_a_section_that_ends_the_shell_costs_the_probe_its_completeness(tmp_path: Path) -> None:
-    """``exit`` in an in-shell snippet (a broken contract) ends the sections' subshell: the probe is
-    incomplete and names why, the section and those after it are unusable, never judged."""
+def test_a_section_that_ends_its_shell_costs_the_probe_its_completeness_and_its_chunk(tmp_path: Path) -> None:
+    """``exit`` in an in-shell snippet (a broken contract) ends its chunk's subshell: the probe is
+    incomplete and names the section, the chunk is unusable, never judged; the sections after the chunk
+    still come back."""
     probe = talking(tmp_path)
     broken = Probe(
         probe.nonce,
@@ -215,18 +216,39 @@ def test_a_section_that_ends_the_shell_costs_the_probe_its_completeness(tmp_path
     done = subprocess.run(["sh", "-c", broken.script], capture_output=True, timeout=60, check=True)
     parsed = parse(broken, done.stdout)
     assert not parsed.complete
-    assert parsed.problem == "probe sections stopped before the last one (a section ended the probe's shell)"
+    assert (
+        parsed.problem == "probe sections 0 did not come back whole (section 0 ended the shell they ran in)"
+    )
+    usable = [c.fact for c in parsed.captures if c.problem is None]
+    assert usable == [s.facts[0].key for s in probe.sections[1:]]
+
+
+def test_a_chunk_is_used_only_when_its_last_section_returned(tmp_path: Path) -> None:
+    """Sections run before the one that ended the chunk's shell are not used either: their chunk never
+    vouched for them (its pool requests, its Z)."""
+    probe = talking(tmp_path)
+    first, second = (Section(f"_h() {{ echo {n}; }}; _h", (FilesMatching(f"{tmp_path}/{n}*"),)) for n in "xy")
+    broken = Probe(
+        probe.nonce, (first, second, Section("_h() { exit 0; }; _h", probe.sections[0].facts)), 1 << 20
+    )
+    assert broken.in_shell == (0, 1, 2)
+    done = subprocess.run(["sh", "-c", broken.script], capture_output=True, timeout=60, check=True)
+    parsed = parse(broken, done.stdout)
+    assert (
+        parsed.problem
+        == "probe sections 0, 1, 2 did not come back whole (section 2 ended the shell they ran in)"
+    )
     assert all(c.problem for c in parsed.captures)
 
 
-def test_a_stream_cut_before_their_stderr_leaves_in_shell_sections_unusable(tmp_path: Path) -> None:
+def test_a_stream_cut_before_a_chunk_s_stderr_leaves_that_chunk_unusable(tmp_path: Path) -> None:
     probe = talking(tmp_path)
     done = subprocess.run(["sh", "-c", probe.script], capture_output=True, timeout=60, check=True)
     start, encoded = done.stdout.split(b"\n", 1)
     stream = zlib.decompress(base64.b64decode(encoded), wbits=31)
-    cut = stream[: stream.index(f"\n{probe.nonce} R ".encode())]
+    cut = stream[: stream.rindex(f"\n{probe.nonce} R ".encode())]  # in the last chunk's stderr
     output = start.removesuffix(b" gz") + b"\n" + base64.b64encode(cut) + b"\n"
     parsed = parse(probe, output)
     assert not parsed.complete and parsed.problem is not None
     usable = [c.fact for c in parsed.captures if c.problem is None]
-    assert usable == [probe.sections[1].facts[0].key]  # the forked section came back whole
+    assert usable == [s.facts[0].key for s in probe.sections[:2]]  # the chunk before and the forked section

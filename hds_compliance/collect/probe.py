@@ -14,19 +14,20 @@ and the decoded stream, where ``M`` is a per-run random nonce::
     <times>                 the shell's ``times``: the CPU the sections took on the host
 
 A section whose fact keeps the in-shell contract (:attr:`~hds_compliance.facts.base.Fact.in_shell`)
-runs in the probe's shell itself, without a subshell: it ends with ``\nM Y <i>\n`` instead of the stderr
-part and X, the sections then run in ONE subshell whose fd 5 the shell gathers, and after the last
-section its stream carries each such section's stderr, then Z::
+runs without a subshell of its own: it ends with ``\nM Y <i>\n`` instead of the stderr part and X.
+Consecutive such sections run in chunks of at most :data:`IN_SHELL_CHUNK`, ONE subshell per chunk whose
+fd 5 the main shell gathers; after the chunk, its stream carries each of its sections' stderr, then Z
+naming the chunk's last section::
 
-    \nM R <i>\n <stderr of in-shell section i>  ...  \nM Z <n>\n     (before the trailer)
+    \nM R <i>\n <stderr of in-shell section i>  ...   \nM Z <last>\n
 
-Z is printed by the sections' subshell after its last section: a section that ended that shell leaves no
-Z, and the probe is incomplete. A section's bytes can only end at a marker carrying the nonce, which no
-file content can predict; the trailer proves the output was not cut. Where the host's gzip works, the
-stream is compressed before base64 (about six times smaller: less for the host to encrypt and for the
-scanning machine to receive, decode and pass between processes), and gzip's CRC vouches for it as well.
-Each section that is not in-shell costs one subshell on the host (its stdout goes straight to the
-stream, its stderr and exit code come back through ``$( )``);
+Z is printed by the chunk's subshell after its last section has returned: a section that ended that
+shell leaves no Z, and none of the chunk is used. A section's bytes can only end at a marker carrying
+the nonce, which no file content can predict; the trailer proves the output was not cut. Where the
+host's gzip works, the stream is compressed before base64 (about six times smaller: less for the host
+to encrypt and for the scanning machine to receive, decode and pass between processes), and gzip's CRC
+vouches for it as well. Each section that is not in-shell costs one subshell on the host (its stdout
+goes straight to the stream, its stderr and exit code come back through ``$( )``);
 facts that read data of unbounded size cap it on the host (``$C``), and every section is capped again
 here. Sections that read files with the library ``rd`` or ``rdw`` hand their paths to one pool section
 run last (``M B n``): ONE stat and ONE head for the whole probe, each section's output rebuilt here as
@@ -62,6 +63,9 @@ from hds_compliance.facts.base import ABSENT
 from hds_compliance.model import Capture, Recent
 
 DEFAULT_SECTION_CAP = 1 << 20  # bytes of stdout kept per section
+# In-shell sections per subshell at most: one fork per chunk; a probe cut short (a timeout) loses the
+# stderr, so the use, of the chunk it was in, never more.
+IN_SHELL_CHUNK = 20
 STDERR_TAIL = 2048
 _BASE64_PREFIX = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 
@@ -144,15 +148,20 @@ class Probe:
         ]
         if self.in_shell:
             # A section that keeps the in-shell contract runs as a plain call: its stdout goes to the
-            # stream, its stderr to fd 5, after a header naming it (the body's $( ) gathers them, see
-            # below), and it ends with Y instead of X. Where the shell has no ``local`` (the contract
-            # needs it), such sections run in subshells like the others.
+            # stream, its stderr to fd 5 after an R header, and it ends with Y instead of X. Such sections
+            # run in chunks: ONE subshell per chunk, whose fd 5 the main shell gathers (g prints it to
+            # the stream and takes back the chunk's pool requests). Where the shell has no ``local``
+            # (the contract needs it), they run in subshells of their own like the others.
             lines += [
-                "I=; L=; _hl() { local _x; }; _hl 2>/dev/null && L=1",
+                "I=; L=; _hl() { local _x; }; _hl 2>/dev/null && L=1; nl='\n'",
                 'ri() { [ -n "$L" ] || { run "$1" "$2"; return; }; s; '
                 'printf \'\\n%s B %s%s\\n\' "$M" "$1" "${t:+ T$t}"; printf \'\\n%s R %s\\n\' "$M" "$1" >&5; '
                 'I=1; "$2" </dev/null 2>&5 >&4; r=$?; I=; '
                 'printf \'\\n%s E %s %s\\n\\n%s Y %s\\n\' "$M" "$1" "$r" "$M" "$1"; }',
+                # (the Q part ends $x: cut by a suffix, then the rest as a quoted prefix; dash tries a
+                # pattern that starts with * against every prefix: quadratic in long strings)
+                'g() { y=${x%"$nl$M Q "*}; [ "$y" = "$x" ] || { P=${x#"$y$nl$M Q "}; x=$y; }; '
+                "printf '%s\\n' \"$x\"; }",
             ]
         if self.deferred:  # the sections' file reads, pooled (hds_compliance.collect.pool)
             lines += ["nl='\n'; P=", POOLED_READS_SH, POOL_SH]
@@ -160,16 +169,24 @@ class Probe:
             script = deferring(section.script) if i in self.deferred else section.script
             lines.append(f"f{i}() {{\n{script}\n}}")
         lines.append('printf \'%s S%s\\n\' "$M" "$Z"')
-        runs = [f"{'ri' if i in self.in_shell else 'run'} {i} f{i}" for i in range(len(self.sections))]
+        runs, i, count = [], 0, len(self.sections)
+        while i < count:
+            if i not in self.in_shell:
+                runs.append(f"run {i} f{i}")
+                i += 1
+                continue
+            chunk = [i]
+            while i + 1 < count and i + 1 in self.in_shell and len(chunk) < IN_SHELL_CHUNK:
+                i += 1
+                chunk.append(i)
+            i += 1
+            # Z after the chunk's last section has returned (a section that ended the chunk's shell leaves
+            # none: the parser then trusts none of the chunk), then the chunk's pool requests (Q)
+            calls = "; ".join(f"ri {j} f{j}" for j in chunk)
+            end = f'printf \'\\n%s Z %s\\n%s Q %s\' "$M" {chunk[-1]} "$M" "$P" >&5'
+            runs.append(f"x=$( {{ {calls}; {end}; }} 5>&1 >&4 ); g")
         if self.deferred:
             runs.append(f"run {len(self.sections)} pool")
-        count = len(self.sections)
-        if self.in_shell:
-            # The sections run in ONE subshell whose fd 5 the main shell gathers: the in-shell sections'
-            # stderr, each part after its R header, and Z when the last section has returned (a section
-            # that ended the subshell leaves no Z: the parser then trusts none of it).
-            runs.append(f"printf '\\n%s Z %s\\n' \"$M\" {count} >&5")
-            runs = ["x=$( { " + "; ".join(runs) + "; } 5>&1 >&4 )", "printf '%s\\n' \"$x\""]
         body = "; ".join(runs)
         lines.append(
             f"{{ {body + '; ' if body else ''}"
@@ -209,7 +226,9 @@ def _sections(facts: tuple[Fact[object], ...]) -> tuple[Section, ...]:
             sections.append(Section(kind.batch_script(members), tuple(members)))
         else:
             sections.extend(Section(f.script(), (f,)) for f in members)
-    return tuple(sections)
+    # In-shell sections first, in as few chunks as can be: each chunk costs a fork, and the sections
+    # that may hang (programs asked over IPC, file-system walks) are mostly among the others.
+    return tuple(sorted(sections, key=lambda section: not section.in_shell))
 
 
 def render(facts: list[Fact[object]], nonce: str, section_cap: int = DEFAULT_SECTION_CAP) -> Probe:
@@ -305,15 +324,16 @@ def _frame(probe: Probe, output: str | bytes, transport_error: str | None, stder
     stamps: dict[int, bytes] = {}  # the clock when section i started; at the number of sections run, the end
     ran = len(probe.sections) + (1 if probe.deferred else 0)  # the sections, and the pool after them
     # (section, "out" | "err" | "fd5", payload start): "fd5" is an in-shell section's stderr, which comes
-    # after every section, each part after its R header, until Z
+    # after its chunk's sections, each part after its R header, until the chunk's Z
     open_at: tuple[int, str, int] | None = None
     waiting: set[int] = set()  # in-shell sections (ended by Y) whose stderr is still to come
-    gathered = False  # Z: the sections' subshell returned after its last section
+    told: dict[int, bytes] = {}  # their stderr, kept once their chunk's Z vouches for it
+    ended: list[int] = []  # in-shell sections that never returned
     for match in marker.finditer(stream):
         tag, index = match.group(1).decode(), int(match.group(2))
         if open_at is not None and open_at[1] == "fd5":
             # a part of fd 5 ends at the next marker; like $( ) in ``run``, without its trailing newlines
-            sections[open_at[0]]["err"] = stream[open_at[2] : match.start()].rstrip(b"\n")
+            told[open_at[0]] = stream[open_at[2] : match.start()].rstrip(b"\n")
             open_at = None
         if match.group(4) is not None and tag in ("B", "DONE"):
             stamps[ran if tag == "DONE" else index] = match.group(4)
@@ -322,10 +342,11 @@ def _frame(probe: Probe, output: str | bytes, transport_error: str | None, stder
             open_at = None
             cpu_s = _cpu_seconds(stream[match.end() :])
             continue
-        if tag == "Z":
-            if index != len(probe.sections) or gathered or waiting or open_at is not None:
+        if tag == "Z":  # the chunk ending with section ``index`` returned whole
+            if index not in probe.in_shell or open_at is not None or any(j <= index for j in waiting):
                 anomalies.append(f"marker Z {index} out of order")
-            gathered = True
+            for j in [j for j in told if j <= index]:
+                sections[j]["err"] = told.pop(j)
             continue
         if index > len(probe.sections) or (index == len(probe.sections) and not probe.deferred):
             anomalies.append(f"marker for unknown section {index}")
@@ -345,18 +366,23 @@ def _frame(probe: Probe, output: str | bytes, transport_error: str | None, stder
         elif tag == "Y" and open_at == (index, "err", match.start()) and index in probe.in_shell:
             waiting.add(index)
             open_at = None
-        elif tag == "R" and open_at is None and index in waiting:
-            waiting.discard(index)
-            open_at = (index, "fd5", match.end())
-        elif tag == "R" and open_at is not None and open_at[:2] == (index, "out") and index in probe.in_shell:
-            open_at = None  # the section never returned: it ended the sections' subshell (no Z follows)
+        elif tag == "R":
+            if open_at is not None and open_at[1] == "out" and open_at[0] in probe.in_shell:
+                ended.append(open_at[0])  # it never returned: it ended its chunk's shell (no Z follows)
+                open_at = None
+            if open_at is None and index in waiting:
+                waiting.discard(index)
+                open_at = (index, "fd5", match.end())
+            elif index not in ended:
+                anomalies.append(f"marker R {index} out of order")
         else:
             anomalies.append(f"marker {tag} {index} out of order")
             open_at = None
 
     pool_missing = bool(probe.deferred) and "err" not in sections.get(len(probe.sections), {})
-    # the sections' subshell did not come to its end (a section ended it): nothing after it is there
-    cut_short = bool(probe.in_shell) and not gathered and done is not None
+    # in-shell sections whose chunk never said Z (a section ended the chunk's shell): none of it is used
+    unsure = sorted([*waiting, *told, *ended])
+    cut_short = bool(unsure) and done is not None
     complete = (
         clean
         and done == len(probe.sections)
@@ -387,7 +413,10 @@ def _frame(probe: Probe, output: str | bytes, transport_error: str | None, stder
     elif anomalies:
         problem = "probe framing broken: " + "; ".join(anomalies[:3])
     elif cut_short:
-        problem = "probe sections stopped before the last one (a section ended the probe's shell)"
+        problem = (
+            f"probe sections {', '.join(map(str, unsure))} did not come back whole "
+            f"(section {ended[0] if ended else unsure[-1]} ended the shell they ran in)"
+        )
     elif pool_missing:
         problem = "probe output lacks its pooled file read (the sections that read files have no files)"
     else:
