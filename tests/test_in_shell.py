@@ -203,29 +203,29 @@ def test_a_shell_without_local_runs_them_in_subshells_and_gets_the_same(shell: l
             )
 
 
-def test_a_section_that_ends_its_shell_costs_the_probe_its_completeness_and_its_chunk(tmp_path: Path) -> None:
-    """``exit`` in an in-shell snippet (a broken contract) ends its chunk's subshell: the probe is
-    incomplete and names the section, the chunk is unusable, never judged; the sections after the chunk
-    still come back."""
+def test_a_section_that_ends_its_shell_costs_the_probe_its_completeness(tmp_path: Path) -> None:
+    """``exit`` in an in-shell snippet (a broken contract) ends the subshell the in-shell sections run
+    in: the probe is incomplete and names the section, which is unusable with those after it, never
+    judged; the sections run before (in the main shell) still come back."""
     probe = talking(tmp_path)
     broken = Probe(
         probe.nonce,
-        (Section("_h() { exit 0; }; _h", probe.sections[0].facts), *probe.sections[1:]),
+        (probe.sections[1], Section("_h() { exit 0; }; _h", probe.sections[0].facts), probe.sections[2]),
         probe.section_cap,
     )
+    assert broken.in_shell == (1, 2)
     done = subprocess.run(["sh", "-c", broken.script], capture_output=True, timeout=60, check=True)
     parsed = parse(broken, done.stdout)
     assert not parsed.complete
     assert (
-        parsed.problem == "probe sections 0 did not come back whole (section 0 ended the shell they ran in)"
+        parsed.problem == "probe sections 1 did not come back whole (section 1 ended the shell they ran in)"
     )
     usable = [c.fact for c in parsed.captures if c.problem is None]
-    assert usable == [s.facts[0].key for s in probe.sections[1:]]
+    assert usable == [probe.sections[1].facts[0].key]
 
 
-def test_a_chunk_is_used_only_when_its_last_section_returned(tmp_path: Path) -> None:
-    """Sections run before the one that ended the chunk's shell are not used either: their chunk never
-    vouched for them (its pool requests, its Z)."""
+def test_in_shell_sections_are_used_only_when_the_last_one_returned(tmp_path: Path) -> None:
+    """Sections run before the one that ended their shell are not used either: Z never vouched for them."""
     probe = talking(tmp_path)
     first, second = (Section(f"_h() {{ echo {n}; }}; _h", (FilesMatching(f"{tmp_path}/{n}*"),)) for n in "xy")
     broken = Probe(
@@ -241,14 +241,14 @@ def test_a_chunk_is_used_only_when_its_last_section_returned(tmp_path: Path) -> 
     assert all(c.problem for c in parsed.captures)
 
 
-def test_a_stream_cut_before_a_chunk_s_stderr_leaves_that_chunk_unusable(tmp_path: Path) -> None:
+def test_a_stream_cut_before_the_in_shell_stderr_leaves_those_sections_unusable(tmp_path: Path) -> None:
     probe = talking(tmp_path)
     done = subprocess.run(["sh", "-c", probe.script], capture_output=True, timeout=60, check=True)
     start, encoded = done.stdout.split(b"\n", 1)
     stream = zlib.decompress(base64.b64decode(encoded), wbits=31)
-    cut = stream[: stream.rindex(f"\n{probe.nonce} R ".encode())]  # in the last chunk's stderr
+    cut = stream[: stream.rindex(f"\n{probe.nonce} R ".encode())]  # inside the in-shell stderr
     output = start.removesuffix(b" gz") + b"\n" + base64.b64encode(cut) + b"\n"
     parsed = parse(probe, output)
     assert not parsed.complete and parsed.problem is not None
     usable = [c.fact for c in parsed.captures if c.problem is None]
-    assert usable == [s.facts[0].key for s in probe.sections[:2]]  # the chunk before and the forked section
+    assert usable == [probe.sections[1].facts[0].key]  # the section run in a subshell came back whole

@@ -14,15 +14,15 @@ and the decoded stream, where ``M`` is a per-run random nonce::
     <times>                 the shell's ``times``: the CPU the sections took on the host
 
 A section whose fact keeps the in-shell contract (:attr:`~hds_compliance.facts.base.Fact.in_shell`)
-runs without a subshell of its own: it ends with ``\nM Y <i>\n`` instead of the stderr part and X.
-Consecutive such sections run in chunks of at most :data:`IN_SHELL_CHUNK`, ONE subshell per chunk whose
-fd 5 the main shell gathers; after the chunk, its stream carries each of its sections' stderr, then Z
-naming the chunk's last section::
+runs without a subshell of its own: it ends with ``\nM Y <i>\n`` instead of the stderr part and X. The
+probe puts such sections last; from the first of them on, the sections and the pool run in ONE subshell
+whose fd 5 the main shell gathers, and after them the stream carries each in-shell section's stderr,
+then Z naming the last in-shell section::
 
     \nM R <i>\n <stderr of in-shell section i>  ...   \nM Z <last>\n
 
-Z is printed by the chunk's subshell after its last section has returned: a section that ended that
-shell leaves no Z, and none of the chunk is used. A section's bytes can only end at a marker carrying
+Z is printed by that subshell after all its sections have returned: a section that ended that shell
+leaves no Z, and none of its in-shell sections is used. A section's bytes can only end at a marker carrying
 the nonce, which no file content can predict; the trailer proves the output was not cut. Where the
 host's gzip works, the stream is compressed before base64 (about six times smaller: less for the host
 to encrypt and for the scanning machine to receive, decode and pass between processes), and gzip's CRC
@@ -63,9 +63,6 @@ from hds_compliance.facts.base import ABSENT
 from hds_compliance.model import Capture, Recent
 
 DEFAULT_SECTION_CAP = 1 << 20  # bytes of stdout kept per section
-# In-shell sections per subshell at most: one fork per chunk; a probe cut short (a timeout) loses the
-# stderr, so the use, of the chunk it was in, never more.
-IN_SHELL_CHUNK = 20
 STDERR_TAIL = 2048
 _BASE64_PREFIX = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 
@@ -148,20 +145,14 @@ class Probe:
         ]
         if self.in_shell:
             # A section that keeps the in-shell contract runs as a plain call: its stdout goes to the
-            # stream, its stderr to fd 5 after an R header, and it ends with Y instead of X. Such sections
-            # run in chunks: ONE subshell per chunk, whose fd 5 the main shell gathers (g prints it to
-            # the stream and takes back the chunk's pool requests). Where the shell has no ``local``
-            # (the contract needs it), they run in subshells of their own like the others.
+            # stream, its stderr to fd 5 after an R header, and it ends with Y instead of X. Where the
+            # shell has no ``local`` (the contract needs it), it runs in a subshell like the others.
             lines += [
-                "I=; L=; _hl() { local _x; }; _hl 2>/dev/null && L=1; nl='\n'",
+                "I=; L=; _hl() { local _x; }; _hl 2>/dev/null && L=1",
                 'ri() { [ -n "$L" ] || { run "$1" "$2"; return; }; s; '
                 'printf \'\\n%s B %s%s\\n\' "$M" "$1" "${t:+ T$t}"; printf \'\\n%s R %s\\n\' "$M" "$1" >&5; '
                 'I=1; "$2" </dev/null 2>&5 >&4; r=$?; I=; '
                 'printf \'\\n%s E %s %s\\n\\n%s Y %s\\n\' "$M" "$1" "$r" "$M" "$1"; }',
-                # (the Q part ends $x: cut by a suffix, then the rest as a quoted prefix; dash tries a
-                # pattern that starts with * against every prefix: quadratic in long strings)
-                'g() { y=${x%"$nl$M Q "*}; [ "$y" = "$x" ] || { P=${x#"$y$nl$M Q "}; x=$y; }; '
-                "printf '%s\\n' \"$x\"; }",
             ]
         if self.deferred:  # the sections' file reads, pooled (hds_compliance.collect.pool)
             lines += ["nl='\n'; P=", POOLED_READS_SH, POOL_SH]
@@ -169,24 +160,20 @@ class Probe:
             script = deferring(section.script) if i in self.deferred else section.script
             lines.append(f"f{i}() {{\n{script}\n}}")
         lines.append('printf \'%s S%s\\n\' "$M" "$Z"')
-        runs, i, count = [], 0, len(self.sections)
-        while i < count:
-            if i not in self.in_shell:
-                runs.append(f"run {i} f{i}")
-                i += 1
-                continue
-            chunk = [i]
-            while i + 1 < count and i + 1 in self.in_shell and len(chunk) < IN_SHELL_CHUNK:
-                i += 1
-                chunk.append(i)
-            i += 1
-            # Z after the chunk's last section has returned (a section that ended the chunk's shell leaves
-            # none: the parser then trusts none of the chunk), then the chunk's pool requests (Q)
-            calls = "; ".join(f"ri {j} f{j}" for j in chunk)
-            end = f'printf \'\\n%s Z %s\\n%s Q %s\' "$M" {chunk[-1]} "$M" "$P" >&5'
-            runs.append(f"x=$( {{ {calls}; {end}; }} 5>&1 >&4 ); g")
+        count = len(self.sections)
+        first = self.in_shell[0] if self.in_shell else count
+        runs = [f"run {i} f{i}" for i in range(first)]
+        tail = [f"{'ri' if i in self.in_shell else 'run'} {i} f{i}" for i in range(first, count)]
         if self.deferred:
-            runs.append(f"run {len(self.sections)} pool")
+            tail.append(f"run {count} pool")
+        if self.in_shell:
+            # From the first in-shell section on, the sections (and the pool) run in ONE subshell whose
+            # fd 5 the main shell gathers: the in-shell sections' stderr, then Z naming the last of them,
+            # printed when all have returned (a section that ended the subshell leaves no Z: none of its
+            # in-shell sections is used). The probe puts them last: a probe cut short loses their stderr.
+            tail.append(f"printf '\\n%s Z %s\\n' \"$M\" {self.in_shell[-1]} >&5")
+            tail = ["x=$( { " + "; ".join(tail) + "; } 5>&1 >&4 )", "printf '%s\\n' \"$x\""]
+        runs += tail
         body = "; ".join(runs)
         lines.append(
             f"{{ {body + '; ' if body else ''}"
@@ -226,9 +213,9 @@ def _sections(facts: tuple[Fact[object], ...]) -> tuple[Section, ...]:
             sections.append(Section(kind.batch_script(members), tuple(members)))
         else:
             sections.extend(Section(f.script(), (f,)) for f in members)
-    # In-shell sections first, in as few chunks as can be: each chunk costs a fork, and the sections
-    # that may hang (programs asked over IPC, file-system walks) are mostly among the others.
-    return tuple(sorted(sections, key=lambda section: not section.in_shell))
+    # In-shell sections last, together: they run in one subshell whose stderr comes back when its last
+    # section has returned (Probe.script).
+    return tuple(sorted(sections, key=lambda section: section.in_shell))
 
 
 def render(facts: list[Fact[object]], nonce: str, section_cap: int = DEFAULT_SECTION_CAP) -> Probe:
@@ -324,10 +311,10 @@ def _frame(probe: Probe, output: str | bytes, transport_error: str | None, stder
     stamps: dict[int, bytes] = {}  # the clock when section i started; at the number of sections run, the end
     ran = len(probe.sections) + (1 if probe.deferred else 0)  # the sections, and the pool after them
     # (section, "out" | "err" | "fd5", payload start): "fd5" is an in-shell section's stderr, which comes
-    # after its chunk's sections, each part after its R header, until the chunk's Z
+    # after the sections, each part after its R header, until Z
     open_at: tuple[int, str, int] | None = None
     waiting: set[int] = set()  # in-shell sections (ended by Y) whose stderr is still to come
-    told: dict[int, bytes] = {}  # their stderr, kept once their chunk's Z vouches for it
+    told: dict[int, bytes] = {}  # their stderr, kept once Z vouches for it
     ended: list[int] = []  # in-shell sections that never returned
     for match in marker.finditer(stream):
         tag, index = match.group(1).decode(), int(match.group(2))
@@ -342,7 +329,7 @@ def _frame(probe: Probe, output: str | bytes, transport_error: str | None, stder
             open_at = None
             cpu_s = _cpu_seconds(stream[match.end() :])
             continue
-        if tag == "Z":  # the chunk ending with section ``index`` returned whole
+        if tag == "Z":  # the in-shell sections up to ``index`` returned whole
             if index not in probe.in_shell or open_at is not None or any(j <= index for j in waiting):
                 anomalies.append(f"marker Z {index} out of order")
             for j in [j for j in told if j <= index]:
@@ -368,7 +355,7 @@ def _frame(probe: Probe, output: str | bytes, transport_error: str | None, stder
             open_at = None
         elif tag == "R":
             if open_at is not None and open_at[1] == "out" and open_at[0] in probe.in_shell:
-                ended.append(open_at[0])  # it never returned: it ended its chunk's shell (no Z follows)
+                ended.append(open_at[0])  # it never returned: it ended their shell (no Z follows)
                 open_at = None
             if open_at is None and index in waiting:
                 waiting.discard(index)
@@ -380,7 +367,7 @@ def _frame(probe: Probe, output: str | bytes, transport_error: str | None, stder
             open_at = None
 
     pool_missing = bool(probe.deferred) and "err" not in sections.get(len(probe.sections), {})
-    # in-shell sections whose chunk never said Z (a section ended the chunk's shell): none of it is used
+    # in-shell sections never vouched for by Z (a section ended their shell): none is used
     unsure = sorted([*waiting, *told, *ended])
     cut_short = bool(unsure) and done is not None
     complete = (
