@@ -802,6 +802,10 @@ def report(
         f"client CPU {_ratio(med(1, 'client_cpu_s'), med(0, 'client_cpu_s'))}, "
         f"target CPU {_ratio(med(1, 'target_cpu_s'), med(0, 'target_cpu_s'))}"
     )
+    if len(runs) > 1:  # each run pairs the two modes back to back: its ratio is untouched by the VM's drift
+        ratios = [n.wall_s / p.wall_s for p, n, _ in runs if p.wall_s > 0]
+        listed = ", ".join(f"{r:.2f}" for r in ratios)
+        print(f"wall ratio of each run: {listed} (median {statistics.median(ratios):.2f})")
     collect = [med(i, "client_cpu_s") - med(i, "evaluate_cpu_s") for i in (0, 1)]
     print(
         f"client CPU without the evaluation both modes share (probe {med(0, 'evaluate_cpu_s'):.2f} s, "
