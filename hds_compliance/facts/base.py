@@ -63,7 +63,7 @@ def in_shell_sh(variables: str, body: str) -> str:
     ``variables`` (names separated by blanks) local to it, defined then called; ``body`` returns its
     exit code (``return N``: ``exit`` would end the probe's shell)."""
     declare = f"local {variables}; " if variables else ""
-    return f"_h() {{ {declare}{body}; }}; _h"
+    return f"_h() {{ {declare}{body.rstrip()}; }}; _h"
 
 
 class FactError(Exception):

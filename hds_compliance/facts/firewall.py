@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from hds_compliance.facts.base import ABSENT, Fact, FactError
+from hds_compliance.facts.base import ABSENT, Fact, FactError, in_shell_sh
 from hds_compliance.model import Capture
 
 BOTH = (4, 6)
@@ -449,6 +449,7 @@ class FirewallRules(Fact[Firewall | None]):
     """
 
     kind: ClassVar[str] = "firewall"
+    in_shell: ClassVar[bool] = True
     arg: str = ""
 
     def script(self) -> str:
@@ -460,25 +461,26 @@ class FirewallRules(Fact[Firewall | None]):
             "N6=ip6tables-nft-save; elif iptables-save -V 2>&1 | grep -q nf_tables; then N=iptables-save; "
             "N6=ip6tables-save; fi; "
         )
-        return (
+        return in_shell_sh(
+            "n L L6 l l6 r N N6 t",
             "n=; command -v nft >/dev/null 2>&1 && n=1; L=; L6=; l=iptables-legacy; l6=ip6tables-legacy; "
             "if command -v iptables-legacy-save >/dev/null 2>&1; then L=iptables-legacy-save; "
             "L6=ip6tables-legacy-save; elif command -v iptables-save >/dev/null 2>&1; then "
             'case "$(iptables-save -V 2>&1)" in *nf_tables*) [ -n "$n" ] || { L=iptables-save; '
             "L6=ip6tables-save; l=iptables; l6=ip6tables; };; "
             "*) L=iptables-save; L6=ip6tables-save;; esac; fi; "
-            f'[ -n "$n$L" ] || exit {ABSENT}; '
-            'if [ -n "$n" ]; then r=$(nft -j list ruleset) || exit 1; '
+            f'[ -n "$n$L" ] || return {ABSENT}; '
+            'if [ -n "$n" ]; then r=$(nft -j list ruleset) || return 1; '
             f"echo '{_MARK}nft'; printf '%s\\n' \"$r\"; case \"$r\" in *'\"xt\"'*) {nft_save}"
-            f'[ -z "$N" ] || {{ echo "{_MARK}iptables-nft"; $N || exit 1; }}; '
+            f'[ -z "$N" ] || {{ echo "{_MARK}iptables-nft"; $N || return 1; }}; '
             f'[ -z "$N6" ] || ! command -v "$N6" >/dev/null 2>&1 || {{ echo "{_MARK}ip6tables-nft"; '
-            "$N6 || exit 1; };; esac; fi; "
+            "$N6 || return 1; };; esac; fi; "
             'if [ -n "$L" ] && { [ "$l" = iptables ] || read -r t < /proc/net/ip_tables_names; } '
-            f'2>/dev/null; then echo "{_MARK}$l"; $L || exit 1; fi; '
+            f'2>/dev/null; then echo "{_MARK}$l"; $L || return 1; fi; '
             'if [ -n "$L6" ] && { [ "$l" = iptables ] || read -r t < /proc/net/ip6_tables_names; } '
             '2>/dev/null; then command -v "$L6" >/dev/null 2>&1 || '
             '{ echo "IPv6 rules are loaded but $L6 is missing" >&2; '
-            f'exit 1; }}; echo "{_MARK}$l6"; $L6 || exit 1; fi; exit 0'
+            f'return 1; }}; echo "{_MARK}$l6"; $L6 || return 1; fi; return 0',
         )
 
     def parse(self, capture: Capture) -> Firewall | None:

@@ -68,22 +68,22 @@ UNIT_PATHS = (
 _UNITS_SH = r"""nl='
 '
 b=offline; [ -d /run/systemd/system ] && b=booted
-alone() { case $1 in *.service) [ -e "/etc/init.d/${1%.service}" ] || return 1;; *) return 1;; esac
+_hal() { case $1 in *.service) [ -e "/etc/init.d/${1%.service}" ] || return 1;; *) return 1;; esac
   for d in /etc/systemd/system /run/systemd/system /usr/lib/systemd/system /lib/systemd/system; do
     { [ -e "$d/$1" ] || [ -L "$d/$1" ]; } && return 1; done; return 0; }
-ask() { v=$1; shift; A=; while [ $# -gt 0 ]; do r=$(systemctl "$v" -- "$@" 2>&1); k=0; m=
+_hask() { v=$1; shift; A=; while [ $# -gt 0 ]; do r=$(systemctl "$v" -- "$@" 2>&1); k=0; m=
     while [ -n "$r" ]; do l=${r%%"$nl"*}; if [ "$l" = "$r" ]; then r=; else r=${r#*"$nl"}; fi
       case $l in ''|*[!a-z-]*) m=${m:-$l} ;; *) A=$A$l$nl; k=$((k+1)) ;; esac; done
     [ "$k" -le $# ] || k=$#; shift "$k"; [ $# -gt 0 ] && { A=$A${m:-no answer}$nl; shift; }; done; }
 D='@UNIT_PATHS@'
-has() { for d in $D; do { [ -e "$d/$1" ] || [ -L "$d/$1" ]; } && return 0; done; return 1; }
-known() { has "$1" || case $1 in *@*.*) has "${1%%@*}@.${1##*.}";; *) false;; esac; }
-l=; for u do alone "$u" || ! known "$u" || l="$l $u"; done
-ask is-enabled $l; E=$A; a=
-[ "$b" = booted ] && { ask is-active "$@"; a=$A; }
+_hhas() { for d in $D; do { [ -e "$d/$1" ] || [ -L "$d/$1" ]; } && return 0; done; return 1; }
+_hknown() { _hhas "$1" || case $1 in *@*.*) _hhas "${1%%@*}@.${1##*.}";; *) false;; esac; }
+l=; for u do _hal "$u" || ! _hknown "$u" || l="$l $u"; done
+_hask is-enabled $l; E=$A; a=
+[ "$b" = booted ] && { _hask is-active "$@"; a=$A; }
 for u do
-  if alone "$u"; then ask is-enabled "$u"; e=${A%%"$nl"*}
-  elif ! known "$u"; then e=not-found
+  if _hal "$u"; then _hask is-enabled "$u"; e=${A%%"$nl"*}
+  elif ! _hknown "$u"; then e=not-found
   else e=${E%%"$nl"*}; E=${E#*"$nl"}; fi
   x=-; [ "$b" = booted ] && { x=${a%%"$nl"*}; a=${a#*"$nl"}; }
   printf '%s	%s	%s	%s
@@ -100,6 +100,7 @@ class SystemdUnit(Fact[UnitState | None]):
     """
 
     kind: ClassVar[str] = "svc-unit"
+    in_shell: ClassVar[bool] = True
     batchable: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
@@ -112,7 +113,10 @@ class SystemdUnit(Fact[UnitState | None]):
     @classmethod
     def batch_script(cls, facts: Sequence[Fact[Any]]) -> str:
         units = " ".join(quote(f.arg) for f in facts)
-        return f"command -v systemctl >/dev/null 2>&1 || exit {ABSENT}; set -- {units}; {_UNITS_SH}"
+        return in_shell_sh(
+            "nl b d v A r k m l D u E a e x",
+            f"command -v systemctl >/dev/null 2>&1 || return {ABSENT}; set -- {units}; {_UNITS_SH}",
+        )
 
     @classmethod
     def split_batch(cls, facts: Sequence[Fact[Any]], stdout: bytes, stderr: str, limit: int) -> list[Part]:

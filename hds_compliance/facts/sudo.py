@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from hds_compliance.facts.base import ABSENT, Fact, FactError
+from hds_compliance.facts.base import ABSENT, Fact, FactError, in_shell_sh
 from hds_compliance.facts.reads import READS_SH, parse_listing
 from hds_compliance.model import Capture
 
@@ -51,8 +51,8 @@ if [ -r /etc/sudo.conf ]; then
     for (i = 4; i <= NF; i++) if (sub(/^sudoers_file=/, "", $i)) { print $i; exit } }' /etc/sudo.conf)
   [ -n "$s" ] && start=$s
 fi
-[ -e "$start" ] || exit 100
-[ -r "$start" ] || exit 101
+[ -e "$start" ] || return 100
+[ -r "$start" ] || return 101
 { read -r h < /proc/sys/kernel/hostname; } 2>/dev/null || h=$(uname -n); h=${h%%.*}
 rec P "$start"; rec O "$h"
 q="f $start"; seen=$nl; rc=0; set --
@@ -94,7 +94,7 @@ while [ -n "$q" ]; do
   done
 done
 rd '%s %a %u %g' "$@" || rc=1
-exit "$rc"
+return "$rc"
 """.replace("INCLUDES", _INCLUDES_AWK.strip())
 
 
@@ -157,10 +157,11 @@ class SudoPolicySources(Fact[SudoSources | None]):
     """The sudoers policy files as sudo would read them; ``None`` when sudo's sudoers file does not exist."""
 
     kind: ClassVar[str] = "sudo-policy"
+    in_shell: ClassVar[bool] = True
     arg: str = ""
 
     def script(self) -> str:
-        return f"{READS_SH}\n{_SCRIPT}"
+        return f"{READS_SH}\n" + in_shell_sh("nl start s h q seen rc nx b item p e inc l t", _SCRIPT)
 
     def parse(self, capture: Capture) -> SudoSources | None:
         if capture.exit_code == ABSENT:
