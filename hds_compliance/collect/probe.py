@@ -329,11 +329,12 @@ def _frame(probe: Probe, output: str | bytes, transport_error: str | None, stder
             open_at = None
             cpu_s = _cpu_seconds(stream[match.end() :])
             continue
-        if tag == "Z":  # the in-shell sections up to ``index`` returned whole
-            if index not in probe.in_shell or open_at is not None or any(j <= index for j in waiting):
+        if tag == "Z":  # every in-shell section returned: their stderr stands
+            if probe.in_shell[-1:] != (index,) or open_at is not None or waiting:
                 anomalies.append(f"marker Z {index} out of order")
-            for j in [j for j in told if j <= index]:
-                sections[j]["err"] = told.pop(j)
+            for j, err in told.items():
+                sections[j]["err"] = err
+            told.clear()
             continue
         if index > len(probe.sections) or (index == len(probe.sections) and not probe.deferred):
             anomalies.append(f"marker for unknown section {index}")
