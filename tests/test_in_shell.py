@@ -247,7 +247,7 @@ def test_a_stream_cut_before_the_in_shell_stderr_leaves_those_sections_unusable(
     start, encoded = done.stdout.split(b"\n", 1)
     stream = zlib.decompress(base64.b64decode(encoded), wbits=31)
     cut = stream[: stream.rindex(f"\n{probe.nonce} R ".encode())]  # inside the in-shell stderr
-    output = start.removesuffix(b" gz") + b"\n" + base64.b64encode(cut) + b"\n"
+    output = start + b"\n" + base64.b64encode(cut) + b"\n"
     parsed = parse(probe, output)
     assert not parsed.complete and parsed.problem is not None
     usable = [c.fact for c in parsed.captures if c.problem is None]

@@ -188,14 +188,14 @@ def test_a_file_gone_before_the_pool_read_it_fails_only_the_section_that_asked(t
 
 
 def _stream(probe: Probe, output: bytes) -> tuple[bytes, bytes]:
-    head, _, payload = output.partition(f"{probe.nonce} S gz\n".encode())
+    head, _, payload = output.partition(f"{probe.nonce} S\n".encode())
     return head, zlib.decompress(base64.b64decode(payload), wbits=31)
 
 
 def _restream(probe: Probe, head: bytes, stream: bytes) -> bytes:
     packer = zlib.compressobj(wbits=31)
     data = packer.compress(stream) + packer.flush()
-    return head + f"{probe.nonce} S gz\n".encode() + base64.b64encode(data) + b"\n"
+    return head + f"{probe.nonce} S\n".encode() + base64.b64encode(data) + b"\n"
 
 
 def _pool_part(probe: Probe, stream: bytes) -> tuple[int, int]:

@@ -296,7 +296,8 @@ def test_a_file_that_changed_between_stat_and_head_is_never_misread() -> None:
 def test_the_stream_is_gzip_compressed_where_gzip_works(files: Path) -> None:
     probe = render([FileContent(str(files / "plain.conf")), Sysctl("kernel.ostype")], new_nonce())
     output = run_sh(probe)
-    assert f"{probe.nonce} S gz" in output.splitlines()
+    start, encoded = output.splitlines()[-2:]
+    assert start == f"{probe.nonce} S" and base64.b64decode(encoded).startswith(b"\x1f\x8b")
     parsed = parse(probe, output)
     assert parsed.complete and [c.problem for c in parsed.captures] == [None, None]
 
@@ -308,9 +309,33 @@ def test_a_host_whose_gzip_refuses_sends_plain_base64(files: Path) -> None:
     hide = 'mount --bind /bin/false "$(command -v gzip)" && exec sh -c "$0"'
     done = subprocess.run(["unshare", "-m", "sh", "-c", hide, probe.script], capture_output=True, check=True)
     output = done.stdout.decode("ascii")
-    assert f"{probe.nonce} S" in output.splitlines()
+    start, encoded = output.splitlines()[-2:]
+    assert start == f"{probe.nonce} S" and base64.b64decode(encoded).startswith(
+        f"\n{probe.nonce} B 0".encode()
+    )
     plain = parse(probe, output)
     assert plain.complete and plain.captures == parse(probe, run_sh(probe)).captures
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="replaces base64 with a bind mount: needs root")
+def test_a_host_whose_base64_refuses_w_sends_wrapped_lines(files: Path, tmp_path: Path) -> None:
+    """A base64 without -w (BSD's, old busybox) wraps its output: the probe falls back to it, with the
+    whole stream, and the lines parse the same."""
+    probe = render([FileContent(str(files / "plain.conf")), Sysctl("kernel.ostype")], new_nonce())
+    real = tmp_path / "base64.real"
+    shutil.copy(shutil.which("base64") or "/usr/bin/base64", real)
+    picky = tmp_path / "base64"
+    picky.write_text(
+        f'#!/bin/sh\ncase "$1" in -w) echo "base64: invalid option" >&2; exit 1;; esac\nexec {real} "$@"\n'
+    )
+    picky.chmod(0o755)
+    hide = f'mount --bind {picky} "$(command -v base64)" && exec sh -c "$0"'
+    done = subprocess.run(["unshare", "-m", "sh", "-c", hide, probe.script], capture_output=True, check=True)
+    output = done.stdout.decode("ascii")
+    lines = output.splitlines()
+    assert len(lines) > 3 and all(len(line) <= 76 for line in lines[lines.index(f"{probe.nonce} S") + 1 :])
+    wrapped = parse(probe, output)
+    assert wrapped.complete and wrapped.captures == parse(probe, run_sh(probe)).captures
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="hides systemctl with a bind mount: needs root")
@@ -335,14 +360,14 @@ def test_a_corrupt_compressed_stream_vouches_for_nothing(files: Path) -> None:
     base64 would have handed changed bytes on)."""
     facts = [FileContent(str(files / "plain.conf")), FileContent(str(files / "latin1.txt"))]
     probe = render(facts, new_nonce())
-    head, _, payload = run_sh(probe).partition(f"{probe.nonce} S gz\n")
+    head, _, payload = run_sh(probe).partition(f"{probe.nonce} S\n")
     data = base64.b64decode(payload)
-    full = {c.fact: c for c in parse(probe, f"{head}{probe.nonce} S gz\n{payload}").captures}
+    full = {c.fact: c for c in parse(probe, f"{head}{probe.nonce} S\n{payload}").captures}
     for at in range(10, len(data) - 8):  # past gzip's header, up to its trailer
         for flip in (0x01, 0x80):
             broken = bytearray(data)
             broken[at] ^= flip
-            output = f"{head}{probe.nonce} S gz\n{base64.b64encode(bytes(broken)).decode()}\n"
+            output = f"{head}{probe.nonce} S\n{base64.b64encode(bytes(broken)).decode()}\n"
             parsed = parse(probe, output)
             # Complete only if the bit carried nothing (the padding after deflate's last block).
             assert not parsed.complete or [full[c.fact] for c in parsed.captures] == parsed.captures, (

@@ -3,7 +3,7 @@
 What the host prints::
 
     [anything a login shell prints first: banners, rc files, a sudo refusal]
-    M S[ gz]                 plain line: the framed stream starts (" gz": it is gzip-compressed)
+    M S                      plain line: the framed stream starts
     <base64 of the stream>   one base64 (one line where base64 -w 0 works): any byte survives transport
 
 and the decoded stream, where ``M`` is a per-run random nonce::
@@ -25,8 +25,9 @@ Z is printed by that subshell after all its sections have returned: a section th
 leaves no Z, and none of its in-shell sections is used. A section's bytes can only end at a marker carrying
 the nonce, which no file content can predict; the trailer proves the output was not cut. Where the
 host's gzip works, the stream is compressed before base64 (about six times smaller: less for the host
-to encrypt and for the scanning machine to receive, decode and pass between processes), and gzip's CRC
-vouches for it as well. Each section that is not in-shell costs one subshell on the host (its stdout
+to encrypt and for the scanning machine to receive, decode and pass between processes; it then starts
+with gzip's magic bytes, which a plain stream, starting with a newline, cannot), and gzip's CRC vouches
+for it as well. Each section that is not in-shell costs one subshell on the host (its stdout
 goes straight to the stream, its stderr and exit code come back through ``$( )``);
 facts that read data of unbounded size cap it on the host (``$C``), and every section is capped again
 here. Sections that read files with the library ``rd`` or ``rdw`` hand their paths to one pool section
@@ -128,10 +129,6 @@ class Probe:
             "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH; export PATH",
             f"M='{self.nonce}'; C={self.section_cap + 1}",
             "command -v base64 >/dev/null 2>&1 || { printf '%s FATAL no base64 command\\n' \"$M\"; exit 0; }",
-            # One unwrapped line where base64 can (GNU): the transport then reads one line, not thousands.
-            # (each tool tried on an empty input: no pipeline, so one fork each)
-            "B=base64; base64 -w 0 </dev/null >/dev/null 2>&1 && B='base64 -w 0'",
-            "Z=; gzip -1 -c </dev/null >/dev/null 2>&1 && Z=' gz'",
             # The clock each section start is read from, without starting a program: bash and busybox
             # ash ignore an assignment to EPOCHREALTIME (microseconds); where it sticks (dash), the
             # kernel's /proc/uptime (centiseconds) is read instead.
@@ -159,7 +156,7 @@ class Probe:
         for i, section in enumerate(self.sections):
             script = deferring(section.script) if i in self.deferred else section.script
             lines.append(f"f{i}() {{\n{script}\n}}")
-        lines.append('printf \'%s S%s\\n\' "$M" "$Z"')
+        lines.append("printf '%s S\\n' \"$M\"")
         count = len(self.sections)
         first = self.in_shell[0] if self.in_shell else count
         runs = [f"run {i} f{i}" for i in range(first)]
@@ -178,7 +175,10 @@ class Probe:
         lines.append(
             f"{{ {body + '; ' if body else ''}"
             f's; printf \'\\n%s DONE %s%s\\n\' "$M" {count} "${{t:+ T$t}}"; times; }} 4>&1 | '
-            'if [ -n "$Z" ]; then gzip -1 -c | $B; else $B; fi'
+            # gzip where it takes -1, one unwrapped base64 line where base64 takes -w 0 (GNU: the transport
+            # then reads one line, not thousands). A tool refuses an option before it reads its input, so
+            # the fallback gets the whole stream; trying each on an empty input first cost two programs.
+            "{ gzip -1 -c 2>/dev/null || cat; } | { base64 -w 0 2>/dev/null || base64; }"
         )
         lines.append("exit 0")
         return "\n".join(lines) + "\n"
@@ -238,11 +238,12 @@ class ParsedProbe:
     clock_s: float | None = None
 
 
-def _stream(lines: list[str], gz: bool = False) -> tuple[bytes, bool]:
-    """Decode the stream (base64, then gzip when ``gz``); ``False`` if it stops being valid (cut or
-    mangled), with what decoded before that point, so the sections that came back whole stay usable."""
+def _stream(lines: list[str]) -> tuple[bytes, bool]:
+    """Decode the stream (base64, then gzip when it starts with gzip's magic bytes); ``False`` if it stops
+    being valid (cut or mangled), with what decoded before that point, so the sections that came back
+    whole stay usable."""
     data, clean = _base64(lines)
-    if not gz:
+    if not data.startswith(b"\x1f\x8b"):  # a plain stream starts with a newline
         return data, clean
     inflate = zlib.decompressobj(wbits=31)  # gzip framing: its CRC and length are checked at the end
     try:
@@ -290,12 +291,10 @@ def _frame(probe: Probe, output: str | bytes, transport_error: str | None, stder
         output = output.decode("utf-8", "replace")
     lines = output.splitlines()
     start = f"{probe.nonce} S"
-    if start not in lines and f"{start} gz" in lines:
-        start = f"{start} gz"
     fatal = next((ln.split(" FATAL ", 1)[1] for ln in lines if ln.startswith(f"{probe.nonce} FATAL ")), None)
     if start in lines:
         noise = lines[: lines.index(start)]
-        stream, clean = _stream(lines[lines.index(start) + 1 :], gz=start.endswith(" gz"))
+        stream, clean = _stream(lines[lines.index(start) + 1 :])
     else:
         noise, stream, clean = lines, b"", False
 
