@@ -31,6 +31,8 @@ from kernel_lab import (
 
 from hds_compliance.check import Outcome
 from hds_compliance.checks.sysctl import effective
+from hds_compliance.collect.probe import new_nonce, render
+from hds_compliance.facts.base import ABSENT
 from hds_compliance.facts.sysctl_conf import NetConf, SysctlConf
 from hds_compliance.model import Status
 
@@ -370,3 +372,32 @@ def test_keys_the_kernel_reads_per_interface_ignore_conf_all_at_boot_too() -> No
     params = {"family": "ipv6", "expect": {"max_addresses": 1}, "pass_if_ipv6_disabled": False}
     outcome = evaluate("sysctl.interface_values", params, captures)
     assert isinstance(outcome, Outcome) and outcome.status is Status.PASS, outcome
+
+
+@pytest.mark.parametrize("ipv6", ["present", "hidden"])
+def test_both_families_in_one_grep_give_each_what_its_own_snippet_gives(ipv6: str) -> None:
+    """A probe asking IPv4 and IPv6 reads both with ONE grep (a batch); each family's capture must be the
+    one its own snippet gives alone, also where the kernel has no IPv6 (its tree hidden, as with
+    ipv6.disable=1: ABSENT, not an error) and where a value differs per interface."""
+    net6 = NetConf("ipv6")
+    hide = "mount -t tmpfs none /proc/sys/net/ipv6 && " if ipv6 == "hidden" else ""
+    with namespaces(1) as (ns,):
+        ip(ns, "link", "add", "eth0", "type", "veth", "peer", "name", "eth1")
+        write_sysctl(ns, "net/ipv4/conf/eth0/rp_filter", 2)
+        write_sysctl(ns, "net/ipv6/conf/eth1/accept_ra", 0)
+        argv = ["ip", "netns", "exec", ns, "unshare", "-m", "sh", "-c", f"{hide}exec sh -s"]
+        both = collect([NET4, net6], argv)
+        alone = {**collect([NET4], argv), **collect([net6], argv)}
+    assert render([NET4, net6], new_nonce()).sections[0].batched
+    for fact in (NET4, net6):
+        assert (both[fact.key].exit_code, both[fact.key].stdout, both[fact.key].stderr) == (
+            alone[fact.key].exit_code,
+            alone[fact.key].stdout,
+            alone[fact.key].stderr,
+        )
+    four, six = NET4.parse(both[NET4.key]), net6.parse(both[net6.key])
+    assert four is not None and four["eth0"]["rp_filter"] == 2 and four["eth1"]["rp_filter"] != 2
+    if ipv6 == "hidden":
+        assert six is None and both[net6.key].exit_code == ABSENT
+    else:
+        assert six is not None and six["eth1"]["accept_ra"] == 0 and six["eth0"]["accept_ra"] == 1

@@ -12,6 +12,8 @@ from hds_compliance.facts.reads import WHOLE_SH
 from hds_compliance.model import Capture
 
 _SYSCTL_RE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_-]+)+$")
+# sh, in an in-shell snippet: its guard where /proc/sys is missing (a container without it)
+PROC_SYS_SH = "[ -d /proc/sys ] || { echo '/proc/sys is not mounted' >&2; return 1; }"
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,7 @@ class Sysctl(Fact[str | None]):
         path = self.path
         return in_shell_sh(
             "",
-            f"[ -d /proc/sys ] || {{ echo '/proc/sys is not mounted' >&2; return 1; }}; "
+            f"{PROC_SYS_SH}; "
             # cat, not the shell's read: dash reads one byte at a time and /proc/sys answers a read at
             # offset 1 with end of file, so `read` would see "3" for a pid_max of 32768.
             f"[ -e {path} ] || return {ABSENT}; cat {path}",
@@ -46,8 +48,7 @@ class Sysctl(Fact[str | None]):
     def batch_script(cls, facts: Sequence[Fact[Any]]) -> str:
         # One grep for every key: each line comes back as "<path>:<line>" (procfs paths hold no colon).
         paths = " ".join(quote(f.path) for f in facts if isinstance(f, Sysctl))
-        missing = "{ echo '/proc/sys is not mounted' >&2; return 1; }"
-        return in_shell_sh("", f"[ -d /proc/sys ] || {missing}; grep -H '' -- {paths}")
+        return in_shell_sh("", f"{PROC_SYS_SH}; grep -H '' -- {paths}")
 
     @classmethod
     def split_batch(cls, facts: Sequence[Fact[Any]], stdout: bytes, stderr: str, limit: int) -> list[Part]:

@@ -15,12 +15,14 @@ that link, never on its own (systemd-sysctl does not read it either).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from functools import cached_property
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from hds_compliance.facts.base import ABSENT, UNREADABLE, Fact, FactError, in_shell_sh
+from hds_compliance.facts.base import ABSENT, UNREADABLE, Fact, FactError, Part, in_shell_sh
+from hds_compliance.facts.kernel import PROC_SYS_SH
 from hds_compliance.facts.reads import READS_SH, Listing, parse_listing
 from hds_compliance.model import Capture
 
@@ -270,17 +272,26 @@ NET_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
+# sh: one grep over the existing paths a glob list names
+_GREP_EXISTING_SH = (
+    'set --; for p in %s; do [ -e "$p" ] && set -- "$@" "$p"; done; '
+    '[ $# -gt 0 ] || return 1; grep -H "" -- "$@"'
+)
+
+
 @dataclass(frozen=True)
 class NetConf(Fact[dict[str, dict[str, int]] | None]):
     """Per-interface parameters of ``ipv4`` or ``ipv6``: {interface: {key: value}}, with ``all`` and
     ``default``; None when the kernel has no such family (IPv6 off with ``ipv6.disable=1``).
 
-    One grep reads every key of every interface; interface names hold no ``/``, ``:`` or blank (the
-    kernel refuses them), so ``<path>:<value>`` splits at the first colon. A key the kernel lacks is
-    simply missing from the interface's mapping.
+    One grep reads every key of every interface (of both families, when the probe asks both);
+    interface names hold no ``/``, ``:`` or blank (the kernel refuses them), so ``<path>:<value>`` splits
+    at the first colon. A key the kernel lacks is simply missing from the interface's mapping.
     """
 
     kind: ClassVar[str] = "sysctl-net"
+    in_shell: ClassVar[bool] = True
+    batchable: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         if self.arg not in NET_KEYS:
@@ -291,15 +302,44 @@ class NetConf(Fact[dict[str, dict[str, int]] | None]):
         """Where the kernel lists the family's interfaces."""
         return f"/proc/sys/net/{self.arg}/conf"
 
+    @property
+    def globs(self) -> str:
+        """sh globs naming every key of every interface (a key this kernel lacks stays unexpanded)."""
+        return " ".join(f"{self.root}/*/{key}" for key in NET_KEYS[self.arg])
+
     def script(self) -> str:
-        globs = " ".join(f"*/{key}" for key in NET_KEYS[self.arg])
-        return (
-            f"[ -d /proc/sys ] || {{ echo '/proc/sys is not mounted' >&2; exit 1; }}; "
-            f"cd {self.root} 2>/dev/null || exit {ABSENT}; "
-            # A key this kernel lacks leaves its glob unexpanded: list only names that exist.
-            f'set --; for p in {globs}; do [ -e "$p" ] && set -- "$@" "$p"; done; '
-            'grep -H "" -- "$@"'
+        return in_shell_sh(
+            "p", f"{PROC_SYS_SH}; [ -d {self.root} ] || return {ABSENT}; {_GREP_EXISTING_SH % self.globs}"
         )
+
+    @classmethod
+    def batch_script(cls, facts: Sequence[Fact[Any]]) -> str:
+        # "-<root>" for a family the kernel lacks (no path starts with "-"), then one grep for the others
+        nets = [f for f in facts if isinstance(f, NetConf)]
+        roots = " ".join(f.root for f in nets)
+        globs = " ".join(f.globs for f in nets)
+        return in_shell_sh(
+            "p",
+            f'{PROC_SYS_SH}; for p in {roots}; do [ -d "$p" ] || echo "-$p"; done; '
+            + _GREP_EXISTING_SH % globs,
+        )
+
+    @classmethod
+    def split_batch(cls, facts: Sequence[Fact[Any]], stdout: bytes, stderr: str, limit: int) -> list[Part]:
+        if "/proc/sys is not mounted" in stderr:
+            return [Part(1, b"", stderr.strip()) for _ in facts]
+        lines = stdout.splitlines(keepends=True)
+        parts = []
+        for fact in facts:
+            assert isinstance(fact, NetConf)
+            if f"-{fact.root}\n".encode() in lines:
+                parts.append(Part(ABSENT, b"", ""))
+                continue
+            mine = b"".join(line for line in lines if line.startswith(f"{fact.root}/".encode()))
+            errors = "\n".join(line for line in stderr.splitlines() if f"{fact.root}/" in line)
+            # grep's exit code over this family's files alone: 2 on an error, 1 when no line was read
+            parts.append(Part(2 if errors else 0 if mine else 1, mine, errors))
+        return parts
 
     def parse(self, capture: Capture) -> dict[str, dict[str, int]] | None:
         if capture.exit_code == ABSENT:
@@ -309,8 +349,10 @@ class NetConf(Fact[dict[str, dict[str, int]] | None]):
         table: dict[str, dict[str, int]] = {}
         for line in capture.stdout_text().splitlines():
             path, _, value = line.partition(":")
-            interface, _, key = path.rpartition("/")
+            interface, _, key = path.removeprefix(f"{self.root}/").rpartition("/")
             try:
+                if not path.startswith(f"{self.root}/") or "/" in interface:
+                    raise ValueError(path)
                 table.setdefault(interface, {})[key] = int(value.strip())
             except ValueError as exc:
                 raise FactError(f"{self.describe()}: unexpected line {line!r}") from exc
