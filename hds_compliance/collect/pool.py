@@ -37,7 +37,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hds_compliance.facts.base import FactError
-from hds_compliance.facts.reads import MARKER_SH, READS_SH, REC_SH, WHOLE_SH, record
+from hds_compliance.facts.reads import MARK_NAMES_SH, MARKER_SH, READS_SH, REC_SH, WHOLE_SH, record
 
 # The directives a section's stat format may use, and their place in the pool's stat line.
 POOL_FIELDS = {"%s": 0, "%a": 1, "%u": 2, "%g": 3}
@@ -70,8 +70,8 @@ POOL_SH = (
     'pool() { eval "set -- $P"; [ $# -gt 0 ] || return 0; '
     + MARKER_SH
     + 'h="$C $r"; printf \'H %s %s\\n\' "${#h}" "$h"; '
-    'n=$#; for f do set -- "$@" "${f%/*}/$r${f##*/}"; done; shift "$n"; '
-    f"s=$(stat -L -c '{_POOL_FORMAT}' -- \"$@\"; echo .); s=${{s%.}}; "
+    + MARK_NAMES_SH
+    + f"s=$(stat -L -c '{_POOL_FORMAT}' -- \"$@\"; echo .); s=${{s%.}}; "
     'printf \'S %s %s\\n\' "${#s}" "$s"; '
     'head -v -c "$C" -- "$@"; }'
 )

@@ -42,6 +42,10 @@ MARKER_SH = (
     '[048c]) r="$r//";; [159d]) r="$r/./";; [26ae]) r="$r.//";; [37bf]) r="$r././";; esac; done; '
     "[ ${#r} -ge 64 ] || return 1; "
 )
+# sh: "$@" renamed as head is given them, the marker $r before each name's last component, by ONE eval
+# of references to them ("${1%/*}/$r${1##*/}" ...): `set -- "$@" NAME` per name copies the whole list
+# each time (quadratic: dash spends 30 ms on 250 names).
+MARK_NAMES_SH = r'i=0; x=; for f do i=$((i+1)); x="$x \"\${$i%/*}/\$r\${$i##*/}\""; done; eval "set -- $x"; '
 # rd FORMAT PATH...
 READS_SH = (
     REC_SH
@@ -49,7 +53,8 @@ READS_SH = (
     's=$(stat -L -c "$m" -- "$@"); printf \'S %s %s\\n\' "${#s}" "$s"; '
     + MARKER_SH
     + 'h="$C $r"; printf \'H %s %s\\n\' "${#h}" "$h"; '
-    'n=$#; for f do set -- "$@" "${f%/*}/$r${f##*/}"; done; shift "$n"; head -v -c "$C" -- "$@"; }'
+    + MARK_NAMES_SH
+    + 'head -v -c "$C" -- "$@"; }'
 )
 
 # rdw PATH: the whole file (up to the probe's cap ``$C``), as a snippet's last output; in a probe the read

@@ -272,10 +272,12 @@ NET_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
-# sh: one grep over the existing paths a glob list names
+# sh: one grep over the paths the globs $1... name. A glob that matched nothing (a key this kernel lacks)
+# stays as it is written, naming no file: it is left out. The globs are handed to grep, not the paths one
+# by one (``set -- "$@" "$p"`` copies the list at each path: quadratic, 10 ms for two hundred paths).
 _GREP_EXISTING_SH = (
-    'set --; for p in %s; do [ -e "$p" ] && set -- "$@" "$p"; done; '
-    '[ $# -gt 0 ] || return 1; grep -H "" -- "$@"'
+    'g=; for q in %s; do for p in $q; do [ -e "$p" ] && g="$g $q"; break; done; done; '
+    '[ -n "$g" ] || return 1; grep -H "" -- $g'
 )
 
 
@@ -305,11 +307,11 @@ class NetConf(Fact[dict[str, dict[str, int]] | None]):
     @property
     def globs(self) -> str:
         """sh globs naming every key of every interface (a key this kernel lacks stays unexpanded)."""
-        return " ".join(f"{self.root}/*/{key}" for key in NET_KEYS[self.arg])
+        return " ".join(f"'{self.root}/*/{key}'" for key in NET_KEYS[self.arg])
 
     def script(self) -> str:
         return in_shell_sh(
-            "p", f"{PROC_SYS_SH}; [ -d {self.root} ] || return {ABSENT}; {_GREP_EXISTING_SH % self.globs}"
+            "g p q", f"{PROC_SYS_SH}; [ -d {self.root} ] || return {ABSENT}; {_GREP_EXISTING_SH % self.globs}"
         )
 
     @classmethod
@@ -319,7 +321,7 @@ class NetConf(Fact[dict[str, dict[str, int]] | None]):
         roots = " ".join(f.root for f in nets)
         globs = " ".join(f.globs for f in nets)
         return in_shell_sh(
-            "p",
+            "g p q",
             f'{PROC_SYS_SH}; for p in {roots}; do [ -d "$p" ] || echo "-$p"; done; '
             + _GREP_EXISTING_SH % globs,
         )
