@@ -8,15 +8,16 @@ import os
 import shlex
 import shutil
 import subprocess
-import threading
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from hds_compliance.collect.probe import Probe, new_nonce, parse, render
 from hds_compliance.facts import FactError, FileContent, FilesMatching, FileStat, NodeName, Processes, Sysctl
-from hds_compliance.facts.base import ABSENT
+from hds_compliance.facts.base import ABSENT, UNREADABLE
 from hds_compliance.facts.services import SystemdUnit
 from hds_compliance.model import Capture
 
@@ -25,6 +26,17 @@ def run_sh(probe: Probe) -> str:
     """Run a probe with the local shell, as the @local connector would (stdout decoded as text)."""
     done = subprocess.run(["sh", "-c", probe.script], capture_output=True, check=True, timeout=30)
     return done.stdout.decode("ascii")  # base64 framing: the transport only ever sees ASCII
+
+
+@pytest.fixture
+def searchable() -> Iterator[Path]:
+    """A scratch folder every user may enter (pytest's own are root's alone)."""
+    path = Path(tempfile.mkdtemp(prefix="hds-probe-", dir="/var/tmp"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path)
 
 
 @pytest.fixture
@@ -267,30 +279,66 @@ def test_file_contents_batch_into_one_stat_and_one_head(files: Path) -> None:
     paths = ["plain.conf", "forged", "missing", "latin1.txt", "empty", "sub", "link"]
     facts = [FileContent(str(files / name)) for name in paths]
     probe = render(facts, new_nonce())
-    assert len(probe.sections) == 1 and probe.script.count("head -c") == 1
+    assert len(probe.sections) == 1 and probe.script.count("head -v -c") == 1  # the pool's
     captures = {c.fact: c for c in parse(probe, run_sh(probe)).captures}
     value = {name: captures[f.key] for name, f in zip(paths, facts, strict=True)}
     for name in ("plain.conf", "forged", "latin1.txt", "empty"):
         assert FileContent(str(files / name)).parse(value[name]) == (files / name).read_bytes(), name
     assert FileContent(str(files / "missing")).parse(value["missing"]) is None
     assert FileContent(str(files / "link")).parse(value["link"]) == b"PermitRootLogin no\n"
-    with pytest.raises(FactError, match="Is a directory"):
+    with pytest.raises(FactError, match="not a regular file"):
         FileContent(str(files / "sub")).parse(value["sub"])
 
 
-def test_a_file_that_changed_between_stat_and_head_is_never_misread() -> None:
-    """Sizes from stat no longer match head's output: that file and the ones after it are errors."""
-    facts = [FileContent("/etc/a"), FileContent("/etc/b"), FileContent("/etc/c")]
-    stdout = (
-        b"2 /etc/a\n5 /etc/b\n1 /etc/c\n# head\n"
-        b"==> /etc/a <==\nA\n\n==> /etc/b <==\nBBBBBBB\n\n==> /etc/c <==\nC"
-    )
-    parts = FileContent.split_batch(facts, stdout, "", limit=1 << 20)
-    assert parts[0] == (0, b"A\n", "")
-    assert [p.exit_code for p in parts[1:]] == [1, 1]
-    assert all("changed while" in p.stderr for p in parts[1:])
-    grown = stdout.replace(b"\nC", b"\nCCC")  # the last file grew: nothing after it to check against
-    assert FileContent.split_batch(facts, grown.replace(b"BBBBBBB", b"BBBBB"), "", 1 << 20)[2].exit_code == 1
+def test_a_file_batch_that_changed_while_read_is_never_misread(files: Path) -> None:
+    """rd holds each file to the size stat gave: a file that grew or shrank after stat makes every file
+    of the batch an error, never a misread value; a file the batch did not read keeps its own code."""
+    facts = [FileContent(str(files / n)) for n in ("plain.conf", "latin1.txt", "missing")]
+    done = subprocess.run(["sh", "-c", f"C=1048577; {FileContent.batch_script(facts)}"], capture_output=True)
+    parts = FileContent.split_batch(facts, done.stdout, "", 1 << 20)
+    assert parts == [
+        (0, b"PermitRootLogin no\n", ""),
+        (0, (files / "latin1.txt").read_bytes(), ""),
+        (ABSENT, b"", ""),
+    ]
+    for changed in (done.stdout + b"more", done.stdout.replace(b"PermitRootLogin no", b"PermitRootLogin")):
+        parts = FileContent.split_batch(facts, changed, "", 1 << 20)
+        assert [p.exit_code for p in parts] == [1, 1, ABSENT]
+        assert all("changed while it was read" in p.stderr for p in parts[:2])
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="runs the probe as nobody: needs root")
+def test_a_file_batch_gives_each_file_what_its_own_snippet_gives(searchable: Path) -> None:
+    """As nobody, one probe reading every kind of path in ONE batch (by the pool) against each file's own
+    snippet run alone: the same exit code and bytes (the messages of files not read aside)."""
+    tmp_path = searchable
+    (tmp_path / "open.conf").write_text("PermitRootLogin no\n")
+    (tmp_path / "secret").write_text("s3cr3t\n")
+    (tmp_path / "secret").chmod(0o600)
+    (tmp_path / "closed").mkdir(mode=0o700)
+    (tmp_path / "closed" / "inside.conf").write_text("x\n")
+    (tmp_path / "dir").mkdir()
+    names = ["open.conf", "secret", "closed/inside.conf", "closed/missing", "dir", "missing", "dir/missing"]
+    facts = [FileContent(str(tmp_path / n)) for n in names]
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-s"]
+
+    def captures(probe: Probe) -> dict[str, Capture]:
+        done = subprocess.run(
+            nobody, input=probe.script.encode(), capture_output=True, check=True, timeout=30
+        )
+        parsed = parse(probe, done.stdout)
+        assert parsed.complete and parsed.problem is None
+        return {c.fact: c for c in parsed.captures}
+
+    probe = render(facts, new_nonce())
+    assert probe.sections[0].batched and probe.deferred == (0,)
+    both = captures(probe)
+    for fact in facts:
+        alone = captures(render([fact], new_nonce()))[fact.key]
+        assert (both[fact.key].exit_code, both[fact.key].stdout) == (alone.exit_code, alone.stdout), fact.arg
+    codes = [both[f.key].exit_code for f in facts]
+    assert codes == [0, UNREADABLE, UNREADABLE, UNREADABLE, 1, ABSENT, ABSENT]
+    assert b"s3cr3t" not in b"".join(c.stdout_bytes() for c in both.values())
 
 
 def test_the_stream_is_gzip_compressed_where_gzip_works(files: Path) -> None:
@@ -438,30 +486,34 @@ def test_the_cpu_trailer_is_read_as_each_shell_prints_it(trailer: bytes, seconds
     assert _cpu_seconds(trailer) == seconds
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="slows head down with a bind mount: needs root")
 @pytest.mark.parametrize(("shell", "clock"), [("dash", 0.01), ("bash --posix", 1e-6), ("busybox sh", 1e-6)])
-def test_each_fact_carries_the_host_time_its_section_took(shell: str, clock: float, files: Path) -> None:
+def test_each_fact_carries_the_host_time_its_section_took(
+    shell: str, clock: float, files: Path, tmp_path: Path
+) -> None:
     """Section starts are stamped by the host's clock without a program (bash's and busybox's
-    EPOCHREALTIME, dash's /proc/uptime). The judge is a read that blocks: a FIFO whose writer waits 0.3 s
-    holds up the pooled file reads, and that time goes to the facts that read files, not to the others;
-    all shares together are at most the probe's wall time (give or take one tick of the clock)."""
+    EPOCHREALTIME, dash's /proc/uptime). The judge is a read that takes 0.3 s: a head that waits before
+    it reads holds up the pooled file reads, and that time goes to the facts that read files, not to the
+    others; all shares together are at most the probe's wall time (give or take one tick of the clock)."""
     if shutil.which(shell.split()[0]) is None:
         pytest.skip(f"needs {shell.split()[0]}")
-    fifo = files / "slow"
-    os.mkfifo(fifo)
-
-    def write_late() -> None:
-        with fifo.open("w") as writer:  # opens once the pool's head opens the FIFO
-            time.sleep(0.3)
-            writer.write("late\n")
-
-    facts = [FileContent(str(fifo)), FileContent(str(files / "plain.conf")), Sysctl("kernel.ostype")]
+    real = tmp_path / "head.real"
+    shutil.copy(shutil.which("head") or "/usr/bin/head", real)
+    slow = tmp_path / "head"
+    slow.write_text(f'#!/bin/sh\nsleep 0.3\nexec {real} "$@"\n')
+    slow.chmod(0o755)
+    facts = [
+        FileContent(str(files / "latin1.txt")),
+        FileContent(str(files / "plain.conf")),
+        Sysctl("kernel.ostype"),
+    ]
     probe = render(facts, new_nonce())
-    writer = threading.Thread(target=write_late)
-    writer.start()
+    hide = f'mount --bind {slow} "$(command -v head)" && exec {shell} -c "$0"'
     started = time.perf_counter()
-    done = subprocess.run([*shell.split(), "-c", probe.script], capture_output=True, check=True, timeout=30)
+    done = subprocess.run(
+        ["unshare", "-m", "sh", "-c", hide, probe.script], capture_output=True, check=True, timeout=30
+    )
     wall = time.perf_counter() - started
-    writer.join()
     parsed = parse(probe, done.stdout)
     assert parsed.complete, parsed.problem
     assert parsed.clock_s == pytest.approx(clock)

@@ -20,17 +20,10 @@ from hds_compliance.facts.base import (
     part_from_error,
     quote,
 )
-from hds_compliance.facts.reads import READS_SH, parse_listing
+from hds_compliance.facts.reads import READS_SH, parse_listing, record
 from hds_compliance.model import Capture
 
-_HEAD_MARK = "# head"
-
-
-def _void_last_read(parts: list[Part], why: str) -> None:
-    """Turn the last file whose content was taken into an error."""
-    last = max((i for i, part in enumerate(parts) if part.exit_code == 0), default=None)
-    if last is not None:
-        parts[last] = Part(1, b"", why)
+_IRREGULAR = ": not a regular file"  # what FileContent says of a path it does not read (a folder, a FIFO)
 
 
 @dataclass(frozen=True)
@@ -44,61 +37,58 @@ class FileContent(Fact[bytes | None]):
         check_path(self.arg)
 
     def script(self) -> str:
+        # Only a regular file is read: a FIFO's bytes belong to its reader (and would hold the probe).
         p = quote(self.arg)
         return in_shell_sh(
-            "d", f'{exists_or_return(self.arg)}; [ -r {p} ] || return {UNREADABLE}; head -c "$C" -- {p}'
+            "d",
+            f"{exists_or_return(self.arg)}; [ -r {p} ] || return {UNREADABLE}; "
+            f'[ -f {p} ] || {{ echo {quote(self.arg + _IRREGULAR)} >&2; return 1; }}; head -c "$C" -- {p}',
         )
 
     batchable: ClassVar[bool] = True
 
     @classmethod
     def batch_script(cls, facts: Sequence[Fact[Any]]) -> str:
-        # Two programs for any number of files: stat gives each size, then ONE head prints them all,
-        # each after a "==> path <==" header. Paths are validated (no blank, no newline).
-        paths = " ".join(quote(f.arg) for f in facts)
-        return in_shell_sh(
-            "", f"stat -L -c '%s %n' -- {paths}; echo '{_HEAD_MARK}'; head -c \"$C\" -- {paths}"
+        # Every file with ONE rd (in a probe: read by the pool, with every other section's files): each
+        # path first goes through its own snippet's tests, and one that would not be read whole (absent,
+        # unreadable, not a regular file) is a record "X <code> <path>" instead.
+        checks = "".join(
+            f"_hk() {{ {exists_or_return(f.arg)}; [ -r {quote(f.arg)} ] || return {UNREADABLE}; "
+            f"[ -f {quote(f.arg)} ] || return 1; }}; "
+            f'if _hk; then set -- "$@" {quote(f.arg)}; else rec X "$? "{quote(f.arg)}; fi; '
+            for f in facts
         )
+        return f"{READS_SH}; " + in_shell_sh("d", f'set --; {checks}rd %s "$@"')
 
     @classmethod
     def split_batch(cls, facts: Sequence[Fact[Any]], stdout: bytes, stderr: str, limit: int) -> list[Part]:
-        """Cut head's output by the sizes stat gave: a header must sit exactly where the previous file
-        ends, so file contents cannot fake a boundary, and a file that changed size between stat and
-        head breaks the chain; it and every file after it are then errors, never misread values."""
-        meta, sep, body = stdout.partition(f"\n{_HEAD_MARK}\n".encode())
-        if not sep:
-            meta, sep, body = stdout.partition(f"{_HEAD_MARK}\n".encode())  # stat printed nothing
-        sizes: dict[str, int] = {}
-        for line in meta.decode("utf-8", "replace").splitlines():
-            size, _, name = line.partition(" ")
-            if size.isdigit():
-                sizes[name] = int(size)
-        parts: list[Part] = []
-        pos, first, broken = 0, True, "" if sep else "batch output has no file part"
+        """Each file's bytes from rd's output (:func:`~hds_compliance.facts.reads.parse_listing`, which
+        holds every file to the size stat gave: one that changed while it was read makes every file of
+        the batch an error, never a misread value); a file not read gets its own snippet's exit code."""
+        codes: dict[str, int] = {}  # the X records come first, before rd's: kept whatever follows them
+        read: dict[str, bytes] = {}
+        broken, pos = "", 0
+        try:
+            while pos < len(stdout):
+                tag, payload, end = record(stdout, pos, "file batch", frozenset("XN"))
+                if tag != "X":
+                    break
+                number, _, path = payload.decode("utf-8", "replace").partition(" ")
+                codes[path] = int(number) if number.isdigit() else 1
+                pos = end
+            listing = parse_listing(Capture.from_bytes("", "", stdout, stderr=stderr), "file batch", "X")
+            read = {f.path: f.data for f in listing.files}
+        except FactError as exc:
+            broken = str(exc)
+        parts = []
         for fact in facts:
-            errors = error_lines(stderr, fact.arg)
-            if broken:
-                parts.append(Part(1, b"", broken))
-                continue
-            if fact.arg not in sizes or "cannot open" in errors:
-                parts.append(part_from_error(errors))
-                continue
-            header = (b"" if first else b"\n") + f"==> {fact.arg} <==\n".encode()
-            if body[pos : pos + len(header)] != header:
-                # The file before ended elsewhere than stat said: it is not known either.
-                broken = "files changed while they were read (sizes and contents disagree)"
-                _void_last_read(parts, broken)
-                parts.append(Part(1, b"", broken))
-                continue
-            pos, first = pos + len(header), False
-            if errors:  # opened but not read: a directory
-                parts.append(Part(1, b"", errors))
-                continue
-            end = pos + min(sizes[fact.arg], limit)
-            parts.append(Part(0, body[pos:end], ""))
-            pos = end
-        if not broken and pos != len(body):  # the last file grew after stat: its content is not known
-            _void_last_read(parts, "file changed while it was read")
+            if fact.arg in codes:
+                code = codes[fact.arg]
+                parts.append(Part(code, b"", "" if code in (ABSENT, UNREADABLE) else fact.arg + _IRREGULAR))
+            elif fact.arg in read:
+                parts.append(Part(0, read[fact.arg][:limit], ""))
+            else:
+                parts.append(Part(1, b"", broken or stderr or f"{fact.arg} was not read"))
         return parts
 
     def parse(self, capture: Capture) -> bytes | None:
