@@ -194,13 +194,16 @@ class MountUnits(Fact[MountUnit]):
     def script(self) -> str:
         unit = unit_name(self.arg)
         dirs = tuple(UNIT_DIRS)
-        links = " ".join(f"{d}/*.wants/{quote(unit)} {d}/*.requires/{quote(unit)}" for d in dirs)
         dropin_dirs = tuple(quote(f"{d}/{unit}.d") for d in dirs)
         return f"{READS_SH}; " + in_shell_sh(
             "rc d f l",
             f"rc=0; set --; {conf_files_sh(dirs, quote(unit))}; "
             f"{conf_files_sh(dropin_dirs, '*.conf')}; "
-            f'for l in {links}; do [ -L "$l" ] || [ -e "$l" ] || continue; rec W "$l"; done; '
+            # the links that pull the unit in, each folder once (/lib is /usr/lib on merged-/usr hosts:
+            # its globs, over the largest folder, would list the same links again)
+            f'for d in {" ".join(dirs)}; do case $d in /lib/*) [ "$d" -ef "/usr$d" ] && continue;; esac; '
+            f'for l in "$d"/*.wants/{quote(unit)} "$d"/*.requires/{quote(unit)}; do '
+            '[ -L "$l" ] || [ -e "$l" ] || continue; rec W "$l"; done; done; '
             'rd %s "$@" || rc=1; return "$rc"',
         )
 
