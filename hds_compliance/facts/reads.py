@@ -33,11 +33,12 @@ from hds_compliance.model import REDACTION_MARK, Capture
 # rec TAG PAYLOAD: one length-prefixed record.
 REC_SH = 'rec() { printf \'%s %s %s\\n\' "$1" "${#2}" "$2"; }; '
 # sh setting $r to the random marker: a run of the no-op segments "/" and "./", two per hex digit of the
-# kernel's UUID generator (a builtin read; od when /proc is missing); the function it is in returns 1
-# when there is none.
+# kernel's UUID generator (a builtin read; od when /proc is missing; in a probe, where neither works (an
+# image without /proc, /dev or od), the probe's secret nonce, which no file can hold either); the function
+# it is in returns 1 when there is none.
 MARKER_SH = (
     "{ read -r k < /proc/sys/kernel/random/uuid; } 2>/dev/null "
-    "|| k=$(od -An -N16 -tx1 /dev/urandom) || return 1; "
+    "|| k=$(od -An -N16 -tx1 /dev/urandom 2>/dev/null) || k=${M#@@HDS-}; "
     'r=; while [ -n "$k" ]; do c=${k%"${k#?}"}; k=${k#?}; case $c in '
     '[048c]) r="$r//";; [159d]) r="$r/./";; [26ae]) r="$r.//";; [37bf]) r="$r././";; esac; done; '
     "[ ${#r} -ge 64 ] || return 1; "
