@@ -397,12 +397,33 @@ CONFIGS = {
         1,
     ),
 }
+# Files the configurations below include (outside /etc, so that the real OpenSSL and the probe in its
+# scene read the same ones): an .include continues the section it sits in.
+INCLUDED = {
+    WORK / "ossl-include" / "lvl0.cnf": "CipherString = DEFAULT@SECLEVEL=0\n",
+    WORK / "ossl-include" / "folder" / "50-lvl0.cnf": "CipherString = DEFAULT@SECLEVEL=0\n",
+    WORK / "ossl-include" / "min12.cnf": "MinProtocol = TLSv1.2\n",
+}
+CONFIGS |= {
+    "SECLEVEL=0 in an included file (.include = path)": OPENSSL_CNF.replace(
+        "[openssl_init]\n", SYSTEM_DEFAULT.format(commands=f".include = {WORK}/ossl-include/lvl0.cnf"), 1
+    ),
+    "SECLEVEL=0 in a file of an included folder (.include path)": OPENSSL_CNF.replace(
+        "[openssl_init]\n", SYSTEM_DEFAULT.format(commands=f"  .include {WORK}/ossl-include/folder"), 1
+    ),
+    "MinProtocol TLSv1.2 in an included file (.include=path)": OPENSSL_CNF.replace(
+        "[openssl_init]\n", SYSTEM_DEFAULT.format(commands=f".include={WORK}/ossl-include/min12.cnf"), 1
+    ),
+}
 
 
 @pytest.fixture(scope="module")
 def certificate() -> Iterator[Path]:
     folder = WORK / "sem-openssl"
     folder.mkdir(parents=True, exist_ok=True)
+    for path, text in INCLUDED.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
     subprocess.run(
         [
             "openssl",
@@ -479,6 +500,7 @@ def test_openssl_verdict_matches_a_real_handshake(certificate: Path, name: str) 
     accepted = _tls11_accepted(config, certificate, port)
     scene = Scene(root=WORK / f"sem-ossl-{abs(hash(name))}", etc={"/etc/ssl/openssl.cnf": CONFIGS[name]})
     status, message = judge("crypto.openssl_min_protocol", {"min_version": "TLSv1.2"}, Where(scene))
+    assert status is not Status.ERROR, message  # an include the probe did not read would be one
     assert (status is Status.FAIL) == accepted, (
         f"{name}: handshake {'accepted' if accepted else 'refused'}; {message}"
     )

@@ -29,8 +29,14 @@ class OpenSSLSetup:
         return int(match.group(1)) if match else None
 
 
-# .include lines: ".include /path", ".include=/path", ".include = /path" (directories: every *.cnf/*.conf).
-_INCLUDE_SED = r"s/^[[:space:]]*\.include[[:space:]]*=\{0,1\}[[:space:]]*\([^[:space:]]*\).*/\1/p"
+# sh: the targets of the .include lines among the kept lines of openssl.cnf ($k), one per line in $n:
+# ".include /path", ".include=/path", ".include = /path" (directories: every *.cnf/*.conf); each line is
+# cut with shell builtins (blanks, then ".include", blanks, one "=", blanks; the target ends at a blank).
+_INCLUDES_SH = (
+    'n=; o=$IFS; IFS=$nl; set -f; for l in $k; do IFS=$o; l=${l#"${l%%[![:space:]]*}"}; '
+    'case $l in .include*) ;; *) continue;; esac; l=${l#.include}; l=${l#"${l%%[![:space:]]*}"}; '
+    'l=${l#=}; l=${l#"${l%%[![:space:]]*}"}; n="$n${l%%[[:space:]]*}$nl"; done; IFS=$o; set +f'
+)
 # The lines that decide SSL defaults: section headers, .include, the init and SSL keys, SSL_CONF commands.
 # The rest (CA settings, commented examples such as "input_password = secret") never leaves the host.
 KEPT_LINES = (
@@ -56,9 +62,10 @@ class OpenSSLConfig(Fact[OpenSSLSetup | None]):
             "case $o in *'OPENSSLDIR: \"'*) D=${o#*'OPENSSLDIR: \"'}; D=${D%%'\"'*};; esac; "
             'part version "$v"; part config "$D/openssl.cnf"; '
             'keep() { [ -f "$1" ] || return 0; if [ ! -r "$1" ]; then printf \'@%s! %s\\n\' "$F" "$1"; '
-            f'return 0; fi; part "$1" "$(grep -E \'{KEPT_LINES}\' -- "$1")"; }}; '
-            'keep "$D/openssl.cnf"; '
-            f"for i in $(sed -n '{_INCLUDE_SED}' \"$D/openssl.cnf\" 2>/dev/null); do "
+            f'return 0; fi; k=$(grep -E \'{KEPT_LINES}\' -- "$1"); part "$1" "$k"; }}; '
+            # the include lines are among the kept ones: openssl.cnf is not read a second time
+            f"nl='\n'; k=; keep \"$D/openssl.cnf\"; {_INCLUDES_SH}; "
+            "for i in $n; do "
             'if [ -d "$i" ]; then for f in "$i"/*.cnf "$i"/*.conf; do keep "$f"; done; '
             'else keep "$i"; fi; done'
         )
