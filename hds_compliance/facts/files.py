@@ -36,13 +36,19 @@ class FileContent(Fact[bytes | None]):
     def __post_init__(self) -> None:
         check_path(self.arg)
 
+    @property
+    def tests(self) -> str:
+        """sh: returns ABSENT or UNREADABLE (as :func:`exists_or_return` and ``[ -r ]`` say), else the status
+        of ``[ -f ]``: only a regular file is read (a FIFO's bytes belong to its reader, and would hold
+        the probe)."""
+        p = quote(self.arg)
+        return f"{exists_or_return(self.arg)}; [ -r {p} ] || return {UNREADABLE}; [ -f {p} ]"
+
     def script(self) -> str:
-        # Only a regular file is read: a FIFO's bytes belong to its reader (and would hold the probe).
         p = quote(self.arg)
         return in_shell_sh(
             "d",
-            f"{exists_or_return(self.arg)}; [ -r {p} ] || return {UNREADABLE}; "
-            f'[ -f {p} ] || {{ echo {quote(self.arg + _IRREGULAR)} >&2; return 1; }}; head -c "$C" -- {p}',
+            f'{self.tests} || {{ echo {quote(self.arg + _IRREGULAR)} >&2; return 1; }}; head -c "$C" -- {p}',
         )
 
     batchable: ClassVar[bool] = True
@@ -53,10 +59,10 @@ class FileContent(Fact[bytes | None]):
         # path first goes through its own snippet's tests, and one that would not be read whole (absent,
         # unreadable, not a regular file) is a record "X <code> <path>" instead.
         checks = "".join(
-            f"_hk() {{ {exists_or_return(f.arg)}; [ -r {quote(f.arg)} ] || return {UNREADABLE}; "
-            f"[ -f {quote(f.arg)} ] || return 1; }}; "
+            f"_hk() {{ {f.tests} || return 1; }}; "
             f'if _hk; then set -- "$@" {quote(f.arg)}; else rec X "$? "{quote(f.arg)}; fi; '
             for f in facts
+            if isinstance(f, FileContent)
         )
         return f"{READS_SH}; " + in_shell_sh("d", f'set --; {checks}rd %s "$@"')
 

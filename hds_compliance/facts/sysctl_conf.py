@@ -274,7 +274,7 @@ NET_KEYS: dict[str, tuple[str, ...]] = {
 
 # sh: one grep over the paths the globs $1... name. A glob that matched nothing (a key this kernel lacks)
 # stays as it is written, naming no file: it is left out. The globs are handed to grep, not the paths one
-# by one (``set -- "$@" "$p"`` copies the list at each path: quadratic, 10 ms for two hundred paths).
+# by one (``set -- "$@" "$p"`` copies the list at each path: quadratic, 4.5 ms for 204 paths).
 _GREP_EXISTING_SH = (
     'g=; for q in %s; do for p in $q; do [ -e "$p" ] && g="$g $q"; break; done; done; '
     '[ -n "$g" ] || return 1; grep -H "" -- $g'
