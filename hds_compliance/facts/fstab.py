@@ -21,7 +21,7 @@ from typing import ClassVar
 
 from hds_compliance.facts.base import ABSENT, UNREADABLE, Fact, FactError, check_path, in_shell_sh, quote
 from hds_compliance.facts.reads import READS_SH, WHOLE_SH, parse_listing
-from hds_compliance.facts.sysctl_conf import conf_files_sh, config_order
+from hds_compliance.facts.sysctl_conf import USR_TWIN_SH, conf_files_sh, config_order
 from hds_compliance.model import Capture
 
 # Flags a mount option list can turn on or off, by the option that turns them on.
@@ -201,7 +201,7 @@ class MountUnits(Fact[MountUnit]):
             f"{conf_files_sh(dropin_dirs, '*.conf')}; "
             # the links that pull the unit in, each folder once (/lib is /usr/lib on merged-/usr hosts:
             # its globs, over the largest folder, would list the same links again)
-            f'for d in {" ".join(dirs)}; do case $d in /lib/*) [ "$d" -ef "/usr$d" ] && continue;; esac; '
+            f"for d in {' '.join(dirs)}; do {USR_TWIN_SH}"
             f'for l in "$d"/*.wants/{quote(unit)} "$d"/*.requires/{quote(unit)}; do '
             '[ -L "$l" ] || [ -e "$l" ] || continue; rec W "$l"; done; done; '
             'rd %s "$@" || rc=1; return "$rc"',

@@ -157,6 +157,11 @@ def _in_force(entries: list[SysctlEntry]) -> tuple[SysctlEntry, ...]:
     return tuple(table.values())
 
 
+# sh, in a loop over folders $d: skip a /lib folder that is its /usr/lib twin (merged-/usr hosts), so that
+# the same files are listed once, not twice.
+USR_TWIN_SH = 'case $d in /lib/*) [ "$d" -ef "/usr$d" ] && continue;; esac; '
+
+
 def conf_files_sh(dirs: tuple[str, ...], pattern: str) -> str:
     """sh adding ``dir/pattern`` of each directory to "$@" for :data:`READS_SH`'s ``rd`` (the caller starts
     with ``rc=0; set --``), with shell
@@ -164,9 +169,8 @@ def conf_files_sh(dirs: tuple[str, ...], pattern: str) -> str:
     <name>`` (and rc=101) for a file the probe may not read; other non-regular entries are skipped."""
     return (
         f'for d in {" ".join(dirs)}; do [ -d "$d" ] || continue; '
-        # On merged-/usr hosts /lib is /usr/lib: the same files once, not twice.
-        'case $d in /lib/*) [ "$d" -ef "/usr$d" ] && continue;; esac; '
-        f'for f in "$d"/{pattern}; do [ -L "$f" ] && [ "$f" -ef /dev/null ] && '
+        + USR_TWIN_SH
+        + f'for f in "$d"/{pattern}; do [ -L "$f" ] && [ "$f" -ef /dev/null ] && '
         '{ rec M "$f"; continue; }; [ -f "$f" ] || continue; '
         f'[ -r "$f" ] || {{ rc={UNREADABLE}; rec U "$f"; continue; }}; '
         'set -- "$@" "$f"; done; done'
