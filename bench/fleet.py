@@ -4,6 +4,7 @@
     .venv/bin/python bench/fleet.py --hosts 500
     .venv/bin/python bench/fleet.py --hosts 500 --dead 10 --hanging 5
     .venv/bin/python bench/fleet.py --hosts 100,500 --repeat 3  # per extra host from median runs
+    .venv/bin/python bench/fleet.py --hosts 100,500 --repeat 3 --exe old=/tmp/old/hds-compliance --exe new
 
 Starts the SSH lab of ``bench/probe_vs_naive.py`` (live hosts h001.., each sshd in its own mount, PID and
 network namespace, host-specific files; ``--shared-net``: all on 127.0.0.2.. in one network), adds dead hosts
@@ -22,6 +23,12 @@ collector worker):
 * how every host ended: live hosts judged, dead and hanging ones in ``error`` with their reason. Any live
   host not judged, or dead or hanging host not in error, is printed and the exit status is 1.
 
+``--exe LABEL=PATH`` (given twice or more) compares installs of the command, an A/B: each repeat runs every
+one of them on the same lab, one after the other, the order turning at each repeat, so that a change of a
+few ms per host is not lost in the machine's drift between runs (15 to 25% over an hour here). A bare
+``--exe LABEL`` is the command next to this Python (this checkout's install). Each install gets its own
+figures, and the differences of the later ones against the first are printed, run by run and in medians.
+
 ``--naive`` also runs the baseline of ``bench/probe_vs_naive.py`` (one command per fact, same live hosts)
 in the same run. Nothing is asserted on times.
 """
@@ -33,6 +40,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -125,10 +133,13 @@ def write_inventory(lab: pvn.SSHLab, folder: Path, dead: int, hanging_port: int 
     return path
 
 
-def scan(inventory: Path, listeners: list[int], out: Path, timeout: float) -> tuple[Run, dict[str, object]]:
+def scan(
+    inventory: Path, listeners: list[int], out: Path, timeout: float, exe: Path = EXE
+) -> tuple[Run, dict[str, object]]:
     """Run the command, sample its tree's memory, and measure what it and the lab spent."""
+    out.unlink(missing_ok=True)  # a run that writes nothing must not be judged on the previous one's file
     # the outputs a CI job asks for: JSON results and a JUnit report
-    argv = [str(EXE), "scan", "-i", str(inventory), "--skip-tag", "fs-walk", "--json", str(out), "-q"]
+    argv = [str(exe), "scan", "-i", str(inventory), "--skip-tag", "fs-walk", "--json", str(out), "-q"]
     argv += ["--junit", str(out.with_suffix(".xml"))]
     argv += ["--connect-timeout", "5", "--timeout", str(timeout)]
     lab0, cpu0 = pvn.target_cpu(listeners), _children_cpu()
@@ -225,15 +236,27 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="lab hosts share this network namespace (each then lists every lab listener as its own)",
     )
+    parser.add_argument(
+        "--exe",
+        action="append",
+        default=[],
+        metavar="LABEL[=PATH]",
+        help="an install of hds-compliance to run (twice or more: an interleaved A/B; bare LABEL: this one)",
+    )
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("needs root (the SSH lab uses mount and PID namespaces)", file=sys.stderr)
+        return 2
+    exes = _exes(args.exe)
+    if exes is None:
         return 2
     sizes = [int(x) for x in args.hosts.split(",")]
     from tests.lab.netfail import HangingServer
 
     failed = False
-    measured: list[Run] = []
+    # per install: its median run of each size, and every run of each size (for the paired differences)
+    measured: dict[str, list[Run]] = {label: [] for label in exes}
+    every: dict[str, list[list[Run]]] = {label: [] for label in exes}
     for size in sizes:
         dead, hanging = round(size * args.dead / 100), round(size * args.hanging / 100)
         lab = None
@@ -247,27 +270,79 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 listeners = pvn._listener_pids(lab)
                 inventory = write_inventory(lab, Path(tmp), dead, server.port, hanging)
-                runs = []
+                runs: dict[str, list[Run]] = {label: [] for label in exes}
+                labels = list(exes)
                 for number in range(max(args.repeat, 1)):
-                    run, results = scan(inventory, listeners, Path(tmp) / "results.json", args.timeout)
-                    judge(run, results, set(lab.hosts))
-                    label = f"hds-compliance scan, {size} hosts ({dead} dead, {hanging} hanging)"
-                    report(run, label + (f", run {number + 1}/{args.repeat}" if args.repeat > 1 else ""))
-                    runs.append(run)
-                    failed = failed or bool(run.problems)
-                measured.append(_median(runs))
+                    turn = number % len(labels)
+                    for label in labels[turn:] + labels[:turn]:
+                        out = Path(tmp) / "results.json"
+                        run, results = scan(inventory, listeners, out, args.timeout, exes[label])
+                        judge(run, results, set(lab.hosts))
+                        title = f"hds-compliance scan, {size} hosts ({dead} dead, {hanging} hanging)"
+                        title += f" [{label}]" if len(exes) > 1 else ""
+                        report(run, title + (f", run {number + 1}/{args.repeat}" if args.repeat > 1 else ""))
+                        runs[label].append(run)
+                        failed = failed or bool(run.problems)
+                for label in exes:
+                    measured[label].append(_median(runs[label]))
+                    every[label].append(runs[label])
                 if args.naive:
-                    naive(lab, listeners, Path(tmp), measured[-1])
+                    naive(lab, listeners, Path(tmp), measured[labels[0]][-1])
             finally:
                 if lab is not None:
                     lab.stop()
                     shutil.rmtree(lab.root, ignore_errors=True)
-    if len(measured) >= 2:
-        small, large = measured[0], measured[-1]
-        extra = (large.client_cpu_s - small.client_cpu_s) / max(large.hosts - small.hosts, 1) * 1000
-        of = f" (medians of {args.repeat} runs)" if args.repeat > 1 else ""
-        print(f"client CPU per extra host, {small.hosts} -> {large.hosts} hosts{of}: {extra:.1f} ms")
+    of = f" (medians of {args.repeat} runs)" if args.repeat > 1 else ""
+    for label, sized in measured.items():
+        name = f" [{label}]" if len(exes) > 1 else ""
+        if len(sized) >= 2:
+            print(
+                f"client CPU per extra host{name}, {sized[0].hosts} -> {sized[-1].hosts} hosts{of}: "
+                f"{_per_extra(sized[0], sized[-1]):.1f} ms"
+            )
+    if len(exes) > 1:
+        compare(every, sizes)
     return 1 if failed else 0
+
+
+def _exes(given: list[str]) -> dict[str, Path] | None:
+    """The installs to run, by label (none given: this one)."""
+    exes: dict[str, Path] = {}
+    for item in given or ["this"]:
+        label, _, path = item.partition("=")
+        exe = Path(path) if path else EXE
+        if not os.access(exe, os.X_OK) or label in exes:
+            print(f"--exe {item}: not an executable, or a label given twice", file=sys.stderr)
+            return None
+        exes[label] = exe
+    return exes
+
+
+def _per_extra(small: Run, large: Run) -> float:
+    """Client CPU per extra host, in ms: (CPU at the larger size - CPU at the smaller) / extra hosts."""
+    return (large.client_cpu_s - small.client_cpu_s) / max(large.hosts - small.hosts, 1) * 1000
+
+
+def compare(every: dict[str, list[list[Run]]], sizes: list[int]) -> None:
+    """Each install against the first: client CPU per host run by run (runs of one repeat were made
+    back to back, so they share the machine's state), and their medians."""
+    first, *others = every
+    for label in others:
+        for index, size in enumerate(sizes):
+            pairs = list(zip(every[first][index], every[label][index], strict=True))
+            deltas = [(b.client_cpu_s - a.client_cpu_s) / max(a.hosts, 1) * 1000 for a, b in pairs]
+            shown = ", ".join(f"{d:+.1f}" for d in deltas)
+            print(
+                f"[{label}] - [{first}] at {size} hosts, client CPU per host: {shown} ms "
+                f"(median {statistics.median(deltas):+.1f})"
+            )
+        if len(sizes) >= 2:
+            before = _per_extra(_median(every[first][0]), _median(every[first][-1]))
+            after = _per_extra(_median(every[label][0]), _median(every[label][-1]))
+            print(
+                f"[{label}] - [{first}] per extra host: {after - before:+.1f} ms "
+                f"({before:.1f} -> {after:.1f})"
+            )
 
 
 def naive(lab: pvn.SSHLab, listeners: list[int], folder: Path, probe: Run) -> None:
