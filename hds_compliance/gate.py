@@ -160,6 +160,8 @@ def gate(
 
 def _compliance_breaches(verdicts: list[Verdict], thresholds: Thresholds) -> list[str]:
     """``min_compliance`` over the controls judged per host, and ``must_pass`` controls."""
+    if thresholds.min_compliance is None and not thresholds.must_pass:
+        return []  # nothing to break: no need to group a fleet's verdicts by host and control
     grouped: dict[tuple[str, str], list[Verdict]] = {}
     for v in verdicts:
         grouped.setdefault((v.host, v.control), []).append(v)

@@ -55,7 +55,11 @@ def _counts(counter: Counter[Status]) -> str:
 
 
 def _host_lines(
-    host: HostRecord, verdicts: list[Verdict], controls: dict[str, Control], outcome: GateResult
+    host: HostRecord,
+    verdicts: list[Verdict],
+    controls: dict[str, Control],
+    outcome: GateResult,
+    blocking: set[int],
 ) -> list[str]:
     name = printable(host.name)
     if not host.probe.connected:
@@ -73,7 +77,6 @@ def _host_lines(
     ]
     if host.probe.error:
         lines.append(f"  ! probe: {printable(host.probe.error)}")
-    blocking = {id(v) for v in outcome.blocking}
     failing = [cid for cid, s in status.items() if s in (Status.FAIL, Status.ERROR)]
     failing.sort(key=lambda cid: (-by_control[cid][0].severity.rank, cid))
     for cid in failing:
@@ -194,10 +197,11 @@ def console_summary(result: ScanResult, catalog: Catalog, outcome: GateResult) -
     controls = {c.id: c for c in catalog.controls}
     lines: list[str] = []
     by_host = result.verdicts_by_host()
+    blocking = {id(v) for v in outcome.blocking}  # once for the run: per host, it would be quadratic
     control_totals: Counter[Status] = Counter()
     for host in result.hosts:
         verdicts = by_host[host.name]
-        lines += _host_lines(host, verdicts, controls, outcome)
+        lines += _host_lines(host, verdicts, controls, outcome, blocking)
         grouped: dict[str, list[Verdict]] = {}
         for v in verdicts:
             grouped.setdefault(v.control, []).append(v)
@@ -294,22 +298,26 @@ def to_markdown(result: ScanResult, catalog: Catalog, outcome: GateResult) -> st
 
 def to_json(result: ScanResult) -> str:
     """The JSON results (``schema_version`` inside), stable byte for byte."""
-    return "".join(json_chunks(result))
+    return "".join(p if isinstance(p, str) else p.decode("utf-8") for p in json_chunks(result))
 
 
 VERDICTS = TypeAdapter(list[Verdict])
 
 
-def json_chunks(result: ScanResult, batch: int = 1000, spool: HostSpool | None = None) -> Iterator[str]:
+def json_chunks(
+    result: ScanResult, batch: int = 1000, spool: HostSpool | None = None
+) -> Iterator[str | bytes]:
     """The JSON results in pieces, host by host then verdicts by batch: the same bytes as pydantic's
     ``model_dump_json(indent=2)`` of the whole result, without the whole text in memory at once. With a
-    ``spool``, each host's JSON is the one the spool took when the host was judged (captures included)."""
+    ``spool``, each host's JSON is the one the spool took when the host was judged (captures included),
+    copied as the UTF-8 bytes it holds."""
     head = result.model_copy(update={"hosts": [], "verdicts": []}).model_dump_json(indent=2)
     # '"hosts": [],' and '"verdicts": []' are opened and filled in here
     before, after_hosts = head.split('\n  "hosts": [],\n', 1)
     yield before + '\n  "hosts": ['
     for number, host in enumerate(result.hosts):
-        yield ("," if number else "") + "\n" + (spool.text(host.name) if spool else host_json(host))
+        yield ",\n" if number else "\n"
+        yield spool.data(host.name) if spool else host_json(host)
     yield ("\n  ]" if result.hosts else "]") + ",\n"
     between, tail = after_hosts.split('"verdicts": []', 1)
     yield between + '"verdicts": ['
@@ -321,7 +329,14 @@ def json_chunks(result: ScanResult, batch: int = 1000, spool: HostSpool | None =
 
 def host_json(host: HostRecord) -> str:
     """A host's JSON (captures included) as the results file holds it: indented to sit in its list."""
-    return _indent(host.model_dump_json(indent=2), "    ")
+    return _host_json_bytes(host).decode("utf-8")
+
+
+def _host_json_bytes(host: HostRecord) -> bytes:
+    # pydantic's serializer makes UTF-8 bytes: kept as bytes, a host's hundreds of KB of captures are not
+    # decoded to text only to be encoded again on their way to the spool or the file
+    data: bytes = host.__pydantic_serializer__.to_json(host, indent=2)
+    return b"    " + data.replace(b"\n", b"\n    ")
 
 
 class HostSpool:
@@ -345,7 +360,7 @@ class HostSpool:
         scan: the JSON results cannot be written then, and say why (:meth:`text`)."""
         if self._file is None:
             return
-        data = host_json(host).encode("utf-8")
+        data = _host_json_bytes(host)
         try:
             self._file.seek(0, os.SEEK_END)
             self._at[host.name] = (self._file.tell(), len(data))
@@ -360,11 +375,15 @@ class HostSpool:
 
     def text(self, name: str) -> str:
         """The JSON written for a host; :class:`OutputError` if the spool could not keep it."""
+        return self.data(name).decode("utf-8")
+
+    def data(self, name: str) -> bytes:
+        """The JSON written for a host, as the UTF-8 bytes written; :class:`OutputError` as :meth:`text`."""
         if self._file is None or self.problem is not None:
             raise OutputError(f"cannot write the JSON results: the spool of captures failed ({self.problem})")
         offset, size = self._at[name]
         self._file.seek(offset)
-        return self._file.read(size).decode("utf-8")
+        return self._file.read(size)
 
     def close(self) -> None:
         """Free the file."""
@@ -378,7 +397,7 @@ def _indent(text: str, prefix: str) -> str:
     return prefix + text.replace("\n", "\n" + prefix)
 
 
-def write_text(path: Path, text: str | Iterable[str]) -> None:
+def write_text(path: Path, text: str | Iterable[str | bytes]) -> None:
     """Write an output whole or not at all, from a text or its pieces: ``-`` is standard output; a file is
     written under a temporary name beside it and renamed, so an interrupted or failed write never leaves a
     file that looks complete.
@@ -389,20 +408,20 @@ def write_text(path: Path, text: str | Iterable[str]) -> None:
     try:
         if path == STDOUT:
             for piece in pieces:
-                sys.stdout.write(piece)
+                sys.stdout.write(piece if isinstance(piece, str) else piece.decode("utf-8"))
             sys.stdout.flush()
             return
         if path.is_dir():
             raise OutputError(f"cannot write {path}: it is a directory")
         if path.exists() and not path.is_file():  # a device or a FIFO (/dev/stderr): written, never replaced
-            with path.open("w", encoding="utf-8") as handle:
-                handle.writelines(pieces)
+            with path.open("wb") as handle:
+                _write_pieces(handle, pieces)
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.writelines(pieces)
+            with os.fdopen(fd, "wb") as handle:
+                _write_pieces(handle, pieces)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -410,3 +429,8 @@ def write_text(path: Path, text: str | Iterable[str]) -> None:
     except OSError as exc:
         where = "standard output" if path == STDOUT else str(path)
         raise OutputError(f"cannot write {where}: {exc.strerror or exc}") from exc
+
+
+def _write_pieces(handle: IO[bytes], pieces: Iterable[str | bytes]) -> None:
+    """Text pieces encoded as UTF-8; bytes (a host's JSON from the spool) as they are."""
+    handle.writelines(piece.encode("utf-8") if isinstance(piece, str) else piece for piece in pieces)

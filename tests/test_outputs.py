@@ -239,6 +239,22 @@ def test_streamed_json_is_the_whole_dump_byte_for_byte(result: ScanResult, batch
         assert ScanResult.model_validate_json(streamed) == variant
 
 
+def test_spooled_json_is_the_same_bytes(result: ScanResult, tmp_path: Path) -> None:
+    """A scan writes each host's JSON to its spool as the host is judged and copies those bytes into the
+    results at the end: the file is the same as the JSON of the whole result."""
+    from hds_compliance.report import HostSpool, json_chunks, to_json, write_text
+
+    spool = HostSpool()
+    try:
+        for host in reversed(result.hosts):  # judged in any order, written in the result's
+            spool.add(host)
+        write_text(tmp_path / "r.json", json_chunks(result, spool=spool))
+    finally:
+        spool.close()
+    assert (tmp_path / "r.json").read_bytes() == to_json(result).encode("utf-8")
+    assert to_json(result) == result.model_dump_json(indent=2) + "\n"
+
+
 @pytest.mark.parametrize("stdout", [b"PermitRootLogin no\n", b"\xff\xfe binary \x00", b""])
 def test_a_capture_built_from_bytes_is_the_validated_model(stdout: bytes) -> None:
     """from_bytes builds without validation (a scan makes one per fact and host): it must be what the
