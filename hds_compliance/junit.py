@@ -66,8 +66,12 @@ class _Writer:
         self.about: dict[str, tuple[list[str], str | None]] = {}  # control id -> its lines, remediation
         self.names: dict[tuple[str, str | None, int], str] = {}
         self.safe: dict[str, str] = {}
-        self.cases: dict[tuple[Any, ...], tuple[str, tuple[str, ...]]] = {}
-        self.host_mark = f"\ue000{secrets.token_hex(8)}\ue000"  # no host text can hold it
+        self.cases: dict[tuple[Any, ...], tuple[str, tuple[str, ...], tuple[int, ...]]] = {}
+        self.messages: dict[str, tuple[str, str]] = {}
+        # marks no host text can hold, where a case's host name and message go
+        self.host_mark = f"\ue000{secrets.token_hex(8)}\ue000"
+        self.message_mark = f"\ue001{secrets.token_hex(8)}\ue001"
+        self.slot = re.compile(f"({re.escape(self.host_mark)}|{re.escape(self.message_mark)})")
 
     def xml_safe(self, text: str) -> str:
         if text not in self.safe:
@@ -99,13 +103,14 @@ class _Writer:
             text.append(_waiver_line(v))
         return xml_safe("\n".join(text))
 
-    def case(self, v: Verdict, host: str) -> TestCase:
-        """The test case of a verdict (``host``: the name its text gives)."""
+    def case(self, v: Verdict, host: str, message: str | None = None) -> TestCase:
+        """The test case of a verdict (``host``: the name its text gives; ``message``: the message it gives,
+        by default the verdict's own, made XML-safe)."""
         key = (v.control, v.check, v.index)
         if key not in self.names:
             self.names[key] = xml_safe(_case_name(v, self.controls.get(v.control)))
         case = TestCase(name=self.names[key], classname=self.xml_safe(v.control), elapsed_sec=0.0)
-        message = self.xml_safe(v.message)
+        message = self.xml_safe(v.message) if message is None else message
         details = self.details(v, host)
         if v.waived:
             case.add_skipped_info(message=f"{_waiver_line(v)}: {message}")
@@ -123,22 +128,41 @@ class _Writer:
             case.stdout = f"{message}\n\n{details}"
         return case
 
-    def case_xml(self, v: Verdict) -> tuple[str, tuple[str, ...]]:
+    def case_xml(self, v: Verdict) -> tuple[str, tuple[str, ...], tuple[int, ...]]:
         """A verdict's test case as XML, indented for its suite, in pieces: what comes before its ``time``
-        attribute, and what comes after, cut where the host's name goes. Made once for verdicts alike
-        (hosts judged the same way): the host its text names stands as a random mark, and its time is
-        put in per host. The name and class before the time are escaped: they hold no bare quote."""
-        key = (v.control, v.check, v.index, v.status, v.severity, v.message, tuple(v.facts), v.waiver)
+        attribute; then what comes after, cut at the slots where the host's name and the verdict's message
+        go, and what each slot takes (:data:`_HOST`, :data:`_IN_ATTRIBUTE`, :data:`_IN_TEXT`). Made once for
+        verdicts alike but for their host and message (a message often names a host's own file or
+        address): both stand as random marks, and the time, host and message are put in per verdict. The
+        name and class before the time are escaped: they hold no bare quote."""
+        key = (v.control, v.check, v.index, v.status, v.severity, bool(v.message), tuple(v.facts), v.waiver)
         if key in self.cases:
             return self.cases[key]
         _bound(self.cases)
-        element = TestSuite("one", [self.case(v, self.host_mark)]).build_xml_doc().find("testcase")
+        message = self.message_mark if v.message else ""
+        element = TestSuite("one", [self.case(v, self.host_mark, message)]).build_xml_doc().find("testcase")
         assert element is not None
         element.set("time", "0")
         ET.indent(element, space="  ", level=2)
         before, _, after = ET.tostring(element, encoding="unicode").partition(_NO_TIME)
-        pieces = self.cases[key] = (before, tuple(after.split(self.host_mark)))
+        parts = self.slot.split(after)
+        kinds = []
+        for index in range(1, len(parts), 2):
+            if parts[index] == self.host_mark:
+                kinds.append(_HOST)
+            else:  # a message inside a start tag is an attribute's value; outside one, an element's text
+                written = "".join(parts[:index])
+                kinds.append(_IN_ATTRIBUTE if written.rfind("<") > written.rfind(">") else _IN_TEXT)
+        pieces = self.cases[key] = (before, tuple(parts[0::2]), tuple(kinds))
         return pieces
+
+    def message(self, text: str) -> tuple[str, str]:
+        """A message as an attribute's value and as an element's text carry it (ElementTree's escaping)."""
+        if text not in self.messages:
+            _bound(self.messages)
+            safe = xml_safe(text)
+            self.messages[text] = (escape(safe, _ATTRIBUTE_ENTITIES), escape(safe))
+        return self.messages[text]
 
     def suite_xml(self, host: HostRecord, verdicts: list[Verdict], result: ScanResult, last: bool) -> str:
         """A host's test suite as XML: junit-xml's suite element with its properties, its counts and time,
@@ -176,15 +200,21 @@ class _Writer:
         took = host.probe.fact_s
         cases = []
         for v in verdicts:
-            before, after = self.case_xml(v)
+            before, parts, kinds = self.case_xml(v)
             seconds = sum(map(took.get, v.facts, _ZEROS)) if took else 0.0
-            cases += ["\n    ", before, f' time="{seconds:.3f}"' if seconds >= 0.0005 else _NO_TIME]
-            cases.append(named.join(after))
+            cases += ["\n    ", before, f' time="{seconds:.3f}"' if seconds >= 0.0005 else _NO_TIME, parts[0]]
+            if kinds:
+                fills = (named, *self.message(v.message))
+                for kind, part in zip(kinds, parts[1:], strict=True):
+                    cases += [fills[kind], part]
         end = text.index("</properties>") + len("</properties>")  # the cases follow the properties
         return text[:end] + "".join(cases) + text[end:]
 
 
 _ZEROS = itertools.repeat(0.0)  # a fact without a time counts for none
+_HOST, _IN_ATTRIBUTE, _IN_TEXT = 0, 1, 2  # what a slot of a test case's XML takes
+# what ElementTree escapes in an attribute's value beyond & < > (its text escapes only those three)
+_ATTRIBUTE_ENTITIES = {'"': "&quot;", "\r": "&#13;", "\n": "&#10;", "\t": "&#09;"}
 _WAIVED = "waived"
 
 

@@ -272,6 +272,33 @@ def test_a_capture_built_from_bytes_is_the_validated_model(stdout: bytes) -> Non
         Capture.from_bytes("sshd", "sshd -T", stdout, exit_cod=0)
 
 
+def _whole_suite(writer: junit._Writer, result: ScanResult, host: HostRecord, last: bool) -> str:
+    """A host's suite as junit-xml builds it whole, each case from its own verdict (the reference)."""
+    verdicts = result.verdicts_by_host()[host.name]
+    whole = junit_xml.TestSuite(
+        name=junit.xml_safe(host.name),
+        test_cases=[writer.case(v, v.host) for v in verdicts],
+        hostname=junit.xml_safe(host.name),
+        timestamp=result.run.started_at,
+        properties={
+            "host": junit.xml_safe(host.name),
+            "connector": host.connector,
+            "reachable": "true",
+            "hds_activities": "3,4,5",
+            "roles": "",
+            "location_country": "FR",
+            "catalog_digest": result.run.catalog_digest,
+        },
+    ).build_xml_doc()
+    whole.set("time", "0.000")
+    for case, v in zip(whole.iter("testcase"), verdicts, strict=True):
+        seconds = sum(host.probe.fact_s.get(f, 0.0) for f in v.facts)
+        case.set("time", f"{seconds:.3f}" if seconds >= 0.0005 else "0")
+    ET.indent(whole, space="  ", level=1)
+    whole.tail = "\n" if last else "\n  "
+    return ET.tostring(whole, encoding="unicode")
+
+
 @pytest.mark.parametrize("name", ["plain", "a&b<c>\"d'", "new\nline", "esc\x1b]0;title\x07", "mark\ue000x"])
 def test_junit_suites_built_from_shared_cases_are_what_junit_xml_builds_whole(name: str) -> None:
     """Test cases are made once for verdicts alike and the host's name put in per suite: the same bytes as
@@ -284,32 +311,69 @@ def test_junit_suites_built_from_shared_cases_are_what_junit_xml_builds_whole(na
     result = _result(catalog, hosts)
     writer = junit._Writer(catalog)
     by_host = result.verdicts_by_host()
+    assert any(v.facts for v in by_host[name])  # a case with a time of its own
     for number, host in enumerate(hosts):
-        whole = junit_xml.TestSuite(
-            name=junit.xml_safe(host.name),
-            test_cases=[writer.case(v, v.host) for v in by_host[host.name]],
-            hostname=junit.xml_safe(host.name),
-            timestamp=result.run.started_at,
-            properties={
-                "host": junit.xml_safe(host.name),
-                "connector": host.connector,
-                "reachable": "true",
-                "hds_activities": "3,4,5",
-                "roles": "",
-                "location_country": "FR",
-                "catalog_digest": catalog.digest,
-            },
-        ).build_xml_doc()
-        whole.set("time", "0.000")
-        for case, v in zip(whole.iter("testcase"), by_host[host.name], strict=True):
-            case.set("time", "0.022" if v.facts and number == 0 else "0")  # the sshd capture's time
-        ET.indent(whole, space="  ", level=1)
-        whole.tail = "\n" if number == len(hosts) - 1 else "\n  "
         last = number == len(hosts) - 1
-        assert writer.suite_xml(host, by_host[host.name], result, last) == ET.tostring(
-            whole, encoding="unicode"
+        assert writer.suite_xml(host, by_host[host.name], result, last) == _whole_suite(
+            writer, result, host, last
         )
     assert not junit_schema_errors(junit.to_junit(result, catalog))
+
+
+MESSAGES = [
+    'a "quoted" <tag> & ampersand',
+    "lines\nand\ttabs\r\nand a CR",
+    "",
+    "esc\x1b[31m bell\x07 and \ud800 half",
+    "marks \ue000 \ue001 in a message",
+    "host other's own file /etc/other.conf",
+]
+
+
+@pytest.mark.parametrize("status", [Status.FAIL, Status.ERROR, Status.PASS, Status.NOT_APPLICABLE])
+def test_junit_cases_shared_across_messages_are_what_junit_xml_builds_whole(status: Status) -> None:
+    """A case's XML is shared by verdicts that differ only in their host and message (a message often
+    names a host's own file or address): the message is put in per verdict, escaped as an attribute's
+    value or as an element's text as the place it goes asks, and the suite is the same bytes as junit-xml
+    building it whole, whatever the message holds."""
+    catalog = load_catalog(LAB_CONTROLS)
+    hosts = [_record(f"h{i}", "permitrootlogin yes\n", sshd_s=0.0216) for i in range(len(MESSAGES))]
+    result = _result(catalog, hosts)
+    verdicts = [
+        v.model_copy(update={"status": status, "message": MESSAGES[hosts.index(h)]})
+        for h in hosts
+        for v in result.verdicts
+        if v.host == h.name
+    ]
+    result = result.model_copy(update={"verdicts": verdicts})
+    writer = junit._Writer(catalog)
+    by_host = result.verdicts_by_host()
+    for number, host in enumerate(hosts):
+        last = number == len(hosts) - 1
+        assert writer.suite_xml(host, by_host[host.name], result, last) == _whole_suite(
+            writer, result, host, last
+        )
+    assert len(writer.cases) < len(verdicts)  # cases were shared across messages
+    document = junit.to_junit(result, catalog)
+    assert not junit_schema_errors(document)
+    cases = ET.fromstring(document).iter("testcase")
+    for v, case in zip(verdicts, cases, strict=True):  # what a CI server reads back is the message
+        said = junit.xml_safe(v.message).replace("\r\n", "\n").replace("\r", "\n")
+        if status in (Status.FAIL, Status.ERROR):
+            tag = "failure" if status is Status.FAIL else "error"
+            element = case.find(tag)
+            assert element is not None and element.text is not None
+            assert element.get("message", "") == junit.xml_safe(v.message)
+            assert element.text.startswith(said + "\n\nhost: ")
+        elif status is Status.NOT_APPLICABLE:
+            skipped = case.find("skipped")
+            assert (
+                skipped is not None
+                and skipped.get("message") == f"not_applicable: {junit.xml_safe(v.message)}"
+            )
+        else:
+            out = case.find("system-out")
+            assert out is not None and out.text is not None and out.text.startswith(said + "\n\nhost: ")
 
 
 def test_the_summary_names_the_facts_that_took_the_hosts_longest(result: ScanResult) -> None:
