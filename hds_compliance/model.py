@@ -143,25 +143,34 @@ class Recent(OrderedDict[K, T]):
 
 
 class PerCapture(Generic[T]):
-    """A value computed from a capture, remembered for that capture object (the most recent ``size``).
+    """A value computed from a capture, remembered for that capture object (the ``size`` to ``2 * size``
+    most recently used).
 
     Captures are never changed once built, and hosts built alike share capture objects (the probe's parser
     gives the same object for the same output): their redaction or digest is then computed once per run.
+    Called for every capture a check reads (hundreds per host), it keeps two plain dicts, the current one
+    and the one before, instead of an ordered LRU: a look-up is then a dict's own, with nothing to reorder.
     """
 
     def __init__(self, compute: Callable[[Capture], T], size: int = 512) -> None:
         self.compute = compute
-        self._seen: Recent[int, tuple[Capture, T]] = Recent(size)
+        self.size = size
+        self._now: dict[int, tuple[Capture, T]] = {}
+        self._before: dict[int, tuple[Capture, T]] = {}
 
     def __call__(self, capture: Capture) -> T:
         key = id(capture)
-        if key in self._seen:
-            known, value = self._seen[key]
-            if known is capture:  # the entry holds the capture: its id is not reused while it is there
-                return value
-        value = self.compute(capture)
-        self._seen[key] = (capture, value)
-        return value
+        # an entry holds its capture: the id is not reused while the entry is there
+        entry = self._now.get(key)
+        if entry is not None and entry[0] is capture:
+            return entry[1]
+        entry = self._before.get(key)
+        if entry is None or entry[0] is not capture:
+            entry = (capture, self.compute(capture))
+        if len(self._now) >= self.size:  # the older half goes: what was used since is in the newer one
+            self._before, self._now = self._now, {}
+        self._now[key] = entry
+        return entry[1]
 
 
 _CAPTURE_FIELDS = set(Capture.model_fields)  # one set shared by every capture built from bytes

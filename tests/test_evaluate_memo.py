@@ -24,7 +24,7 @@ from hds_compliance.evaluate import engine, evaluate, plan_facts
 from hds_compliance.evaluate.engine import Evaluator, _Host, _Memo, applies, host_info, left_out
 from hds_compliance.facts import FileContent
 from hds_compliance.inventory import default_inventory, load_inventory
-from hds_compliance.model import Capture, HostRecord, ProbeRun, Severity, Status, Verdict
+from hds_compliance.model import Capture, HostRecord, PerCapture, ProbeRun, Severity, Status, Verdict
 from hds_compliance.scan import host_record, host_view
 
 _FILES = sorted({c["file"] for c in CASES if "hosts" not in c})
@@ -314,3 +314,28 @@ def test_a_verdict_built_without_validation_is_the_validated_model(check: str | 
     assert built.model_fields_set == set(Verdict.model_fields)
     assert built.model_copy(update={"status": Status.PASS}).status is Status.PASS
     assert built.status is Status.FAIL  # the copy left it alone
+
+
+def test_a_value_per_capture_is_computed_once_per_object_and_memory_stays_bounded() -> None:
+    """Digests and redactions are remembered per capture object: the same object is computed once, an
+    equal but distinct one again, and however many captures pass, at most twice the size are held (the
+    most recently used stay)."""
+    computed: list[int] = []
+
+    def compute(capture: Capture) -> str:
+        computed.append(id(capture))
+        return capture.stdout
+
+    remember = PerCapture(compute, size=4)
+    first = Capture(fact="f:a", command="c", stdout="a")
+    twin = Capture(fact="f:a", command="c", stdout="a")
+    assert remember(first) == remember(first) == "a" and len(computed) == 1
+    assert remember(twin) == "a" and len(computed) == 2
+    others = [Capture(fact=f"f:{i}", command="c", stdout=str(i)) for i in range(20)]
+    for number, capture in enumerate(others):
+        assert remember(capture) == str(number)
+        remember(first)  # in use all along: never computed again
+        assert len(remember._now) + len(remember._before) <= 8
+    assert computed.count(id(first)) == 1
+    remember(others[0])  # long unused: gone, computed again
+    assert computed.count(id(others[0])) == 2

@@ -29,7 +29,7 @@ from hds_compliance.check import (
     Outcome,
     fingerprint,
 )
-from hds_compliance.facts import Fact, fact_from_key
+from hds_compliance.facts import Fact, origin_of
 from hds_compliance.model import HostRecord, Recent, Scope, Status, Verdict
 
 
@@ -232,7 +232,7 @@ def _host_error(record: HostRecord) -> str | None:
     """
     if not record.probe.connected:
         return f"host unreachable: {record.probe.error}"
-    probed = [c for c in record.captures if fact_from_key(c.fact).origin == "host"]
+    probed = [c for c in record.captures if origin_of(c.fact) == "host"]
     if probed and all(c.problem is not None for c in probed):
         return f"probe failed: {record.probe.error}"
     return None

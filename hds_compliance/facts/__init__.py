@@ -19,6 +19,7 @@ from hds_compliance.facts.base import (
     FactError,
     Part,
     fact_from_key,
+    origin_of,
 )
 from hds_compliance.facts.files import FileContent, FilesMatching, FileStat, Stat
 from hds_compliance.facts.firewall import Firewall, FirewallRules
@@ -61,4 +62,5 @@ __all__ = [
     "TimeSync",
     "TimeSyncStatus",
     "fact_from_key",
+    "origin_of",
 ]

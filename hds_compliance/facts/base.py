@@ -218,6 +218,14 @@ class Fact(ABC, Generic[T]):
 # ---------------------------------------------------------------------------------------------- files
 
 
+def origin_of(key: str) -> Literal["host", "scanner"]:
+    """Where the fact a capture key names is collected, from its kind alone (no fact is built)."""
+    kind = key.partition(":")[0]
+    if kind not in KINDS:
+        raise ValueError(f"unknown fact kind in key {key!r}")
+    return KINDS[kind].origin
+
+
 def fact_from_key(key: str) -> Fact[Any]:
     """The fact a capture key names (``file:/etc/passwd`` -> ``FileContent("/etc/passwd")``)."""
     kind, _, arg = key.partition(":")
