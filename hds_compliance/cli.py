@@ -574,6 +574,17 @@ def _report(
 
     An output named ``-`` goes to standard output, and the summary to standard error then.
     """
+    from hds_compliance.evaluate.engine import few_collections
+
+    # the outputs make objects by the verdict and keep none: the cyclic collector, at its default pace,
+    # would walk a fleet's verdicts again and again meanwhile
+    with few_collections():
+        return _write_outputs(result, catalog, args, spool)
+
+
+def _write_outputs(
+    result: ScanResult, catalog: Catalog, args: argparse.Namespace, spool: HostSpool | None
+) -> int:
     from hds_compliance.junit import junit_chunks
     from hds_compliance.report import STDOUT, console_summary, gate_line, json_chunks, to_markdown, write_text
 
