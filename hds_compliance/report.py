@@ -54,9 +54,18 @@ def _counts(counter: Counter[Status]) -> str:
     return ", ".join(f"{counter.get(s, 0)} {s.value}" for s in _ORDER)
 
 
+def _by_control(verdicts: list[Verdict]) -> tuple[dict[str, list[Verdict]], dict[str, Status]]:
+    """A host's verdicts by control, in catalogue order, and each control's status."""
+    by_control: dict[str, list[Verdict]] = {}
+    for v in verdicts:
+        by_control.setdefault(v.control, []).append(v)
+    return by_control, {cid: control_status(vs) for cid, vs in by_control.items()}
+
+
 def _host_lines(
     host: HostRecord,
     verdicts: list[Verdict],
+    grouped: tuple[dict[str, list[Verdict]], dict[str, Status]],
     controls: dict[str, Control],
     outcome: GateResult,
     blocking: set[int],
@@ -66,10 +75,7 @@ def _host_lines(
         # One line for a host that could not be probed: its checks all say the same thing.
         why = printable(host.probe.error or "could not connect")
         return [f"{name}: NOT PROBED: {why} ({len(verdicts)} checks in error)"]
-    by_control: dict[str, list[Verdict]] = {}
-    for v in verdicts:
-        by_control.setdefault(v.control, []).append(v)
-    status = {cid: control_status(vs) for cid, vs in by_control.items()}
+    by_control, status = grouped
     cost = f"; probe {host.probe.cpu_s * 1000:.0f} ms CPU on the host" if host.probe.cpu_s is not None else ""
     lines = [
         f"{name}: controls {_counts(Counter(status.values()))}; "
@@ -201,11 +207,9 @@ def console_summary(result: ScanResult, catalog: Catalog, outcome: GateResult) -
     control_totals: Counter[Status] = Counter()
     for host in result.hosts:
         verdicts = by_host[host.name]
-        lines += _host_lines(host, verdicts, controls, outcome, blocking)
-        grouped: dict[str, list[Verdict]] = {}
-        for v in verdicts:
-            grouped.setdefault(v.control, []).append(v)
-        control_totals.update(control_status(vs) for vs in grouped.values())
+        grouped = _by_control(verdicts)
+        lines += _host_lines(host, verdicts, grouped, controls, outcome, blocking)
+        control_totals.update(grouped[1].values())
     unprobed = sum(1 for h in result.hosts if not h.probe.connected)
     lines.append("")
     lines.append(
@@ -264,10 +268,7 @@ def to_markdown(result: ScanResult, catalog: Catalog, outcome: GateResult) -> st
     failing: list[tuple[int, str, str, list[Verdict]]] = []
     unreviewed: set[str] = set()
     for host in result.hosts:
-        grouped: dict[str, list[Verdict]] = {}
-        for v in by_host[host.name]:
-            grouped.setdefault(v.control, []).append(v)
-        status = {cid: control_status(vs) for cid, vs in grouped.items()}
+        grouped, status = _by_control(by_host[host.name])
         counts = Counter(status.values())
         name = _cell(host.name) + ("" if host.probe.connected else " (not probed)")
         lines.append(f"| {name} | " + " | ".join(str(counts.get(s, 0)) for s in _ORDER) + " |")
