@@ -25,7 +25,7 @@ collector worker):
 
 ``--exe LABEL=PATH`` (given twice or more) compares installs of the command, an A/B: each repeat runs every
 one of them on the same lab, one after the other, the order turning at each repeat, so that a change of a
-few ms per host is not lost in the machine's drift between runs (15 to 25% over an hour here). A bare
+few ms per host is not lost in the machine's drift between runs (20 to 40% within an hour here). A bare
 ``--exe LABEL`` is the command next to this Python (this checkout's install). Each install gets its own
 figures, and the differences of the later ones against the first are printed, run by run and in medians.
 
@@ -254,9 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     from tests.lab.netfail import HangingServer
 
     failed = False
-    # per install: its median run of each size, and every run of each size (for the paired differences)
-    measured: dict[str, list[Run]] = {label: [] for label in exes}
-    every: dict[str, list[list[Run]]] = {label: [] for label in exes}
+    every: dict[str, list[list[Run]]] = {label: [] for label in exes}  # per install, per size: its runs
     for size in sizes:
         dead, hanging = round(size * args.dead / 100), round(size * args.hanging / 100)
         lab = None
@@ -284,16 +282,16 @@ def main(argv: list[str] | None = None) -> int:
                         runs[label].append(run)
                         failed = failed or bool(run.problems)
                 for label in exes:
-                    measured[label].append(_median(runs[label]))
                     every[label].append(runs[label])
                 if args.naive:
-                    naive(lab, listeners, Path(tmp), measured[labels[0]][-1])
+                    naive(lab, listeners, Path(tmp), _median(runs[labels[0]]))
             finally:
                 if lab is not None:
                     lab.stop()
                     shutil.rmtree(lab.root, ignore_errors=True)
     of = f" (medians of {args.repeat} runs)" if args.repeat > 1 else ""
-    for label, sized in measured.items():
+    for label, per_size in every.items():
+        sized = [_median(runs) for runs in per_size]
         name = f" [{label}]" if len(exes) > 1 else ""
         if len(sized) >= 2:
             print(
