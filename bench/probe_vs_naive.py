@@ -28,6 +28,7 @@ import binascii
 import contextlib
 import hashlib
 import ipaddress
+import itertools
 import json
 import os
 import resource
@@ -276,10 +277,15 @@ def _ip_batch(commands: list[str], namespace: str | None = None) -> None:
         subprocess.run(argv, input="\n".join(commands) + "\n", text=True, check=True, capture_output=True)
 
 
+_LABS = itertools.count()  # labs started by this process
+
+
 def _own_networks(n_hosts: int) -> tuple[tuple[str, ...], list[str]]:
     """N network namespaces, each linked to this one by a veth pair on a /31 of NET_BASE: their names and
-    the hosts' addresses. Names carry this process's PID, so two benches never share one."""
-    tag = f"hb{os.getpid() % 100000}x"
+    the hosts' addresses. Names carry this process's PID and the lab's number in it, so two benches never
+    share one, and neither do two labs of one bench: the kernel removes a deleted namespace's veth some
+    time after ``netns delete`` returns, and a name reused at once was refused ("File exists")."""
+    tag = f"hb{os.getpid() % 100000}{chr(ord('a') + next(_LABS) % 26)}"
     names = [f"{tag}{i}" for i in range(n_hosts)]
     near = [NET_BASE + 2 * i for i in range(n_hosts)]
     root = []
