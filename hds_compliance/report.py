@@ -336,8 +336,7 @@ def host_json(host: HostRecord) -> str:
 def _host_json_bytes(host: HostRecord) -> bytes:
     # pydantic's serializer makes UTF-8 bytes: kept as bytes, a host's hundreds of KB of captures are not
     # decoded to text only to be encoded again on their way to the spool or the file
-    data: bytes = host.__pydantic_serializer__.to_json(host, indent=2)
-    return b"    " + data.replace(b"\n", b"\n    ")
+    return b"    " + host.on_disk().replace(b"\n", b"\n    ")
 
 
 class HostSpool:

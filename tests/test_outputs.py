@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import junit_xml
 import pytest
 from conftest import junit_schema_errors
 from junitparser import Error, Failure, JUnitXml, Skipped
+from pydantic import ValidationError
 
 from hds_compliance import junit
 from hds_compliance.catalog import Catalog, load_catalog
@@ -227,16 +230,92 @@ def test_fleet_verdicts_take_each_hosts_place_and_name_who_is_missing(tmp_path: 
     assert verdict.status is Status.NOT_REVIEWED and "bastion1" in verdict.message
 
 
+def _disk_form(result: ScanResult) -> ScanResult:
+    """The result as a results file holds it, built here on its own: each capture names its command by the
+    SHA-256 of its text, and its host's ``commands`` table gives each text once."""
+
+    def named(capture: Capture) -> str:
+        return "sha256:" + hashlib.sha256(capture.command.encode()).hexdigest()
+
+    hosts = [
+        host.model_copy(
+            update={
+                "captures": [c.model_copy(update={"command": named(c)}) for c in host.captures],
+                "commands": dict(sorted({named(c): c.command for c in host.captures}.items())),
+            }
+        )
+        for host in result.hosts
+    ]
+    return result.model_copy(update={"hosts": hosts})
+
+
 @pytest.mark.parametrize("batch", [1, 2, 1000])
 def test_streamed_json_is_the_whole_dump_byte_for_byte(result: ScanResult, batch: int) -> None:
     """Outputs are written host by host (never the whole text in memory): the pieces make exactly what
-    pydantic dumps of the whole result, and what is read back is the result."""
+    pydantic dumps of the whole result in its on-disk form, and what is read back is the result."""
     from hds_compliance.report import json_chunks
 
     for variant in (result, result.model_copy(update={"hosts": [], "verdicts": []})):
         streamed = "".join(json_chunks(variant, batch=batch))
-        assert streamed == variant.model_dump_json(indent=2) + "\n"
+        assert streamed == _disk_form(variant).model_dump_json(indent=2) + "\n"
         assert ScanResult.model_validate_json(streamed) == variant
+
+
+def _batch_host() -> HostRecord:
+    """A host whose captures share commands, as a probe's batched sections do (one script, many files)."""
+    batch = "for f in /etc/a /etc/b; do\n  cat \"$f\" # \u00e9 \\ 'quoted'\ndone"
+    captures = [
+        Capture.from_bytes("file:/etc/a", batch, b"A\n", exit_code=0),
+        Capture.from_bytes("file:/etc/b", batch, b"B\n", exit_code=0),
+        Capture.from_bytes("sshd", "sshd -T", b"permitrootlogin no\n", exit_code=0),
+    ]
+    return HostRecord(name="h1", connector="ssh", probe=ProbeRun(connected=True), captures=captures)
+
+
+def test_a_host_record_on_disk_names_each_command_once() -> None:
+    """Captures of one batch ran the same command: the record holds its text once, in its table, and the
+    captures name it by its SHA-256; read back, each capture has its text again and the table is gone."""
+    host = _batch_host()
+    on_disk = json.loads(host.on_disk())
+    names = [c["command"] for c in on_disk["captures"]]
+    assert names[0] == names[1] != names[2]
+    assert on_disk["commands"] == {
+        names[0]: host.captures[0].command,
+        names[2]: "sshd -T",
+    }
+    assert list(on_disk["commands"]) == sorted(on_disk["commands"])  # same captures, same bytes
+    for name, text in on_disk["commands"].items():
+        assert name == "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+    again = HostRecord.model_validate_json(host.on_disk())
+    assert again == host and again.commands == {}
+    assert [c.command for c in again.captures] == [c.command for c in host.captures]
+    # the captures shared with other hosts are not changed by writing one host
+    assert host.captures[2].command == "sshd -T" and host.commands == {}
+
+
+def test_a_record_written_before_the_table_still_reads() -> None:
+    """Results of schema 2 (a baseline from last month) hold each command's text in its capture."""
+    host = _batch_host()
+    plain = json.loads(host.model_dump_json())  # without a context: every capture with its text
+    assert plain.pop("commands") == {} and "sha256:" not in json.dumps(plain)
+    assert HostRecord.model_validate_json(json.dumps(plain)) == host
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d["commands"].popitem(), "is not in the host's commands"),
+        (lambda d: d["commands"].update({k: "rm -rf /" for k in d["commands"]}), "is not the SHA-256"),
+        (lambda d: d.update(commands={}), "is not in the host's commands"),
+    ],
+)
+def test_a_broken_commands_table_is_refused(change: Any, message: str) -> None:
+    """A table that lacks a name its captures use, or that gives a name another command's text, is refused:
+    a capture never gets a command it did not run."""
+    data = json.loads(_batch_host().on_disk())
+    change(data)
+    with pytest.raises(ValidationError, match=message):
+        HostRecord.model_validate(data)
 
 
 def test_spooled_json_is_the_same_bytes(result: ScanResult, tmp_path: Path) -> None:
@@ -252,7 +331,7 @@ def test_spooled_json_is_the_same_bytes(result: ScanResult, tmp_path: Path) -> N
     finally:
         spool.close()
     assert (tmp_path / "r.json").read_bytes() == to_json(result).encode("utf-8")
-    assert to_json(result) == result.model_dump_json(indent=2) + "\n"
+    assert to_json(result) == _disk_form(result).model_dump_json(indent=2) + "\n"
 
 
 @pytest.mark.parametrize("stdout", [b"PermitRootLogin no\n", b"\xff\xfe binary \x00", b""])

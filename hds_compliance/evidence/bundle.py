@@ -7,6 +7,7 @@ A bundle is a directory and the same files in a deterministic ``.tar.gz`` beside
                                        were redacted) apart from what judged it (tool, catalogue and code
                                        digests, gate settings, waiver and attestation files' digests)
     hosts/0001-<name>/captures.json    per host: its record and the captures its checks read (redacted)
+                                       and its table of the commands they ran (see HostRecord.commands)
     hosts/0001-<name>/verdicts.json    per host: its verdicts
     junit.xml                          the JUnit report of those verdicts
     report.html                        the HTML report (self-contained, for people)
