@@ -11,9 +11,9 @@ from typing import Any
 from hds_compliance import __version__
 from hds_compliance.catalog import Catalog
 from hds_compliance.check import Check, HostInfo
-from hds_compliance.collect import CollectOptions, HostJob, RawProbe, collect
+from hds_compliance.collect import CollectOptions, HostJob, RawProbe, RawRound, collect
 from hds_compliance.collect.network import collect_network
-from hds_compliance.collect.probe import DEFAULT_SECTION_CAP, follow_ups, new_nonce, parse, render
+from hds_compliance.collect.probe import DEFAULT_SECTION_CAP, Probe, follow_ups, new_nonce, parse, render
 from hds_compliance.evaluate import plan_facts
 from hds_compliance.evaluate.engine import Evaluator, few_collections
 from hds_compliance.evidence.redact import redact, scrub_text
@@ -73,6 +73,16 @@ def record_base(host: Host) -> dict[str, Any]:
     }
 
 
+def _ran(probe: Probe, round_: RawRound, section_cap: int) -> bool:
+    """Whether ``probe`` (the collection's, which it sent) is the probe of ``round_``: the same nonce, cap
+    and facts in order, as rendering the round's facts again would give, without rendering it again."""
+    return (
+        probe.nonce == round_.nonce
+        and probe.section_cap == section_cap
+        and [f.key for f in probe.facts] == round_.facts
+    )
+
+
 def host_record(
     host: Host, raw: RawProbe, section_cap: int = DEFAULT_SECTION_CAP, scanner: list[Capture] | None = None
 ) -> HostRecord:
@@ -90,11 +100,11 @@ def host_record(
     expected: list[str] | None = None
     stream = hashlib.sha256()  # what the host printed, as received: its digest for the record
     for number, round_ in enumerate(raw.rounds, 1):
-        probe = render([fact_from_key(k) for k in round_.facts], round_.nonce, section_cap)
         asks: list[str] | None = None
-        if round_.parsed is not None and round_.parsed[0] == probe and round_.error is None:
-            _, parsed, asks = round_.parsed  # parsed by the collection already, to find the second round
+        if round_.parsed is not None and round_.error is None and _ran(round_.parsed[0], round_, section_cap):
+            probe, parsed, asks = round_.parsed  # parsed by the collection already, to find the second round
         else:
+            probe = render([fact_from_key(k) for k in round_.facts], round_.nonce, section_cap)
             parsed = parse(probe, round_.stdout, transport_error=round_.error, stderr=round_.stderr)
         if expected is not None and [f.key for f in probe.facts] != expected:
             parsed.problem, parsed.complete = (

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from test_checks import CASES, REGISTRY, _host
 
+from hds_compliance import scan as scan_module
 from hds_compliance.catalog import Catalog, CheckRef, Control, load_catalog
 from hds_compliance.check import Check, Context, FactUnavailable, HostInfo, NoParams, Outcome, passed
 from hds_compliance.collect import CollectOptions, HostJob, collect
@@ -264,10 +265,13 @@ def test_a_check_seen_asking_two_things_after_the_same_answers_is_no_longer_shar
     assert memo.recall(host) is None
 
 
-def test_the_client_fast_paths_give_what_the_plain_ones_give_on_this_machine() -> None:
+def test_the_client_fast_paths_give_what_the_plain_ones_give_on_this_machine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """A real probe of this machine with the full catalogue (walks left out): the host record built from
-    the parse the collection made to find the second round is the one a fresh parse gives, byte for byte;
-    judged next to a twin, every verdict is the one its check gives alone."""
+    the parse the collection made to find the second round (neither parsed nor rendered again) is the one
+    a fresh parse gives, byte for byte; judged next to a twin, every verdict is the one its check gives
+    alone."""
     catalog = load_catalog(profile="full", skip_tags=["fs-walk"])
     [host] = load_inventory(default_inventory()).hosts
     facts = [f for f in plan_facts(catalog, REGISTRY, host_view(host)) if f.origin == "host"]
@@ -276,7 +280,11 @@ def test_the_client_fast_paths_give_what_the_plain_ones_give_on_this_machine() -
     job.section_cap = probe.section_cap
     raw = collect([job], CollectOptions())[host.name]
     assert raw.connected and raw.rounds[0].parsed is not None
-    fast = host_record(host, raw)
+    rendered: list[int] = []
+    with monkeypatch.context() as patch:
+        patch.setattr(scan_module, "render", lambda *a: rendered.append(1) or render(*a))
+        fast = host_record(host, raw)
+    assert len(rendered) == len(raw.rounds) - 1  # the first round's probe is the collection's
     for round_ in raw.rounds:
         round_.parsed = None
     assert fast.model_dump_json() == host_record(host, raw).model_dump_json()
