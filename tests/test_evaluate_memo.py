@@ -24,6 +24,7 @@ from hds_compliance.collect.probe import new_nonce, render
 from hds_compliance.evaluate import engine, evaluate, plan_facts
 from hds_compliance.evaluate.engine import Evaluator, _Host, _Memo, applies, host_info, left_out
 from hds_compliance.facts import FileContent
+from hds_compliance.facts.sshd import _first_round
 from hds_compliance.inventory import default_inventory, load_inventory
 from hds_compliance.model import Capture, HostRecord, PerCapture, ProbeRun, Severity, Status, Verdict
 from hds_compliance.scan import host_record, host_view
@@ -347,3 +348,24 @@ def test_a_value_per_capture_is_computed_once_per_object_and_memory_stays_bounde
     assert computed.count(id(first)) == 1
     remember(others[0])  # long unused: gone, computed again
     assert computed.count(id(others[0])) == 2
+
+
+def test_sshd_first_round_is_read_once_for_its_follow_ups_and_its_parse(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The collection reads sshd's first round to find the Match blocks to ask about, the evaluation reads
+    it again to parse the fact: for the same capture object it is read once, and the parse is the one a
+    fresh capture gives; an equal capture that is another object is read on its own."""
+    from hds_compliance.facts import sshd
+
+    text = "# config /etc/ssh/sshd_config\nport 22\nlistenaddress 0.0.0.0:22\npermitrootlogin no\n# exit 0\n"
+    reads: list[str] = []
+    monkeypatch.setattr(sshd, "_first_round", lambda t, what: reads.append(t) or _first_round(t, what))
+    fact = sshd.SshdEffectiveConfig()
+    capture = Capture(fact="sshd", command="sshd -T", exit_code=0, stdout=text)
+    assert fact.follow_ups(capture) == []
+    parsed = fact.parse_with(capture, lambda _key: None)
+    assert len(reads) == 1
+    again = fact.parse_with(capture.model_copy(), lambda _key: None)
+    assert len(reads) == 2 and again == parsed
+    assert parsed is not None and parsed[0].options["permitrootlogin"] == ["no"]

@@ -27,7 +27,7 @@ from hds_compliance.facts.sshd_match import (
     specs,
 )
 from hds_compliance.facts.sshkeys import PublicKeyError, public_key_size
-from hds_compliance.model import Capture
+from hds_compliance.model import Capture, PerCapture
 
 DEFAULT_CONFIG = "/etc/ssh/sshd_config"
 # sshd -T refuses to evaluate "Match LocalPort" without a port; the retry gives it one no listener uses.
@@ -555,9 +555,8 @@ class SshdEffectiveConfig(Fact[list[SshdConfig] | None]):
     def follow_ups(self, capture: Capture) -> list[Fact[Any]]:
         if capture.exit_code != 0:
             return []
-        try:
-            daemons = _first_round(capture.stdout_text(), self.describe())
-        except FactError:
+        daemons = _FIRST_ROUNDS(capture)
+        if isinstance(daemons, FactError):
             return []
         out: list[Fact[Any]] = []
         for daemon in daemons:
@@ -571,7 +570,9 @@ class SshdEffectiveConfig(Fact[list[SshdConfig] | None]):
             return None
         if capture.exit_code != 0:
             raise self._fail(capture)
-        daemons = _first_round(capture.stdout_text(), self.describe())
+        daemons = _FIRST_ROUNDS(capture)
+        if isinstance(daemons, FactError):
+            raise FactError(str(daemons))
         configs = []
         for daemon in daemons:
             base, base_spec, variants = _variants(daemon, lookup)
@@ -588,6 +589,19 @@ class SshdEffectiveConfig(Fact[list[SshdConfig] | None]):
 
     def describe(self) -> str:
         return "effective sshd configuration"
+
+
+def _read_first_round(capture: Capture) -> list[_Daemon] | FactError:
+    try:
+        return _first_round(capture.stdout_text(), SshdEffectiveConfig().describe())
+    except FactError as exc:
+        return exc
+
+
+# The first round is read once per capture: to find the second round (the collection), then to parse the
+# fact (the evaluation), which get the same capture object. Its daemons are read, never changed. Between
+# the two, the other hosts under way (50 by default) read theirs: 128 to 256 kept cover them.
+_FIRST_ROUNDS = PerCapture(_read_first_round, size=128)
 
 
 def _listeners(daemon: _Daemon) -> list[Any]:
