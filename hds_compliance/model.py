@@ -195,7 +195,7 @@ def command_ref(text: str) -> str:
     """The name of a command in a host record's table: ``sha256:`` and the hex SHA-256 of its text."""
     ref = _REFS.get(text)
     if ref is None:
-        if len(_REFS) >= 1024:  # hosts whose commands differ (their own paths) cost no memory
+        if len(_REFS) >= 1024:  # bounded: hosts whose commands differ (their own paths) do not grow it
             _REFS.clear()
         ref = _REFS[text] = "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
     return ref
