@@ -188,15 +188,15 @@ class PerCapture(Generic[T]):
 
 COMMANDS = "commands"  # the serialization context's key for the table a host record's captures fill
 _COMMAND_REF = re.compile(r"sha256:[0-9a-f]{64}")
-_REFS: dict[str, str] = {}  # command text -> its name, for the texts named last (each hashed once)
+# command text -> its name, for the texts named last (each hashed once; hosts whose commands differ, with
+# their own paths in them, do not grow it)
+_REFS: Recent[str, str] = Recent(1024)
 
 
 def command_ref(text: str) -> str:
     """The name of a command in a host record's table: ``sha256:`` and the hex SHA-256 of its text."""
     ref = _REFS.get(text)
     if ref is None:
-        if len(_REFS) >= 1024:  # bounded: hosts whose commands differ (their own paths) do not grow it
-            _REFS.clear()
         ref = _REFS[text] = "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
     return ref
 

@@ -309,9 +309,10 @@ def json_chunks(
     result: ScanResult, batch: int = 1000, spool: HostSpool | None = None
 ) -> Iterator[str | bytes]:
     """The JSON results in pieces, host by host then verdicts by batch: the same bytes as pydantic's
-    ``model_dump_json(indent=2)`` of the whole result, without the whole text in memory at once. With a
-    ``spool``, each host's JSON is the one the spool took when the host was judged (captures included),
-    copied as the UTF-8 bytes it holds."""
+    ``model_dump_json(indent=2)`` of the whole result, each host in its on-disk form
+    (:meth:`HostRecord.on_disk`), without the whole text in memory at once. With a ``spool``, each host's
+    JSON is the one the spool took when the host was judged (captures included), copied as the UTF-8
+    bytes it holds."""
     head = result.model_copy(update={"hosts": [], "verdicts": []}).model_dump_json(indent=2)
     # '"hosts": [],' and '"verdicts": []' are opened and filled in here
     before, after_hosts = head.split('\n  "hosts": [],\n', 1)

@@ -218,17 +218,20 @@ class Fact(ABC, Generic[T]):
 # ---------------------------------------------------------------------------------------------- files
 
 
-def origin_of(key: str) -> Literal["host", "scanner"]:
-    """Where the fact a capture key names is collected, from its kind alone (no fact is built)."""
-    kind = key.partition(":")[0]
+def _kind_of(key: str) -> tuple[type[Fact[Any]], str]:
+    """The fact class a capture key names, and its argument."""
+    kind, _, arg = key.partition(":")
     if kind not in KINDS:
         raise ValueError(f"unknown fact kind in key {key!r}")
-    return KINDS[kind].origin
+    return KINDS[kind], arg
+
+
+def origin_of(key: str) -> Literal["host", "scanner"]:
+    """Where the fact a capture key names is collected, from its kind alone (no fact is built)."""
+    return _kind_of(key)[0].origin
 
 
 def fact_from_key(key: str) -> Fact[Any]:
     """The fact a capture key names (``file:/etc/passwd`` -> ``FileContent("/etc/passwd")``)."""
-    kind, _, arg = key.partition(":")
-    if kind not in KINDS:
-        raise ValueError(f"unknown fact kind in key {key!r}")
-    return KINDS[kind](arg)
+    cls, arg = _kind_of(key)
+    return cls(arg)
