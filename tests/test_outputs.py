@@ -293,6 +293,37 @@ def test_a_host_record_on_disk_names_each_command_once() -> None:
     assert host.captures[2].command == "sshd -T" and host.commands == {}
 
 
+def test_captures_shared_by_hosts_are_encoded_once_and_write_the_same_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Hosts built alike share capture objects: each is encoded once per run, and every host's record is
+    still, byte for byte, pydantic's dump of the whole record in its on-disk form (built in the test)."""
+    import hds_compliance.model as model
+
+    encoded: list[str] = []
+    real = model._CAPTURE_JSON.compute
+
+    def counting(capture: Capture) -> bytes:
+        encoded.append(capture.fact)
+        return real(capture)
+
+    monkeypatch.setattr(model, "_CAPTURE_JSON", model.PerCapture(counting))
+    first = _batch_host()
+    own = Capture.from_bytes("file:/etc/hostname", "cat /etc/hostname", b"h2\n", exit_code=0)
+    second = first.model_copy(update={"name": "h2", "captures": [*first.captures, own]})
+    bare = HostRecord(name="h3", connector="ssh", probe=ProbeRun(connected=False, error="refused"))
+    result = ScanResult(
+        run=RunRecord(tool_version="t", started_at="s", finished_at="f", inventory="i", catalog_digest="d"),
+        hosts=[first, second, bare],
+        verdicts=[],
+    )
+    written = [host.on_disk() for host in result.hosts]
+    expected = [host.model_dump_json(indent=2).encode() for host in _disk_form(result).hosts]
+    assert written == expected
+    assert sorted(encoded) == sorted(c.fact for c in second.captures)  # the shared three once, h2's own once
+    assert [host.on_disk() for host in result.hosts] == written and len(encoded) == 4
+
+
 def test_a_record_written_before_the_table_still_reads() -> None:
     """Results of schema 2 (a baseline from last month) hold each command's text in its capture."""
     host = _batch_host()
