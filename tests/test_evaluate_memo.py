@@ -306,19 +306,26 @@ def test_finish_drops_no_host_its_order_leaves_out() -> None:
 def test_a_verdict_built_without_validation_is_the_validated_model(check: str | None) -> None:
     """The evaluator builds verdicts by hand (hundreds per host): each must be what pydantic validates from
     the same values, for equality, repr, dumps, copies and the fields it says were set."""
+    params = {"name": "maxauthtries", "max": 4}
+    refs = [CheckRef(id=check, params=params)] if check is not None else []
+    control = Control(id="SSH-01", title="root login", severity=Severity.HIGH, checks=refs)
+    r = engine._Ref(control, 2, refs[0], REGISTRY[check], None, None, None, None) if check else None
+    facts = ["sshd"] if check is not None else []
+    built = engine._verdict("db1", control, r, Status.FAIL, "PermitRootLogin is yes", facts)
     values: dict[str, Any] = {
         "host": "db1",
         "control": "SSH-01",
         "severity": Severity.HIGH,
         "check": check,
-        "index": 2,
+        "index": 2 if check is not None else 0,
         "status": Status.FAIL,
         "message": "PermitRootLogin is yes",
     }
     if check is not None:
-        values |= {"params": {"name": "maxauthtries", "max": 4}, "facts": ["sshd"]}
-    built, validated = engine._verdict(**values), Verdict(**values)
+        values |= {"params": params, "facts": facts}
+    validated = Verdict(**values)
     assert built == validated and repr(built) == repr(validated)
+    assert list(vars(built)) == list(vars(validated))  # the fields in their order
     assert built.model_dump_json() == validated.model_dump_json()
     assert built.model_fields_set == set(Verdict.model_fields)
     assert built.model_copy(update={"status": Status.PASS}).status is Status.PASS
