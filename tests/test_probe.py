@@ -12,6 +12,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -541,3 +542,30 @@ def test_section_times_are_differences_of_one_clock(
 
     measured, resolution = _durations(stamps, [0, 1])
     assert measured == pytest.approx(took) and resolution == (pytest.approx(clock) if clock else None)
+
+
+def test_a_section_printed_alike_is_split_once_and_gives_the_same_captures(
+    files: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hosts built alike print the same sections: the second host's batch is not split again and its
+    captures are the first one's objects; a batch that printed something else is split afresh, and only
+    its changed file gets a new capture."""
+    splits: list[int] = []
+    real = FileContent.split_batch
+
+    def counting(facts: Any, stdout: bytes, stderr: str, limit: int) -> Any:
+        splits.append(len(facts))
+        return real(facts, stdout, stderr, limit)
+
+    monkeypatch.setattr(FileContent, "split_batch", counting)
+    (files / "other.conf").write_text("X11Forwarding no\n")
+    facts = [FileContent(str(files / "plain.conf")), FileContent(str(files / "other.conf"))]
+    probe = render(facts, new_nonce())
+    first = parse(probe, run_sh(probe)).captures
+    again = parse(probe, run_sh(probe)).captures
+    assert splits == [2] and [a is b for a, b in zip(first, again, strict=True)] == [True, True]
+    (files / "other.conf").write_text("X11Forwarding yes\n")
+    changed = parse(probe, run_sh(probe)).captures
+    assert splits == [2, 2]
+    assert changed[0] is first[0] and changed[1] is not first[1]
+    assert facts[1].parse(changed[1]) == b"X11Forwarding yes\n"
