@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -119,6 +120,33 @@ def test_hosts_alike_get_the_same_bytes_under_the_run_marker_not_their_own() -> 
     for key in steady:
         assert redact(second[key]) is redact(first[key]) and redact(first[key]) == _redact(first[key])
         assert fingerprint(second[key]) == _fingerprint(first[key])
+
+
+def test_hosts_alike_have_their_sections_requests_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A section's request (its N and Q records) holds no host marker: a second host printing the same
+    requests has none of them read again, and gets the same captures as when each is read afresh."""
+    import hds_compliance.collect.pool as pool
+
+    read: list[int] = []
+    real = pool._read_request
+
+    def counting(index: int, out: bytes, nonce: bytes) -> Any:
+        read.append(index)
+        return real(index, out, nonce)
+
+    monkeypatch.setattr(pool, "_read_request", counting)
+    probe = full_probe()
+    first = run_probe(probe, ["dash"])
+    once = len(read)
+    assert once >= len(probe.deferred) - 2  # a section may end before its read
+    second = run_probe(probe, ["dash"])
+    assert len(read) == once
+    monkeypatch.setattr(pool, "_REQUESTS", pool.Recent(256))  # afresh: the same captures
+    third = run_probe(probe, ["dash"])
+    assert len(read) == 2 * once
+    steady = [f.key for i in probe.deferred for f in probe.sections[i].facts]
+    steady = [key for key in steady if key not in ("processes", "listen")]
+    assert [first[k] for k in steady] == [second[k] for k in steady] == [third[k] for k in steady]
 
 
 def test_every_stat_format_a_reading_fact_uses_is_one_the_pool_gives() -> None:

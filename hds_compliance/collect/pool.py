@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 from hds_compliance.facts.base import FactError
 from hds_compliance.facts.reads import MARK_NAMES_SH, MARKER_SH, READS_SH, REC_SH, WHOLE_SH, record
+from hds_compliance.model import Recent
 
 # The directives a section's stat format may use, and their place in the pool's stat line.
 POOL_FIELDS = {"%s": 0, "%a": 1, "%u": 2, "%g": 3}
@@ -177,11 +178,23 @@ def _as_rd(found: list[_Found], fields: tuple[int, ...] | None, h: bytes) -> byt
 
 
 def _request(index: int, raw: Raw | None, nonce: bytes) -> _Request | None:
-    """The request a section's output ends in; None when it has none (the snippet exited before its read)."""
+    """The request a section's output ends in; None when it has none (the snippet exited before its read).
+    Hosts built alike print the same requests: each is read once (a request holds no host's marker)."""
     if raw is None or "err" not in raw:
         return None
     out = raw["out"]
     assert isinstance(out, bytes)
+    key = (index, out, nonce)
+    if key in _REQUESTS:
+        return _REQUESTS[key]
+    request = _REQUESTS[key] = _read_request(index, out, nonce)
+    return request
+
+
+_REQUESTS: Recent[tuple[int, bytes, bytes], _Request | None] = Recent(256)
+
+
+def _read_request(index: int, out: bytes, nonce: bytes) -> _Request | None:
     whole = out.rfind(b"\n" + nonce + b" W ")
     if whole >= 0 and out.endswith(b"\n"):  # rdw's record: no file content can hold the nonce
         path = out[whole + len(nonce) + 4 : -1]
@@ -238,7 +251,7 @@ def _match_stats(stats: bytes, names: list[bytes], found: list[_Found]) -> None:
     pos = 0
     for name, f in zip(names, found, strict=True):
         fields = stats[pos : pos + 128].split(b" ", len(POOL_FIELDS))[: len(POOL_FIELDS)]
-        start = pos + sum(len(x) + 1 for x in fields)
+        start = pos + sum(map(len, fields)) + len(fields)  # each field and the space after it
         if len(fields) == len(POOL_FIELDS) and stats.startswith(name + b"\n", start):
             f.stat = tuple(fields)
             pos = start + len(name) + 1
