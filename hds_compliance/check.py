@@ -263,7 +263,8 @@ class Context:
             try:
                 value: Any = compute()
             except FactUnavailable as exc:
-                value = exc
+                # kept without its traceback, whose frame holds ``value``: no cycle for the collector to find
+                value = exc.with_traceback(None)
             finally:
                 observed, self.trace = self.trace, outer
                 if outer is not None:

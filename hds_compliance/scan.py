@@ -196,6 +196,7 @@ def scan(
             if captures is not None:
                 record.captures = []
         waiting.clear()
+        settle()  # what the judged hosts left stays: the collector need not walk it again
 
     def keep(raw: RawProbe) -> None:
         # a host's record as soon as it is done; its raw output and parse are dropped with ``raw``
@@ -210,7 +211,7 @@ def scan(
         if len(waiting) >= _JUDGE_EVERY:
             judge()
 
-    with few_collections():
+    with few_collections() as settle:
         collect(jobs, options, on_host=keep)  # every host, the unanswered ones as errors, goes through keep
         judge()
         verdicts = evaluator.finish([h.name for h in inventory.hosts])

@@ -53,3 +53,29 @@ def test_a_derived_value_that_could_not_be_known_is_an_error_for_every_check() -
         ctx = _context({GROUP.key}, parsed)
         with pytest.raises(FactUnavailable, match="boom"):
             ctx.derived("groups", lambda c=ctx: c.get(GROUP))
+
+
+def test_a_derived_value_that_could_not_be_known_leaves_no_cycle() -> None:
+    """The reason is kept for every asking check without its traceback, whose frame would hold it: the
+    host's values go when the host is judged, without waiting for the cyclic collector."""
+    import gc
+    import weakref
+
+    class Values(dict[str, object]):
+        pass
+
+    parsed = Values()
+    ctx = _context({GROUP.key}, parsed)
+    with pytest.raises(FactUnavailable, match="boom"):
+        ctx.derived("groups", lambda c=ctx: c.get(GROUP))
+    reason = parsed["derived:groups"][0]  # type: ignore[index]
+    assert isinstance(reason, FactUnavailable) and reason.__traceback__ is None
+    gone = weakref.ref(parsed)
+    was_enabled = gc.isenabled()
+    gc.disable()  # only reference counting may free it
+    try:
+        del ctx, parsed, reason
+        assert gone() is None
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -22,7 +22,15 @@ from hds_compliance.check import Check, Context, FactUnavailable, HostInfo, NoPa
 from hds_compliance.collect import CollectOptions, HostJob, collect
 from hds_compliance.collect.probe import new_nonce, render
 from hds_compliance.evaluate import engine, evaluate, plan_facts
-from hds_compliance.evaluate.engine import Evaluator, _Host, _Memo, applies, host_info, left_out
+from hds_compliance.evaluate.engine import (
+    Evaluator,
+    _Host,
+    _Memo,
+    applies,
+    few_collections,
+    host_info,
+    left_out,
+)
 from hds_compliance.facts import FileContent
 from hds_compliance.facts.sshd import _first_round
 from hds_compliance.inventory import default_inventory, load_inventory
@@ -376,3 +384,28 @@ def test_sshd_first_round_is_read_once_for_its_follow_ups_and_its_parse(
     again = fact.parse_with(capture.model_copy(), lambda _key: None)
     assert len(reads) == 2 and again == parsed
     assert parsed is not None and parsed[0].options["permitrootlogin"] == ["no"]
+
+
+def test_what_judged_hosts_leave_is_kept_from_the_collector_until_the_end() -> None:
+    """A scan calls the function few_collections gives once hosts are judged: what exists then is left out
+    of the collector's walks (a cycle among it too), and once the evaluation ends everything is walked
+    again, so such a cycle is collected then: nothing is kept for good."""
+    import gc
+    import weakref
+
+    class Node:
+        other: Node | None = None
+
+    with few_collections() as settle:
+        cycle = Node()
+        cycle.other = cycle
+        lost = weakref.ref(cycle)
+        del cycle
+        frozen = gc.get_freeze_count()
+        settle()
+        assert gc.get_freeze_count() > frozen
+        gc.collect()
+        assert lost() is not None  # left out of the walk
+    assert gc.get_freeze_count() == 0
+    gc.collect()
+    assert lost() is None
