@@ -310,7 +310,8 @@ class HostRecord(BaseModel):
         if not self.captures:
             return data
         before, empty, after = data.partition(_NO_CAPTURES)
-        assert empty, "a host record's JSON holds its captures list"
+        if not empty:  # checked under python -O too: a record is never written without its captures
+            raise RuntimeError("a host record's JSON does not hold its captures list where it is expected")
         return b"".join(
             (before, b'\n  "captures": [\n', b",\n".join(map(_CAPTURE_JSON, self.captures)), b"\n  ],", after)
         )

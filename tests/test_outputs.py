@@ -324,6 +324,18 @@ def test_captures_shared_by_hosts_are_encoded_once_and_write_the_same_bytes(
     assert [host.on_disk() for host in result.hosts] == written and len(encoded) == 4
 
 
+def test_a_record_whose_captures_list_is_not_where_expected_is_never_written(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The captures are spliced in where pydantic writes an empty list: if that place is not found (another
+    pydantic formatting), writing stops with an error instead of a record without its captures."""
+    import hds_compliance.model as model
+
+    monkeypatch.setattr(model, "_NO_CAPTURES", b'\n  "captures":[],')
+    with pytest.raises(RuntimeError, match="captures list"):
+        _batch_host().on_disk()
+
+
 def test_a_record_written_before_the_table_still_reads() -> None:
     """Results of schema 2 (a baseline from last month) hold each command's text in its capture."""
     host = _batch_host()
