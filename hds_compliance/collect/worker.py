@@ -66,6 +66,8 @@ def _worker(out: IO[str]) -> dict[str, Any]:
     from pyinfra.api.inventory import Inventory
     from pyinfra.api.state import BaseStateCallback, State, StateStage
 
+    from hds_compliance.collect.known_hosts import IndexedHostKeys
+
     # pyinfra logs command output (file contents) at ERROR when a command fails: keep it off.
     logging.getLogger("pyinfra").setLevel(logging.CRITICAL + 1)
     logging.getLogger("paramiko").setLevel(logging.CRITICAL + 1)
@@ -78,6 +80,9 @@ def _worker(out: IO[str]) -> dict[str, Any]:
     # the ssh_config it is read from, "ask" by default, whose input() would read our protocol's stdin.
     strict = ssh_client.get_missing_host_key_policy
     ssh_client.get_missing_host_key_policy = lambda _policy: strict("yes")
+    # pyinfra loads each known_hosts file once for the whole fleet; paramiko's lookup in it is linear, so a
+    # fleet's connections would cost N^2 comparisons: the same entries, read through an index.
+    ssh_client.HostKeys = IndexedHostKeys  # type: ignore[attr-defined,assignment]
 
     inp = FileObjectPosix(0, "rb", close=False)  # cooperative: reading it lets the other greenlets run
     request = json.loads(inp.readline())
