@@ -28,6 +28,8 @@ one of them on the same lab, one after the other, the order turning at each repe
 few ms per host is not lost in the machine's drift between runs (20 to 40% within an hour here). A bare
 ``--exe LABEL`` is the command next to this Python (this checkout's install). Each install gets its own
 figures, and the differences of the later ones against the first are printed, run by run and in medians.
+Each pair is also given as client CPU per lab CPU of the same run, new over old: the lab's work is the
+same for every install, so its CPU is a clock of the machine's speed at that moment.
 
 ``--naive`` also runs the baseline of ``bench/probe_vs_naive.py`` (one command per fact, same live hosts)
 in the same run. Nothing is asserted on times.
@@ -334,6 +336,19 @@ def compare(every: dict[str, list[list[Run]]], sizes: list[int]) -> None:
                 f"[{label}] - [{first}] at {size} hosts, client CPU per host: {shown} ms "
                 f"(median {statistics.median(deltas):+.1f})"
             )
+            # The lab does the same work for every install: its CPU in the same run is a clock of the
+            # machine's speed at that moment, which on a shared VM drifts by a third within an hour.
+            scaled = [
+                (b.client_cpu_s / b.lab_cpu_s) / (a.client_cpu_s / a.lab_cpu_s) - 1
+                for a, b in pairs
+                if a.lab_cpu_s > 0 and b.lab_cpu_s > 0 and a.client_cpu_s > 0
+            ]
+            if scaled:
+                print(
+                    f"[{label}] / [{first}] at {size} hosts, client CPU per lab CPU of the same run: "
+                    + ", ".join(f"{r:+.1%}" for r in scaled)
+                    + f" (median {statistics.median(scaled):+.1%})"
+                )
         if len(sizes) >= 2:
             before = _per_extra(_median(every[first][0]), _median(every[first][-1]))
             after = _per_extra(_median(every[label][0]), _median(every[label][-1]))
