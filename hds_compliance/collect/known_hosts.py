@@ -25,7 +25,11 @@ class IndexedHostKeys(HostKeys):
         super().__init__(filename)  # load() looks each line up (paramiko skips known ones): through the index
 
     def lookup(self, hostname: str) -> Any:
-        """The keys known for ``hostname`` (paramiko's answer, a mapping of key type to key), or ``None``."""
+        """The keys known for ``hostname`` (paramiko's answer, a mapping of key type to key), or ``None``.
+
+        A key set through that mapping is not kept here (it belongs to a view of the candidates); paramiko
+        adds keys with :meth:`add`, which is, and the worker adds none (host keys are checked strictly).
+        """
         entries = self._all()
         if self._indexed != (len(entries), id(entries[-1]) if entries else 0):
             self._index()
