@@ -31,7 +31,7 @@ class IndexedHostKeys(HostKeys):
         adds keys with :meth:`add`, which is, and the worker adds none (host keys are checked strictly).
         """
         entries = self._all()
-        if self._indexed != (len(entries), id(entries[-1]) if entries else 0):
+        if self._indexed != _mark(entries):
             self._index()
         places = self._by_name.get(hostname, [])
         if not hostname.startswith("|1|"):  # a hashed name given as the name matches only its own text
@@ -55,4 +55,9 @@ class IndexedHostKeys(HostKeys):
                 self._by_name.setdefault(name, []).append(place)
                 if name.startswith("|1|"):
                     self._hashed.append(place)
-        self._indexed = (len(entries), id(entries[-1]) if entries else 0)
+        self._indexed = _mark(entries)
+
+
+def _mark(entries: list[HostKeyEntry]) -> tuple[int, int]:
+    """What an index of ``entries`` was built from: their count and the last one's identity."""
+    return len(entries), id(entries[-1]) if entries else 0
