@@ -209,6 +209,14 @@ def _capture_json(capture: Capture) -> bytes:
 
 
 _CAPTURE_JSON = PerCapture(_capture_json)
+
+
+def capture_json(capture: Capture) -> bytes:
+    """A capture's JSON as an item of its host record's ``captures``, computed once per capture object
+    while it is among those used last (hosts built alike share them)."""
+    return _CAPTURE_JSON(capture)
+
+
 _NO_CAPTURES = b'\n  "captures": [],'  # where a record without its captures holds them
 
 
@@ -304,17 +312,22 @@ class HostRecord(BaseModel):
         kept per capture object: hosts built alike share most of their captures (nine tenths of a lab
         host's bytes), and each is encoded once per run instead of once per host.
         """
+        head, captures, tail = self.on_disk_parts()
+        return head + b",\n".join(map(capture_json, captures)) + tail
+
+    def on_disk_parts(self) -> tuple[bytes, list[Capture], bytes]:
+        """:meth:`on_disk` in three parts: the JSON up to the first capture, the captures (each written as
+        :func:`capture_json` gives it, joined by ``,`` and a newline), and the JSON after the last one. A
+        writer can then write a capture that several hosts share once (see ``report.HostSpool``)."""
         table = {command_ref(c.command): c.command for c in self.captures}
         shell = self.model_copy(update={"captures": []})
         data: bytes = self.__pydantic_serializer__.to_json(shell, indent=2, context={COMMANDS: table})
         if not self.captures:
-            return data
+            return data, [], b""
         before, empty, after = data.partition(_NO_CAPTURES)
         if not empty:  # checked under python -O too: a record is never written without its captures
             raise RuntimeError("a host record's JSON does not hold its captures list where it is expected")
-        return b"".join(
-            (before, b'\n  "captures": [\n', b",\n".join(map(_CAPTURE_JSON, self.captures)), b"\n  ],", after)
-        )
+        return before + b'\n  "captures": [\n', self.captures, b"\n  ]," + after
 
     def capture_map(self) -> dict[str, Capture]:
         """Captures keyed by fact key."""

@@ -15,13 +15,23 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, NamedTuple
 
 from pydantic import TypeAdapter
 
 from hds_compliance.catalog import Catalog, Control
 from hds_compliance.gate import GateResult
-from hds_compliance.model import HostRecord, ScanResult, Status, Verdict, control_status
+from hds_compliance.model import (
+    Capture,
+    HostRecord,
+    PerCapture,
+    Recent,
+    ScanResult,
+    Status,
+    Verdict,
+    capture_json,
+    control_status,
+)
 
 _ORDER = (Status.PASS, Status.FAIL, Status.ERROR, Status.NOT_APPLICABLE, Status.NOT_REVIEWED)
 _LABEL = {Status.FAIL: "FAIL ", Status.ERROR: "ERROR"}
@@ -319,7 +329,10 @@ def json_chunks(
     yield before + '\n  "hosts": ['
     for number, host in enumerate(result.hosts):
         yield ",\n" if number else "\n"
-        yield spool.data(host.name) if spool else host_json(host)
+        if spool:
+            yield from spool.pieces(host.name)
+        else:
+            yield host_json(host)
     yield ("\n  ]" if result.hosts else "]") + ",\n"
     between, tail = after_hosts.split('"verdicts": []', 1)
     yield between + '"verdicts": ['
@@ -331,18 +344,16 @@ def json_chunks(
 
 def host_json(host: HostRecord) -> str:
     """A host's JSON (captures included) as the results file holds it: indented to sit in its list."""
-    return _host_json_bytes(host).decode("utf-8")
-
-
-def _host_json_bytes(host: HostRecord) -> bytes:
-    # pydantic's serializer makes UTF-8 bytes: kept as bytes, a host's hundreds of KB of captures are not
-    # decoded to text only to be encoded again on their way to the spool or the file
-    return b"    " + host.on_disk().replace(b"\n", b"\n    ")
+    return (b"    " + _nested(host.on_disk())).decode("utf-8")
 
 
 class HostSpool:
     """Each host's JSON, written out as soon as the host is judged, for :func:`json_chunks` to copy in
     inventory order at the end: a scan then never holds a fleet's captures in memory at once.
+
+    A capture object several hosts share (hosts built alike print the same outputs, and the probe then
+    gives them one object) is written once, while it is among the captures written last: in a lab fleet,
+    nine tenths of a host's bytes. Each host is kept as the places of its pieces in the file.
 
     The file is unnamed (unlinked as it is made, readable by its owner only): nothing is left behind, even
     when the scan is killed.
@@ -354,21 +365,47 @@ class HostSpool:
             self.problem: str | None = None
         except OSError as exc:  # no temporary folder to write in: the scan goes on, the JSON cannot
             self._file, self.problem = None, f"{tempfile.gettempdir()}: {exc.strerror or exc}"
-        self._at: dict[str, tuple[int, int]] = {}
+        self._end = 0
+        self._at: dict[str, list[_Piece]] = {}
+        # capture -> where its JSON is: (offset, size, size with the separator written after it)
+        self._written = PerCapture(self._write_capture)
+        self._shared: Recent[tuple[int, int], bytes] = Recent(512)  # shared pieces read last
 
     def add(self, host: HostRecord) -> None:
         """Write a host's JSON (captures included). A write that fails (a full disk) does not stop the
         scan: the JSON results cannot be written then, and say why (:meth:`text`)."""
         if self._file is None:
             return
-        data = _host_json_bytes(host)
         try:
-            self._file.seek(0, os.SEEK_END)
-            self._at[host.name] = (self._file.tell(), len(data))
-            self._file.write(data)
+            start = self._end
+            head, captures, tail = host.on_disk_parts()
+            pieces = [self._write(b"    " + _nested(head))]
+            last = len(captures) - 1
+            for number, capture in enumerate(captures):
+                offset, size, with_separator = self._written(capture)
+                pieces.append(_Piece(offset, size if number == last else with_separator, offset < start))
+            pieces.append(self._write(_nested(tail)))
+            self._at[host.name] = _joined(pieces)
         except OSError as exc:
             self.close()
             self.problem = f"{tempfile.gettempdir()}: {exc.strerror or exc}"
+
+    def _write(self, data: bytes) -> _Piece:
+        assert self._file is not None  # add() checked it
+        offset = self._end
+        self._file.write(data)
+        self._end += len(data)
+        return _Piece(offset, len(data), False)
+
+    def _write_capture(self, capture: Capture) -> tuple[int, int, int]:
+        data = self._write(_nested(capture_json(capture)))
+        self._write(_NESTED_SEPARATOR)
+        return data.offset, data.size, data.size + len(_NESTED_SEPARATOR)
+
+    @property
+    def size(self) -> int:
+        """The bytes written to the file."""
+        return self._end
 
     def holds(self, name: str) -> bool:
         """Whether a host's JSON was written here."""
@@ -376,21 +413,64 @@ class HostSpool:
 
     def text(self, name: str) -> str:
         """The JSON written for a host; :class:`OutputError` if the spool could not keep it."""
-        return self.data(name).decode("utf-8")
+        return b"".join(self.pieces(name)).decode("utf-8")
 
-    def data(self, name: str) -> bytes:
-        """The JSON written for a host, as the UTF-8 bytes written; :class:`OutputError` as :meth:`text`."""
+    def pieces(self, name: str) -> list[bytes]:
+        """The JSON written for a host, in pieces of the UTF-8 bytes written; :class:`OutputError` as
+        :meth:`text`."""
         if self._file is None or self.problem is not None:
             raise OutputError(f"cannot write the JSON results: the spool of captures failed ({self.problem})")
-        offset, size = self._at[name]
-        self._file.seek(offset)
-        return self._file.read(size)
+        self._file.flush()
+        fd = self._file.fileno()
+        out = []
+        for piece in self._at[name]:
+            where = (piece.offset, piece.size)
+            data = self._shared[where] if piece.shared and where in self._shared else None
+            if data is None:
+                data = os.pread(fd, piece.size, piece.offset)
+                if len(data) != piece.size:  # the file is ours alone: never shorter than what was written
+                    raise OutputError(
+                        f"cannot read back the spool of captures: {len(data)} of {piece.size} bytes"
+                    )
+                if piece.shared:
+                    self._shared[where] = data
+            out.append(data)
+        return out
 
     def close(self) -> None:
         """Free the file."""
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+class _Piece(NamedTuple):
+    """A part of a host's JSON in the spool: where, how long, and whether other hosts' JSON holds it too."""
+
+    offset: int
+    size: int
+    shared: bool
+
+
+_NESTED_SEPARATOR = b",\n    "  # between two captures of a host in the results' list of hosts
+
+
+def _nested(data: bytes) -> bytes:
+    """A part of a host's JSON indented one level more, as it sits in the results' list of hosts (the
+    first line's indent is the caller's: a part may begin mid-line)."""
+    return data.replace(b"\n", b"\n    ")
+
+
+def _joined(pieces: list[_Piece]) -> list[_Piece]:
+    """Pieces that follow each other in the file, and are a host's own, made one (read in one call)."""
+    out = [pieces[0]]
+    for piece in pieces[1:]:
+        before = out[-1]
+        if not (piece.shared or before.shared) and before.offset + before.size == piece.offset:
+            out[-1] = _Piece(before.offset, before.size + piece.size, False)
+        else:
+            out.append(piece)
+    return out
 
 
 def _indent(text: str, prefix: str) -> str:

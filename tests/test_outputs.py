@@ -377,6 +377,44 @@ def test_spooled_json_is_the_same_bytes(result: ScanResult, tmp_path: Path) -> N
     assert to_json(result) == _disk_form(result).model_dump_json(indent=2) + "\n"
 
 
+def test_a_spool_writes_a_shared_capture_once_and_gives_each_host_its_bytes(tmp_path: Path) -> None:
+    """Hosts built alike share capture objects: the spool writes such a capture once and each host's JSON
+    points to it. Whatever the sharing (a shared capture first, last, in the middle or twice in one host, a
+    host without captures, hosts given in any order), the results are the bytes of the whole result's
+    JSON, and the spool is smaller than the hosts' JSON put end to end."""
+    from hds_compliance.report import HostSpool, host_json, json_chunks, to_json, write_text
+
+    first = _batch_host()
+    a, b, sshd = first.captures
+    own = Capture.from_bytes("file:/etc/hostname", "cat /etc/hostname", b"h2\n", exit_code=0)
+    hosts = [
+        first,
+        first.model_copy(update={"name": "h2", "captures": [sshd, own, a]}),  # shared last, then first
+        first.model_copy(update={"name": "h3", "captures": [own, b, own]}),  # one capture twice
+        HostRecord(name="h4", connector="ssh", probe=ProbeRun(connected=False, error="refused")),
+        first.model_copy(update={"name": "h\u00e9\x1b5", "captures": [a, b, sshd, own]}),
+    ]
+    result = ScanResult(
+        run=RunRecord(tool_version="t", started_at="s", finished_at="f", inventory="i", catalog_digest="d"),
+        hosts=hosts,
+        verdicts=[],
+    )
+    spool = HostSpool()
+    try:
+        for host in [hosts[3], hosts[1], hosts[4], hosts[0], hosts[2]]:
+            spool.add(host)
+        for host in hosts:
+            assert spool.text(host.name) == host_json(host)
+            assert spool.text(host.name) == host_json(host)  # read again: the shared pieces from memory
+        write_text(tmp_path / "r.json", json_chunks(result, spool=spool))
+        whole = sum(len(host_json(host).encode()) for host in hosts)
+        assert spool.size < whole * 0.8, (spool.size, whole)
+    finally:
+        spool.close()
+    assert (tmp_path / "r.json").read_bytes() == to_json(result).encode("utf-8")
+    assert json.loads((tmp_path / "r.json").read_bytes())["hosts"][1]["captures"][2]["fact"] == "file:/etc/a"
+
+
 @pytest.mark.parametrize("stdout", [b"PermitRootLogin no\n", b"\xff\xfe binary \x00", b""])
 def test_a_capture_built_from_bytes_is_the_validated_model(stdout: bytes) -> None:
     """from_bytes builds without validation (a scan makes one per fact and host): it must be what the
