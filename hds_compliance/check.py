@@ -231,6 +231,12 @@ class Context:
         checks the markers itself (``redacted_ok``, then see :func:`contains_redaction`), its fact is
         unavailable and the verdict is ``error``, never a verdict computed on altered text.
         """
+        if self.trace is not None and fact.traced_by_value:
+            answer = self.observe(fact, redacted_ok)
+            self.trace.append((("value", fact.key, redacted_ok), answer))
+            if answer[0] == "unavailable":
+                raise FactUnavailable(answer[1])
+            return answer[1]  # type: ignore[no-any-return]
         key = fact.key
         if self.declared is not None and key not in self.declared:
             raise UndeclaredFact(f"{key} was read but not declared by the check")
@@ -251,6 +257,18 @@ class Context:
                 "the check does not judge altered input"
             )
         return value  # type: ignore[no-any-return]
+
+    def observe(self, fact: Fact[Any], redacted_ok: bool = False) -> tuple[str, Any]:
+        """All that :meth:`get` lets a check see of a fact: ``("value", value)``, or ``("unavailable",
+        why)`` for the :class:`FactUnavailable` it raises. For a fact traced by value, this is the answer a
+        trace records (two hosts answering alike are judged alike)."""
+        outer, self.trace = self.trace, None
+        try:
+            return ("value", self.get(fact, redacted_ok=redacted_ok))
+        except FactUnavailable as exc:
+            return ("unavailable", str(exc))
+        finally:
+            self.trace = outer
 
     def derived(self, name: str, compute: Callable[[], T]) -> T:
         """``compute()`` once per host, shared by the checks that ask for ``name`` (a policy parsed from

@@ -18,7 +18,16 @@ from test_checks import CASES, REGISTRY, _host
 
 from hds_compliance import scan as scan_module
 from hds_compliance.catalog import Catalog, CheckRef, Control, load_catalog
-from hds_compliance.check import Check, Context, FactUnavailable, HostInfo, NoParams, Outcome, passed
+from hds_compliance.check import (
+    Check,
+    Context,
+    FactUnavailable,
+    HostInfo,
+    NoParams,
+    Outcome,
+    failed,
+    passed,
+)
 from hds_compliance.collect import CollectOptions, HostJob, collect
 from hds_compliance.collect.probe import new_nonce, render
 from hds_compliance.evaluate import engine, evaluate, plan_facts
@@ -32,6 +41,7 @@ from hds_compliance.evaluate.engine import (
     left_out,
 )
 from hds_compliance.facts import FileContent
+from hds_compliance.facts.processes import Processes
 from hds_compliance.facts.sshd import _first_round
 from hds_compliance.inventory import default_inventory, load_inventory
 from hds_compliance.model import Capture, HostRecord, PerCapture, ProbeRun, Severity, Status, Verdict
@@ -262,6 +272,71 @@ def test_a_check_reading_captures_directly_or_its_host_runs_on_every_host() -> N
     calls.clear()
     assert [v.message for v in _run_with(named, _twins(3))] == ["judged h0", "judged h1", "judged h2"]
     assert len(calls) == 3
+
+
+PROCESSES = Processes()
+
+
+def _process_table(*names: str, first_pid: int = 100, exit_code: int = 0) -> Capture:
+    """/proc/<pid>/stat lines as the probe reads them: cat's own first (the probe's session, 7), then the
+    host's processes in session 1, numbered from ``first_pid``."""
+    lines = [f"{first_pid - 1} (cat) R 1 7 7 0"]
+    lines += [f"{first_pid + n} ({name}) S 1 {first_pid + n} 1 0" for n, name in enumerate(names)]
+    return Capture(fact=PROCESSES.key, command="(test)", exit_code=exit_code, stdout="\n".join(lines) + "\n")
+
+
+def test_a_check_reading_the_process_table_is_remembered_by_the_names_running() -> None:
+    """The process table differs on every host (its PIDs) where the names running seldom do: a check that
+    reads it is remembered by what it sees (the names, or why they are unknown), not by the capture. Hosts
+    whose PIDs differ are judged once; other names, a redacted table or a failed read are judged apart;
+    every verdict is the one the check gives alone on a fresh context."""
+    calls: list[str] = []
+
+    def cron_runs(_p: NoParams, ctx: Context) -> Outcome:
+        calls.append("run")
+        if "cron" in ctx.get(PROCESSES):
+            return passed("cron runs")
+        return failed("no cron daemon")
+
+    probe = ProbeRun(connected=True, complete=True, commands=1, started_at="2026-01-01T00:00:00Z")
+    redacted = _process_table("cron", "sshd", first_pid=900).model_copy(update={"redactions": ["a token"]})
+    tables = [
+        *(_process_table("cron", "sshd", first_pid=100 + 37 * n) for n in range(4)),
+        _process_table("sshd", "cron"),  # the same names, in another order
+        _process_table("sshd", first_pid=555),
+        _process_table("sshd", first_pid=777),
+        _process_table("cron", exit_code=1),
+        redacted,
+    ]
+    hosts = [
+        HostRecord(name=f"h{n}", connector="ssh", probe=probe, captures=[table])
+        for n, table in enumerate(tables)
+    ]
+    assert len({h.captures[0].stdout for h in hosts}) == len(hosts)  # no two captures alike
+    spec = Check("memo.cron", cron_runs, NoParams, lambda _p: [PROCESSES], "a check of these tests")
+    control = Control(id="MEM-001", title="cron", severity=Severity.LOW, checks=[CheckRef(id=spec.id)])
+    catalog = Catalog(controls=[control], digest="memo-test")
+    verdicts = evaluate(catalog, {spec.id: spec}, hosts)
+    assert [v.status for v in verdicts] == [Status.PASS] * 5 + [Status.FAIL] * 2 + [Status.ERROR] * 2
+    assert "a token" in verdicts[8].message and "exit code 1" in verdicts[7].message
+    assert len(calls) == 4  # the names {cron, sshd}, {sshd}, the failed read, the redacted table
+    for v, host in zip(verdicts, hosts, strict=True):
+        ctx = Context(HostInfo(host.name, "ssh"), host.capture_map(), declared=frozenset({PROCESSES.key}))
+        try:
+            alone = cron_runs(NoParams(), ctx)
+            seen = (alone.status, alone.message)
+        except FactUnavailable as exc:
+            seen = (Status.ERROR, str(exc))
+        assert (v.status, v.message, v.facts) == (*seen, [PROCESSES.key]), host.name
+
+
+def test_a_fact_traced_by_value_is_parsed_from_its_own_capture_alone() -> None:
+    """Its value must say all a check sees: a parser that looks up other captures cannot be traced so."""
+    with pytest.raises(TypeError, match="parsed from its own capture alone"):
+
+        class _Looking(Processes):
+            def parse_with(self, capture: Capture, lookup: Any) -> frozenset[str]:
+                return self.parse(capture)
 
 
 def test_a_check_seen_asking_two_things_after_the_same_answers_is_no_longer_shared() -> None:

@@ -29,7 +29,7 @@ from hds_compliance.check import (
     Outcome,
     fingerprint,
 )
-from hds_compliance.facts import Fact, origin_of
+from hds_compliance.facts import Fact, fact_from_key, origin_of
 from hds_compliance.model import HostRecord, Recent, Scope, Status, Verdict
 
 
@@ -122,6 +122,8 @@ class _Host:
             return self.info
         if ask == TRACE_CLOCK:
             return self.now
+        if ask[0] == "value":  # a fact traced by value (see Fact.traced_by_value)
+            return self.context(None).observe(fact_from_key(ask[1]), bool(ask[2]))
         return fingerprint(self.captures.get(ask[1]))
 
 

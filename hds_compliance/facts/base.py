@@ -113,6 +113,11 @@ class Fact(ABC, Generic[T]):
     # "host": collected by the probe on the host. "scanner": collected from the scanning machine (a TLS
     # handshake with an endpoint the host serves), by hds_compliance.collect.network.
     origin: ClassVar[Literal["host", "scanner"]] = "host"
+    # Whether the evaluator remembers what a check saw of this fact by its parsed value rather than by its
+    # capture (see hds_compliance.evaluate.engine._Memo): for kinds whose capture differs from host to host
+    # where the value does not (the process table: its PIDs), with a small hashable value parsed from the
+    # capture alone, its key saying all the parser needs.
+    traced_by_value: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -121,6 +126,8 @@ class Fact(ABC, Generic[T]):
             if kind in KINDS or ":" in kind:
                 raise ValueError(f"fact kind {kind!r} defined twice or holding ':'")
             KINDS[kind] = cls
+        if cls.traced_by_value and cls.parse_with is not Fact.parse_with:
+            raise TypeError(f"{cls.__name__}: a fact traced by value is parsed from its own capture alone")
 
     @property
     def key(self) -> str:

@@ -21,6 +21,7 @@ class Processes(Fact[frozenset[str]]):
 
     kind: ClassVar[str] = "processes"
     in_shell: ClassVar[bool] = True
+    traced_by_value: ClassVar[bool] = True  # PIDs differ on every host, the names running seldom do
     arg: str = ""
 
     def script(self) -> str:
