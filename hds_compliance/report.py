@@ -369,7 +369,8 @@ class HostSpool:
         self._at: dict[str, list[_Piece]] = {}
         # capture -> where its JSON is: (offset, size, size with the separator written after it)
         self._written = PerCapture(self._write_capture)
-        self._shared: Recent[tuple[int, int], bytes] = Recent(512)  # shared pieces read last
+        # shared pieces read last, the small ones only: at most 256 x 64 KiB in memory, whatever the captures
+        self._shared: Recent[tuple[int, int], bytes] = Recent(256)
 
     def add(self, host: HostRecord) -> None:
         """Write a host's JSON (captures included). A write that fails (a full disk) does not stop the
@@ -432,7 +433,7 @@ class HostSpool:
                     raise OutputError(
                         f"cannot read back the spool of captures: {len(data)} of {piece.size} bytes"
                     )
-                if piece.shared:
+                if piece.shared and piece.size <= _SHARED_PIECE:
                     self._shared[where] = data
             out.append(data)
         return out
@@ -452,6 +453,7 @@ class _Piece(NamedTuple):
     shared: bool
 
 
+_SHARED_PIECE = 64 * 1024  # a larger piece is read again when needed: one read for many bytes
 _NESTED_SEPARATOR = b",\n    "  # between two captures of a host in the results' list of hosts
 
 

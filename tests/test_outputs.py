@@ -387,12 +387,13 @@ def test_a_spool_writes_a_shared_capture_once_and_gives_each_host_its_bytes(tmp_
     first = _batch_host()
     a, b, sshd = first.captures
     own = Capture.from_bytes("file:/etc/hostname", "cat /etc/hostname", b"h2\n", exit_code=0)
+    big = Capture.from_bytes("file:/etc/big", "cat /etc/big", b"x" * 70_000, exit_code=0)  # read, not kept
     hosts = [
         first,
-        first.model_copy(update={"name": "h2", "captures": [sshd, own, a]}),  # shared last, then first
+        first.model_copy(update={"name": "h2", "captures": [sshd, own, a, big]}),  # shared last, then first
         first.model_copy(update={"name": "h3", "captures": [own, b, own]}),  # one capture twice
         HostRecord(name="h4", connector="ssh", probe=ProbeRun(connected=False, error="refused")),
-        first.model_copy(update={"name": "h\u00e9\x1b5", "captures": [a, b, sshd, own]}),
+        first.model_copy(update={"name": "h\u00e9\x1b5", "captures": [a, big, b, sshd, own]}),
     ]
     result = ScanResult(
         run=RunRecord(tool_version="t", started_at="s", finished_at="f", inventory="i", catalog_digest="d"),
