@@ -17,6 +17,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -33,7 +34,7 @@ UNIT = Path("/usr/share/systemd/tmp.mount")
 ETC, USR = "/etc/systemd/system", "/usr/lib/systemd/system"
 NOEXEC = "[Mount]\nOptions=mode=1777,strictatime,nosuid,nodev,noexec\n"
 CAPTURES = HERE / "captures" / "mounts.yaml"
-DATE = "2026-12-02"
+DATE = date.today().isoformat()  # the day the fixtures are recorded, in their sources
 
 
 def _enabled(etc: Path, usr: Path) -> None:
